@@ -1,0 +1,35 @@
+# make demo  -- virtual environment, install, synthetic set -> ingest -> input pipeline statistics
+# make test  -- virtual environment, install, the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO := runs/demo
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+demo: install
+	$(PY) -m aslx.formats.synthetic --out $(DEMO)/raw --phrases 400 --signers 10 --seed 0
+	$(PY) -m aslx.ingest --format kaggle-fingerspelling --src $(DEMO)/raw --out $(DEMO)/records \
+		--val-fraction 0.2 --shards 8 --overwrite
+	$(PY) -m aslx.input.stats --data $(DEMO)/records --preset kaggle75 --max-frames 128
+
+test: install
+	$(PY) -m pytest -q tests
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) benchmarks/input_pipeline.py --json runs/bench/input_pipeline.json
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,63 @@
+"""What every reader yields: one clip of landmarks in the canonical layout, or a reason to skip."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from aslx.landmarks import layouts
+
+
+@dataclasses.dataclass(frozen=True)
+class Clip:
+    """One recorded sign or phrase.
+
+    Attributes:
+      clip_id: unique, stable identifier within its source (``'<file_id>/<sequence_id>'``,
+        ``'<label>/<clip>'`` …). Record order and splits derive from it.
+      landmarks: ``[frames, 543, 3]`` float32, canonical layout
+        (:mod:`aslx.landmarks.layouts`), coordinates normalised by image width and height, NaN
+        where a point was not detected.
+      label: the phrase (fingerspelling), the gloss or class name, or ``None`` if unlabelled.
+      source: the file the clip came from, as shown in messages.
+      split: split the source assigns (``'train'``, ``'val'``, ``'test'``, ``'supplemental'``);
+        ``None`` lets ingest decide.
+      group: who recorded it (participant / signer id), used to hold out whole signers.
+    """
+
+    clip_id: str
+    landmarks: np.ndarray
+    label: str | None
+    source: str
+    split: str | None = None
+    group: str | None = None
+
+    def __post_init__(self):
+        shape = self.landmarks.shape
+        if len(shape) != 3 or shape[1:] != (layouts.NUM_LANDMARKS, 3):
+            raise ValueError(
+                f"{self.source}: clip {self.clip_id} has landmarks of shape {shape}, "
+                f"expected [frames, {layouts.NUM_LANDMARKS}, 3]"
+            )
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.landmarks.shape[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    """An input a reader could not turn into clips: ``file`` (and clip), a one-line reason, and
+    how many clips were lost with it."""
+
+    file: str
+    reason: str
+    clips: int = 1
+
+    def __str__(self) -> str:
+        return f"skipped {self.file}: {self.reason}"
+
+
+class FormatError(ValueError):
+    """Raised when a whole source cannot be read (missing index file, wrong columns …)."""

@@ -1,0 +1,66 @@
+"""Packed NumPy archives: ``X [clips, frames, 543, 3]`` in canonical order plus labels.
+
+Keys: ``X`` (any float dtype; all-zero points are missing), ``y`` (class index per clip),
+``classes`` (class names), and optionally ``seq_id`` (clip number within its class). With
+``seq_id``, the archive's fixed split applies: clips 0–41 train, 42–47 val, 48–59 test, the
+split of ``mp_holistic_35signs`` (the same clip numbers for every class, so no signer session
+crosses splits). Archives with another numbering pass their own boundaries.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+
+from aslx.formats.clip import Clip, FormatError, Skipped
+from aslx.landmarks import layouts
+from aslx.vocab import ClassVocab
+
+REQUIRED_KEYS = ("X", "y", "classes")
+#: seq_id < 42 -> train, < 48 -> val, else test.
+SPLIT_BOUNDARIES = ((42, "train"), (48, "val"), (None, "test"))
+
+
+def _open(src: str | os.PathLike):
+    if not os.path.exists(src):
+        raise FormatError(f"{src}: not found")
+    archive = np.load(src, allow_pickle=False)
+    missing = [k for k in REQUIRED_KEYS if k not in archive.files]
+    if missing:
+        raise FormatError(f"{src}: missing arrays {missing}; expected {list(REQUIRED_KEYS)}")
+    return archive
+
+
+def vocabulary(src: str | os.PathLike) -> ClassVocab:
+    return ClassVocab(tuple(str(c) for c in _open(src)["classes"]))
+
+
+def split_of(seq_id: int, boundaries=SPLIT_BOUNDARIES) -> str:
+    for end, name in boundaries:
+        if end is None or seq_id < end:
+            return name
+    raise ValueError(f"no split for seq_id {seq_id}")
+
+
+def read(src: str | os.PathLike, boundaries=SPLIT_BOUNDARIES) -> Iterator[Clip | Skipped]:
+    archive = _open(src)
+    X, y, classes = archive["X"], archive["y"], [str(c) for c in archive["classes"]]
+    if X.ndim != 4 or X.shape[2:] != (layouts.NUM_LANDMARKS, 3):
+        raise FormatError(f"{src}: X has shape {X.shape}, expected [clips, frames, 543, 3]")
+    seq_ids = archive["seq_id"] if "seq_id" in archive.files else None
+    for i in range(len(X)):
+        label = int(y[i])
+        number = int(seq_ids[i]) if seq_ids is not None else i
+        name = f"{os.path.basename(src)}[{i}]"
+        if not 0 <= label < len(classes):
+            yield Skipped(name, f"class index {label} outside the {len(classes)} classes")
+            continue
+        yield Clip(
+            clip_id=f"{classes[label]}/{number}",
+            landmarks=layouts.zeros_to_nan(X[i]),
+            label=classes[label],
+            source=name,
+            split=split_of(number, boundaries) if seq_ids is not None else None,
+        )

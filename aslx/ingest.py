@@ -1,0 +1,97 @@
+"""Turn a raw landmark source into a record set.
+
+    python -m aslx.ingest --format kaggle-signs --src ../shared/data/silfa_alphabet_parquet \\
+        --out runs/silfa
+
+Formats: kaggle-fingerspelling, kaggle-signs, mp-data, pose, npz (see ``aslx.formats``). The
+output folder gets sharded TFRecord files and ``metadata.json``; a summary is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from aslx.formats import READERS, FormatError
+from aslx.landmarks import presets
+from aslx.records import ingest as ingest_lib
+
+
+def _replacement(text: str) -> tuple[str, str]:
+    source, sep, target = text.partition("=")
+    if not sep or len(source) != 1:
+        raise argparse.ArgumentTypeError(f"expected CHAR=REPLACEMENT (e.g. A=a or '%='), got {text!r}")
+    return source, target
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m aslx.ingest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--format", required=True, choices=sorted(READERS), help="source format")
+    parser.add_argument("--src", required=True, help="source folder or file")
+    parser.add_argument("--out", required=True, help="output folder for the record set")
+    parser.add_argument(
+        "--preset",
+        default="full543",
+        choices=sorted(presets.PRESETS),
+        help="landmarks stored (default full543: the pipeline can select any preset later)",
+    )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=ingest_lib.DEFAULT_SHARDS,
+        help="shard files per split; at least the number of training processes "
+        f"(default {ingest_lib.DEFAULT_SHARDS})",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.0,
+        help="share of training signers (participant ids) moved to a val split (default 0)",
+    )
+    parser.add_argument(
+        "--replace",
+        type=_replacement,
+        action="append",
+        default=[],
+        metavar="CHAR=REPL",
+        help="map a character outside the vocabulary (repeatable; empty REPL drops it); "
+        "clips with unmapped unknown characters are skipped",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        meta = ingest_lib.ingest(
+            args.format,
+            args.src,
+            args.out,
+            preset=args.preset,
+            num_shards=args.shards,
+            val_fraction=args.val_fraction,
+            replacements=dict(args.replace),
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+    except (FormatError, FileExistsError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    splits = ", ".join(f"{k} {v}" for k, v in meta["splits"].items())
+    print(
+        f"wrote {meta['num_examples']} clips ({splits}), {meta['num_classes']} distinct labels, "
+        f"{meta['layout']['num_landmarks']} landmarks ({meta['layout']['preset']}), "
+        f"frames {meta['frames']['min']}–{meta['frames']['max']} (mean {meta['frames']['mean']}); "
+        f"skipped {meta['num_skipped']} -> {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""Host input pipeline: record files -> padded NumPy batches, with tf.data on the CPU.
+
+The host does only what must happen before the data has a static shape: decode, select the
+preset's landmarks (choosing and mirroring the dominant hand), fit the clip into ``max_frames``,
+pad, batch and prefetch. Normalisation and augmentation run later, on device, inside ``jit``.
+
+A batch is a dict of NumPy arrays (``B`` = per-process batch size, ``T`` = ``max_frames``,
+``L`` = landmarks of the preset, ``S`` = ``max_label_length``):
+
+=================  ==================  ==========================================================
+key                shape, dtype        meaning
+=================  ==================  ==========================================================
+landmarks          [B, T, L, 3] f32    x, y (image fractions) and z; 0 where the mask is 0
+landmark_mask      [B, T, L] bool      point detected and frame real
+frame_mask         [B, T] bool         frame real (not padding)
+num_frames         [B] int32           real frames (after fitting into T)
+labels             [B, S] int32        label ids, padded with ``vocab.LABEL_PAD`` (-1)
+label_mask         [B, S] bool         label position real
+example_mask       [B] bool            example real (evaluation pads its last batch)
+clip_id            [B] bytes           the clip's id ('' for padding examples)
+=================  ==================  ==========================================================
+
+**Training streams are a pure function of (seed, step).** Epoch ``e`` of a process reads its
+own shard files in an order drawn from ``(seed, e)``, shuffles records with a buffer seeded by
+``(seed, e)``, and keeps a whole number of batches. So step ``k`` lies in epoch ``k // B`` at
+batch ``k % B`` (``B`` batches per epoch, known from the shard counts in ``metadata.json``),
+and :func:`train_batches` with ``start_step=k`` resumes exactly where a run stopped, skipping
+at most one epoch of *serialized* records (no decoding) to get there.
+
+**Processes** read disjoint shard files (process ``i`` of ``n`` takes shards ``i, i+n, …``) in
+training, and disjoint records in evaluation; every process yields the same number of
+evaluation batches, so collective steps stay in lockstep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+
+import numpy as np
+
+from aslx import vocab as vocab_lib
+from aslx.landmarks import layouts, presets
+from aslx.records import example
+from aslx.records.metadata import RecordSet
+
+LONG_CLIP_POLICIES = ("resample", "truncate")
+
+
+def _tf():
+    """TensorFlow, with accelerators hidden: the input pipeline must never take GPU/TPU memory."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    try:
+        tf.config.set_visible_devices([], "GPU")
+        tf.config.set_visible_devices([], "TPU")
+    except (RuntimeError, ValueError):
+        pass  # already initialised, or no such device type
+    return tf
+
+
+@dataclasses.dataclass(frozen=True)
+class InputConfig:
+    """What the host pipeline makes of a record set.
+
+    Attributes:
+      batch_size: examples per batch *per process*.
+      max_frames: the static frame count ``T``; shorter clips are padded.
+      max_label_length: the static label length ``S``; ``None`` takes the record set's longest.
+      preset: landmark selection; ``None`` keeps the records' own.
+      long_clips: clips longer than ``T``: ``resample`` keeps ``T`` evenly spaced frames (the
+        whole phrase stays, so CTC labels stay valid); ``truncate`` keeps the first ``T``.
+      shuffle_buffer: records in the shuffle buffer (training).
+      seed: the stream's seed.
+      cycle_length: shard files read at once (training).
+      prefetch: batches prepared ahead.
+    """
+
+    batch_size: int
+    max_frames: int
+    max_label_length: int | None = None
+    preset: str | None = None
+    long_clips: str = "resample"
+    shuffle_buffer: int = 1024
+    seed: int = 0
+    cycle_length: int = 8
+    prefetch: int = 2
+
+    def __post_init__(self):
+        if self.long_clips not in LONG_CLIP_POLICIES:
+            raise ValueError(f"long_clips must be one of {LONG_CLIP_POLICIES}, not {self.long_clips!r}")
+        if self.batch_size < 1 or self.max_frames < 1:
+            raise ValueError("batch_size and max_frames must be positive")
+
+
+def _process(process_index: int | None, process_count: int | None) -> tuple[int, int]:
+    if process_index is None or process_count is None:
+        import jax
+
+        process_index, process_count = jax.process_index(), jax.process_count()
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"process_index {process_index} outside [0, {process_count})")
+    return process_index, process_count
+
+
+class _Prepare:
+    """The per-record transform: parse -> select -> fit to T -> mask -> pad."""
+
+    def __init__(self, records: RecordSet, config: InputConfig):
+        stored = records.preset
+        self.preset = presets.get(config.preset) if config.preset else stored
+        if self.preset.name != stored.name and stored.name != presets.FULL543.name:
+            raise ValueError(
+                f"{records.folder}: records hold the {stored.name} preset, which cannot give "
+                f"{self.preset.name}; re-ingest with --preset full543 (or {self.preset.name})"
+            )
+        self.select = self.preset.name != stored.name
+        self.num_stored = stored.num_landmarks
+        longest = records.meta["max_label_length"]
+        self.max_label_length = config.max_label_length or max(longest, 1)
+        if self.max_label_length < longest:
+            raise ValueError(
+                f"max_label_length {self.max_label_length} is shorter than the longest label "
+                f"({longest}) in {records.folder}; labels are never cut"
+            )
+        self.config = config
+        self.tf = _tf()
+
+    def _select(self, tf, points):
+        if not self.select:
+            return points
+        right = tf.gather(points, self.preset.indices, axis=1)
+        if not self.preset.picks_dominant_hand:
+            return right
+
+        def missing_frames(group):
+            hand = points[:, layouts.group_slice(group)]
+            return tf.reduce_sum(tf.cast(tf.reduce_all(tf.math.is_nan(hand), axis=[1, 2]), tf.int32))
+
+        left = tf.gather(points, self.preset.mirrored_indices, axis=1)
+        left = tf.concat([1.0 - left[..., :1], left[..., 1:]], axis=-1)
+        return tf.cond(missing_frames("left_hand") < missing_frames("right_hand"), lambda: left, lambda: right)
+
+    def _fit(self, tf, points):
+        frames = tf.shape(points)[0]
+        limit = self.config.max_frames
+        if self.config.long_clips == "truncate":
+            return points[:limit]
+        # Evenly spaced frames: index floor(i * n / T) for i < T, only when n > T.
+        idx = tf.cast(tf.range(limit, dtype=tf.int64) * tf.cast(frames, tf.int64) // limit, tf.int32)
+        return tf.cond(frames > limit, lambda: tf.gather(points, idx), lambda: points)
+
+    def __call__(self, serialized):
+        tf = self.tf
+        record = example.parse(serialized, self.num_stored)
+        points = self._fit(tf, self._select(tf, record["landmarks"]))
+        frames = tf.shape(points)[0]
+        pad = self.config.max_frames - frames
+        point_mask = tf.logical_not(tf.reduce_any(tf.math.is_nan(points), axis=-1))
+        points = tf.where(point_mask[..., None], points, 0.0)
+        ids = tf.cast(record["label_ids"], tf.int32)
+        label_pad = self.max_label_length - tf.shape(ids)[0]
+        num_landmarks = self.preset.num_landmarks
+        return {
+            "landmarks": tf.ensure_shape(
+                tf.pad(points, [[0, pad], [0, 0], [0, 0]]), [self.config.max_frames, num_landmarks, 3]
+            ),
+            "landmark_mask": tf.ensure_shape(
+                tf.pad(point_mask, [[0, pad], [0, 0]]), [self.config.max_frames, num_landmarks]
+            ),
+            "frame_mask": tf.sequence_mask(frames, self.config.max_frames),
+            "num_frames": frames,
+            "labels": tf.ensure_shape(
+                tf.pad(ids, [[0, label_pad]], constant_values=vocab_lib.LABEL_PAD),
+                [self.max_label_length],
+            ),
+            "label_mask": tf.sequence_mask(tf.shape(ids)[0], self.max_label_length),
+            "example_mask": tf.constant(True),
+            "clip_id": record["clip_id"],
+        }
+
+
+def _options(tf):
+    options = tf.data.Options()
+    options.deterministic = True
+    options.autotune.enabled = True
+    return options
+
+
+def batches_per_epoch(records: RecordSet, split: str, batch_size: int, process_index: int,
+                      process_count: int) -> int:
+    """Training batches one process gets from one epoch of ``split``."""
+    shards = records.shards(split)
+    if len(shards) < process_count:
+        raise ValueError(
+            f"{records.folder}: split {split!r} has {len(shards)} shard files for "
+            f"{process_count} processes; re-ingest with --shards {process_count} or more"
+        )
+    mine = sum(n for _, n in shards[process_index::process_count])
+    if mine < batch_size:
+        raise ValueError(
+            f"{records.folder}: process {process_index} has {mine} {split} examples, fewer than "
+            f"one batch of {batch_size}"
+        )
+    return mine // batch_size
+
+
+def train_dataset(
+    records: RecordSet | str | os.PathLike,
+    split: str,
+    config: InputConfig,
+    *,
+    start_step: int = 0,
+    process_index: int | None = None,
+    process_count: int | None = None,
+):
+    """The endless training ``tf.data.Dataset`` of this process, starting at ``start_step``."""
+    tf = _tf()
+    records = records if isinstance(records, RecordSet) else RecordSet(records)
+    process_index, process_count = _process(process_index, process_count)
+    prepare = _Prepare(records, config)
+    per_epoch = batches_per_epoch(records, split, config.batch_size, process_index, process_count)
+    files = tf.constant([p for p, _ in records.shards(split)[process_index::process_count]])
+    records_per_epoch = per_epoch * config.batch_size
+    first_epoch, first_batch = divmod(start_step, per_epoch)
+    seed = tf.constant(config.seed, tf.int64)
+
+    def epoch(e):
+        order = tf.argsort(tf.random.stateless_uniform([tf.size(files)], seed=tf.stack([seed, e])))
+        ds = tf.data.Dataset.from_tensor_slices(tf.gather(files, order)).interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(config.cycle_length, int(files.shape[0])),
+            block_length=1,
+        )
+        ds = ds.shuffle(config.shuffle_buffer, seed=seed * 1_000_003 + e, reshuffle_each_iteration=False)
+        skip = tf.where(e == first_epoch, first_batch * config.batch_size, 0)
+        return ds.take(records_per_epoch).skip(tf.cast(skip, tf.int64))
+
+    ds = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch)
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(config.batch_size, drop_remainder=True).prefetch(config.prefetch)
+    return ds.with_options(_options(tf))
+
+
+def train_batches(
+    records: RecordSet | str | os.PathLike,
+    split: str,
+    config: InputConfig,
+    *,
+    start_step: int = 0,
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Endless training batches (NumPy) of this process; batch ``i`` is global step ``start_step + i``."""
+    ds = train_dataset(
+        records, split, config, start_step=start_step,
+        process_index=process_index, process_count=process_count,
+    )
+    return ds.as_numpy_iterator()
+
+
+def eval_batches(
+    records: RecordSet | str | os.PathLike,
+    split: str,
+    config: InputConfig,
+    *,
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
+    """One pass over ``split`` in record order; this process's records are ``i, i+n, …``.
+
+    Every process yields the same number of batches (enough for the largest slice); missing
+    examples are padding with ``example_mask`` False and all other masks False.
+    """
+    tf = _tf()
+    records = records if isinstance(records, RecordSet) else RecordSet(records)
+    process_index, process_count = _process(process_index, process_count)
+    prepare = _Prepare(records, config)
+    total = sum(n for _, n in records.shards(split))
+    per_process = -(-total // process_count)
+    num_batches = -(-per_process // config.batch_size)
+    ds = tf.data.TFRecordDataset([p for p, _ in records.shards(split)])
+    ds = ds.shard(process_count, process_index)
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(config.batch_size).prefetch(config.prefetch).with_options(_options(tf))
+    produced = 0
+    template = None
+    for batch in ds.as_numpy_iterator():
+        template = batch
+        produced += 1
+        yield _pad_batch(batch, config.batch_size)
+    if template is None:
+        return
+    empty = {k: v[:0] for k, v in template.items()}
+    for _ in range(num_batches - produced):
+        yield _pad_batch(empty, config.batch_size)
+
+
+def _pad_batch(batch: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+    """Pads a short batch to ``size`` examples: zeros, False masks, LABEL_PAD labels, ''."""
+    missing = size - len(batch["example_mask"])
+    if missing == 0:
+        return batch
+    out = {}
+    for key, value in batch.items():
+        fill = vocab_lib.LABEL_PAD if key == "labels" else (b"" if value.dtype.kind in "SO" else 0)
+        pad = np.full((missing, *value.shape[1:]), fill, dtype=value.dtype)
+        out[key] = np.concatenate([value, pad])
+    return out

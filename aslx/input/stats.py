@@ -1,0 +1,109 @@
+"""Print what the input pipeline makes of a record set.
+
+    python -m aslx.input.stats --data runs/demo/records --preset kaggle75 --max-frames 128
+
+Reads ``metadata.json``, then runs one epoch of training batches and one pass of evaluation
+batches of every other split through :mod:`aslx.input.pipeline`, and prints clip counts, clip
+lengths, label lengths, how often each landmark group is detected, how much of each batch is
+padding, and the pipeline's throughput on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from aslx.input import pipeline
+from aslx.records.metadata import RecordSet
+
+
+def group_detection(batch_masks: list[np.ndarray], frame_masks: list[np.ndarray], preset) -> dict:
+    """Share of real frames in which each group has at least one detected point."""
+    landmark_mask = np.concatenate(batch_masks)  # [N, T, L]
+    frame_mask = np.concatenate(frame_masks)  # [N, T]
+    out, start = {}, 0
+    for name, size in zip(preset.group_names, preset.group_sizes):
+        seen = landmark_mask[..., start : start + size].any(-1)
+        out[name] = float(seen.sum() / max(frame_mask.sum(), 1))
+        start += size
+    return out
+
+
+def summarize(records: RecordSet, config: pipeline.InputConfig) -> dict:
+    meta = records.meta
+    stats = {
+        "examples": meta["num_examples"],
+        "splits": meta["splits"],
+        "distinct_labels": meta["num_classes"],
+        "skipped": meta["num_skipped"],
+        "frames": meta["frames"],
+        "max_label_length": meta["max_label_length"],
+        "vocabulary": meta["vocabulary"]["kind"],
+    }
+    train_split = "train" if "train" in meta["splits"] else next(iter(meta["splits"]))
+    per_epoch = pipeline.batches_per_epoch(records, train_split, config.batch_size, 0, 1)
+    iterator = pipeline.train_batches(records, train_split, config, process_index=0, process_count=1)
+    start = time.perf_counter()
+    batches = [next(iterator) for _ in range(per_epoch)]
+    seconds = time.perf_counter() - start
+    preset = records.preset if config.preset is None else pipeline.presets.get(config.preset)
+    frame_masks = [b["frame_mask"] for b in batches]
+    stats[f"{train_split}_batches_per_epoch"] = per_epoch
+    stats["padding_share"] = float(1 - np.mean(np.concatenate(frame_masks)))
+    stats["detected"] = group_detection([b["landmark_mask"] for b in batches], frame_masks, preset)
+    stats["sequences_per_s"] = per_epoch * config.batch_size / seconds
+    stats["batch_shapes"] = {k: list(v.shape) for k, v in batches[0].items()}
+    for split in meta["splits"]:
+        if split == train_split:
+            continue
+        n = sum(int(b["example_mask"].sum()) for b in pipeline.eval_batches(
+            records, split, config, process_index=0, process_count=1))
+        stats[f"{split} examples seen"] = n
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aslx.input.stats", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="record set folder (from aslx.ingest)")
+    parser.add_argument("--preset", default=None, help="landmark preset (default: the records')")
+    parser.add_argument("--max-frames", type=int, default=128, help="static frame count T")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    parser.add_argument("--seed", type=int, default=0, help="stream seed")
+    args = parser.parse_args(argv)
+    try:
+        records = RecordSet(args.data)
+        config = pipeline.InputConfig(batch_size=args.batch_size, max_frames=args.max_frames,
+                                      preset=args.preset, seed=args.seed)
+        stats = summarize(records, config)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    frames = stats["frames"]
+    lines = [
+        f"record set        {args.data} ({stats['vocabulary']} labels)",
+        f"clips             {stats['examples']} "
+        + "(" + ", ".join(f"{k} {v}" for k, v in stats["splits"].items()) + ")"
+        + f", {stats['skipped']} skipped at ingest",
+        f"distinct labels   {stats['distinct_labels']}, longest {stats['max_label_length']} ids",
+        f"clip frames       min {frames['min']}, mean {frames['mean']}, p95 {frames['p95']}, "
+        f"max {frames['max']}",
+        f"batch             " + ", ".join(f"{k} {v}" for k, v in stats["batch_shapes"].items()
+                                          if k in ("landmarks", "labels")),
+        f"padding           {stats['padding_share']:.1%} of frames",
+        "detected          " + ", ".join(f"{k} {v:.1%}" for k, v in stats["detected"].items())
+        + " of real frames",
+        f"throughput        {stats['sequences_per_s']:.0f} sequences/s (one training epoch, "
+        "this machine)",
+    ]
+    lines += [f"{k:<18}{v} (one evaluation pass)" for k, v in stats.items()
+              if k.endswith(" examples seen")]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

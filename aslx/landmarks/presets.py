@@ -1,0 +1,184 @@
+"""Selection presets: which canonical landmarks a model sees, grouped for per-group processing.
+
+A preset is a named list of landmark groups, each a list of canonical indices
+(:mod:`aslx.landmarks.layouts`). Groups matter downstream: normalisation and the spatial
+augmentations treat each group on its own.
+
+============  ======  ============================================================================
+preset        points  groups
+============  ======  ============================================================================
+kaggle75      75      hand 21 (the dominant hand, mirrored to the right) + pose 14 (points 11–24:
+                      shoulders, elbows, wrists, hand points, hips) + lips 40. The input of the
+                      strongest Kaggle fingerspelling models.
+hands_pose    51      left_hand 21 + right_hand 21 + pose 9 (nose, shoulders, elbows, wrists,
+                      hips): both hands and the upper body, as in TSLFormer-style models.
+full543       543     face 468 + left_hand 21 + pose 33 + right_hand 21: everything, in canonical
+                      order (for the joint gate, which learns what to keep).
+============  ======  ============================================================================
+
+**Dominant hand.** ``kaggle75`` keeps one hand: the one with fewer frames where it is missing
+(ties go to the right hand). When that is the left hand, the whole clip is mirrored so every
+signer looks right-handed: x becomes ``1 - x``, the left hand fills the hand slots, and pose and
+lip points swap with their mirror partners (the slot of LEFT_SHOULDER gets the right shoulder),
+exactly what MediaPipe would report on a mirrored video.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from aslx.landmarks import layouts
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A selection of canonical landmarks.
+
+    Attributes:
+      name: preset name, as used in configs and ``metadata.json``.
+      groups: ``(group name, canonical indices)`` pairs, in model input order.
+      mirrored_groups: for presets that pick a dominant hand, the indices to take from a
+        left-dominant clip *before* mirroring x (same group names and sizes); else ``None``.
+    """
+
+    name: str
+    groups: tuple[tuple[str, tuple[int, ...]], ...]
+    mirrored_groups: tuple[tuple[str, tuple[int, ...]], ...] | None = None
+
+    def __post_init__(self):
+        if self.mirrored_groups is not None:
+            sizes = [(n, len(i)) for n, i in self.groups]
+            if sizes != [(n, len(i)) for n, i in self.mirrored_groups]:
+                raise ValueError(f"{self.name}: mirrored groups must match the groups")
+
+    @property
+    def picks_dominant_hand(self) -> bool:
+        return self.mirrored_groups is not None
+
+    @property
+    def num_landmarks(self) -> int:
+        return sum(len(i) for _, i in self.groups)
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.groups)
+
+    @property
+    def group_sizes(self) -> tuple[int, ...]:
+        return tuple(len(i) for _, i in self.groups)
+
+    @property
+    def indices(self) -> np.ndarray:
+        """``[num_landmarks]`` canonical indices for a right-dominant (or any) clip."""
+        return np.array([i for _, group in self.groups for i in group], np.int32)
+
+    @property
+    def mirrored_indices(self) -> np.ndarray:
+        """``[num_landmarks]`` canonical indices for a left-dominant clip (then x -> 1 - x)."""
+        if self.mirrored_groups is None:
+            raise ValueError(f"preset {self.name} keeps both hands; it never mirrors")
+        return np.array([i for _, group in self.mirrored_groups for i in group], np.int32)
+
+    def landmark_names(self) -> list[str]:
+        names = layouts.landmark_names()
+        return [names[i] for i in self.indices]
+
+    def to_json(self) -> dict:
+        return {
+            "preset": self.name,
+            "num_landmarks": self.num_landmarks,
+            "groups": [{"name": n, "size": len(i)} for n, i in self.groups],
+            "landmarks": self.landmark_names(),
+        }
+
+
+def _canonical(group: str, points) -> tuple[int, ...]:
+    return tuple(layouts.canonical_index(group, p) for p in points)
+
+
+def _partner(pairs: tuple[tuple[int, int], ...]) -> dict[int, int]:
+    partner = {}
+    for a, b in pairs:
+        partner[a], partner[b] = b, a
+    return partner
+
+
+def _mirror(group: str, points, pairs) -> tuple[int, ...]:
+    partner = _partner(pairs)
+    return _canonical(group, [partner.get(p, p) for p in points])
+
+
+_POSE_UPPER = tuple(range(11, 25))
+
+KAGGLE75 = Preset(
+    name="kaggle75",
+    groups=(
+        ("hand", _canonical("right_hand", range(21))),
+        ("pose", _canonical("pose", _POSE_UPPER)),
+        ("lips", _canonical("face", layouts.LIPS)),
+    ),
+    mirrored_groups=(
+        ("hand", _canonical("left_hand", range(21))),
+        ("pose", _mirror("pose", _POSE_UPPER, layouts.POSE_MIRROR_PAIRS)),
+        ("lips", _mirror("face", layouts.LIPS, layouts.LIPS_MIRROR_PAIRS)),
+    ),
+)
+
+HANDS_POSE = Preset(
+    name="hands_pose",
+    groups=(
+        ("left_hand", _canonical("left_hand", range(21))),
+        ("right_hand", _canonical("right_hand", range(21))),
+        ("pose", _canonical("pose", (0, 11, 12, 13, 14, 15, 16, 23, 24))),
+    ),
+)
+
+FULL543 = Preset(
+    name="full543",
+    groups=tuple(
+        (name, tuple(range(layouts.OFFSETS[name], layouts.OFFSETS[name] + size)))
+        for name, size in layouts.GROUPS
+    ),
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (KAGGLE75, HANDS_POSE, FULL543)}
+
+
+def get(name: str) -> Preset:
+    if name not in PRESETS:
+        raise KeyError(f"unknown landmark preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def missing_hand_frames(points: np.ndarray) -> tuple[int, int]:
+    """(left, right): frames in which each hand is missing, for ``[frames, 543, 3]`` points."""
+    counts = []
+    for group in ("left_hand", "right_hand"):
+        hand = points[:, layouts.group_slice(group)]
+        counts.append(int(np.all(np.isnan(hand), axis=(1, 2)).sum()))
+    return counts[0], counts[1]
+
+
+def left_is_dominant(points: np.ndarray) -> bool:
+    """True when the left hand is missing in fewer frames than the right (ties: right)."""
+    left, right = missing_hand_frames(points)
+    return left < right
+
+
+def select(points: np.ndarray, preset: Preset) -> np.ndarray:
+    """Selects (and, for a left-dominant clip, mirrors) a preset's points.
+
+    Args:
+      points: ``[frames, 543, 3]`` canonical landmarks, NaN where missing.
+      preset: the selection.
+
+    Returns:
+      ``[frames, preset.num_landmarks, 3]``, NaN kept where missing.
+    """
+    if preset.picks_dominant_hand and left_is_dominant(points):
+        out = points[:, preset.mirrored_indices].copy()
+        out[..., 0] = 1.0 - out[..., 0]
+        return out
+    return points[:, preset.indices]

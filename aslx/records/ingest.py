@@ -1,0 +1,243 @@
+"""Ingest: raw format -> sharded TFRecord files + ``metadata.json``.
+
+The output folder holds, per split, ``<split>-<k>-of-<n>.tfrecord`` shards (clips dealt
+round-robin in source order, so shard sizes differ by at most one) and ``metadata.json``
+(:mod:`aslx.records.metadata`). Every clip is checked first; a bad one is skipped with one line
+naming its file and the reason, counted, and listed in ``metadata.json``:
+
+* the source file is missing or has the wrong columns (the reader reports it);
+* the clip has no frames, or no hand is detected in any frame;
+* its label holds a character (or class) outside the vocabulary;
+* its phrase is too long for CTC to learn from its frames: CTC needs one frame per character
+  plus one blank between each pair of repeated characters.
+
+Writing is atomic: everything goes into a hidden ``.<out>.partial-<pid>`` folder beside the
+output, which replaces the output only once complete. A crash or Ctrl-C removes the partial
+folder; a SIGKILL leaves it behind under a name no reader accepts, and the next ingest into the
+same output deletes it. Ingesting the same source twice gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import zlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from aslx import vocab as vocab_lib
+from aslx.formats import READERS, Clip, Skipped
+from aslx.landmarks import layouts, presets
+from aslx.records import example, metadata
+
+DEFAULT_SHARDS = 16
+
+
+def ctc_min_frames(label_ids: list[int]) -> int:
+    """Fewest frames a CTC model needs to emit ``label_ids``: one per label, plus one blank
+    between each pair of equal neighbours."""
+    repeats = sum(a == b for a, b in zip(label_ids, label_ids[1:]))
+    return len(label_ids) + repeats
+
+
+def check_clip(clip: Clip, vocab: vocab_lib.Vocab) -> tuple[list[int], str | None]:
+    """Returns (label ids, None) for a usable clip, or ([], reason) for one to skip."""
+    frames = clip.num_frames
+    if frames == 0:
+        return [], "empty clip (no frames)"
+    hands = np.concatenate(
+        [clip.landmarks[:, layouts.group_slice(g)] for g in ("left_hand", "right_hand")], axis=1
+    )
+    if np.all(np.isnan(hands)):
+        return [], f"no hand detected in any of its {frames} frames"
+    if clip.label is None:
+        return [], None
+    try:
+        ids = vocab.encode(clip.label)
+    except vocab_lib.UnknownTokenError as e:
+        return [], str(e)
+    if isinstance(vocab, vocab_lib.CharVocab):
+        if not ids:
+            return [], "empty phrase"
+        needed = ctc_min_frames(ids)
+        if needed > frames:
+            return [], (
+                f"phrase of {len(ids)} characters needs at least {needed} frames for CTC, "
+                f"the clip has {frames}"
+            )
+    return ids, None
+
+
+def assign_split(clip: Clip, val_fraction: float) -> str:
+    """The clip's split: the source's own, else ``train``; with ``val_fraction`` > 0, a stable
+    hash of the signer (``clip.group``, else the clip id) moves that share of signers from train
+    to val, so no signer is in both."""
+    split = clip.split or "train"
+    if split == "train" and val_fraction > 0:
+        key = clip.group if clip.group is not None else clip.clip_id
+        if zlib.crc32(key.encode()) / 2**32 < val_fraction:
+            split = "val"
+    return split
+
+
+class _ShardWriters:
+    """Deals serialized records round-robin into ``num_shards`` files per split."""
+
+    def __init__(self, folder: Path, num_shards: int):
+        self.folder, self.num_shards = folder, num_shards
+        self.writers: dict[str, list] = {}
+        self.counts: dict[str, list[int]] = {}
+
+    def write(self, split: str, record: bytes) -> None:
+        import tensorflow as tf
+
+        if split not in self.writers:
+            self.writers[split] = [
+                tf.io.TFRecordWriter(str(self.folder / f"{split}-{k:05d}.tmp"))
+                for k in range(self.num_shards)
+            ]
+            self.counts[split] = [0] * self.num_shards
+        counts = self.counts[split]
+        k = sum(counts) % self.num_shards
+        self.writers[split][k].write(record)
+        counts[k] += 1
+
+    def close(self) -> dict[str, list[dict]]:
+        """Closes every file, drops empty shards, names the rest ``<split>-k-of-n.tfrecord``."""
+        shards = {}
+        for split, writers in self.writers.items():
+            for w in writers:
+                w.close()
+            kept = [k for k, c in enumerate(self.counts[split]) if c]
+            shards[split] = []
+            for k in range(self.num_shards):
+                tmp = self.folder / f"{split}-{k:05d}.tmp"
+                if k not in kept:
+                    tmp.unlink()
+                    continue
+                name = metadata.shard_name(split, len(shards[split]), len(kept))
+                tmp.rename(self.folder / name)
+                shards[split].append({"file": name, "num_examples": self.counts[split][k]})
+        return shards
+
+    def abort(self) -> None:
+        for writers in self.writers.values():
+            for w in writers:
+                w.close()
+
+
+def _replace_folder(partial: Path, out: Path) -> None:
+    """Moves the finished ``partial`` folder to ``out``, replacing an older output."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        partial.rename(out)
+        shutil.rmtree(old)
+    else:
+        partial.rename(out)
+
+
+def ingest(
+    fmt: str,
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    preset: str = "full543",
+    num_shards: int = DEFAULT_SHARDS,
+    val_fraction: float = 0.0,
+    replacements: Mapping[str, str] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Reads a raw source and writes a record set. Returns its metadata.
+
+    Args:
+      fmt: a key of :data:`aslx.formats.READERS`.
+      src: the source file or folder.
+      out: the output folder; it must not exist unless ``overwrite``.
+      preset: landmark selection stored in the records (:mod:`aslx.landmarks.presets`);
+        ``full543`` keeps every point so the input pipeline can select any preset later.
+      num_shards: shard files per split (fewer when a split has fewer clips); at least the
+        number of training processes that will read the set.
+      val_fraction: share of the source's training signers moved to a ``val`` split.
+      replacements: for character vocabularies, ``{char: replacement}`` for characters outside
+        the vocabulary (``''`` drops them). Without one, such clips are skipped.
+      overwrite: replace an existing output folder.
+      progress: show a progress bar on stderr.
+      log: where skip lines go (default: the progress bar's stderr).
+    """
+    if fmt not in READERS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {sorted(READERS)}")
+    if num_shards < 1:
+        raise ValueError("num_shards must be at least 1")
+    if not 0 <= val_fraction < 1:
+        raise ValueError("val_fraction must be in [0, 1)")
+    reader = READERS[fmt]
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} exists and is not empty; pass --overwrite to replace it")
+    selection = presets.get(preset)
+    if fmt == "kaggle-fingerspelling":
+        vocab = reader.vocabulary(src, replacements=dict(replacements or {}))
+    else:
+        vocab = reader.vocabulary(src)
+    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
+    partial.mkdir()
+    writers = _ShardWriters(partial, num_shards)
+    skipped: list[dict] = []
+    labels_present: set[str] = set()
+    frame_counts: list[int] = []
+    label_lengths: list[int] = []
+    try:
+        bar = tqdm(reader.read(src), desc=f"ingest {fmt}", unit=" clips", disable=not progress)
+        for item in bar:
+            if isinstance(item, Skipped):
+                reason = item.reason
+                file = item.file
+            else:
+                ids, reason = check_clip(item, vocab)
+                file = item.source
+            if reason is not None:
+                lost = item.clips if isinstance(item, Skipped) else 1
+                skipped.append({"file": file, "reason": reason, "clips": lost})
+                log(f"skipped {file}: {reason}")
+                continue
+            points = presets.select(item.landmarks, selection)
+            record = example.serialize(item.clip_id, points, item.label or "", ids)
+            writers.write(assign_split(item, val_fraction), record)
+            frame_counts.append(item.num_frames)
+            label_lengths.append(len(ids))
+            if item.label is not None:
+                labels_present.add(item.label)
+        shards = writers.close()
+        meta = metadata.build(
+            fmt=fmt,
+            src=str(src),
+            preset=selection,
+            vocab=vocab,
+            shards=shards,
+            frame_counts=frame_counts,
+            label_lengths=label_lengths,
+            num_classes=len(labels_present),
+            skipped=skipped,
+        )
+        with open(partial / metadata.FILE, "w") as f:
+            json.dump(meta, f, indent=1)
+            f.write("\n")
+        _replace_folder(partial, out)
+    except BaseException:
+        writers.abort()
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return meta

@@ -1,0 +1,123 @@
+"""``metadata.json``: what a record set holds, written last by ingest and read by every consumer.
+
+Top-level fields:
+
+=================  ===========================================================================
+num_examples       clips written, all splits together
+num_classes        distinct labels present (phrases for spelling, classes for signs)
+splits             {split: clips}
+skipped            [{file, reason, clips}] for every input that was not written
+num_skipped        clips lost in ``skipped``
+shards             {split: [{file, num_examples}]}, in reading order
+layout             {preset, num_landmarks, groups: [{name, size}], landmarks: [names]}
+vocabulary         {kind: characters, characters, blank_id, replacements} or
+                   {kind: classes, classes}
+frames             {min, max, mean, p95}: clip lengths in frames
+max_label_length   longest encoded label (characters for spelling, 1 for classes)
+source             {format, path}
+storage_dtype      dtype of the stored coordinates
+format_version     version of this layout
+=================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from aslx import vocab as vocab_lib
+from aslx.landmarks import presets
+from aslx.records import example
+
+FILE = "metadata.json"
+FORMAT_VERSION = 1
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def build(
+    *,
+    fmt: str,
+    src: str,
+    preset: presets.Preset,
+    vocab: vocab_lib.Vocab,
+    shards: dict[str, list[dict]],
+    frame_counts: Sequence[int],
+    label_lengths: Sequence[int],
+    num_classes: int,
+    skipped: list[dict],
+) -> dict:
+    frames = np.asarray(frame_counts, np.int64)
+    splits = {split: sum(s["num_examples"] for s in files) for split, files in shards.items()}
+    return {
+        "format_version": FORMAT_VERSION,
+        "num_examples": int(frames.size),
+        "num_classes": num_classes,
+        "splits": dict(sorted(splits.items())),
+        "skipped": skipped,
+        "num_skipped": sum(s["clips"] for s in skipped),
+        "shards": dict(sorted(shards.items())),
+        "layout": preset.to_json(),
+        "vocabulary": vocab.to_json(),
+        "frames": {
+            "min": int(frames.min()) if frames.size else 0,
+            "max": int(frames.max()) if frames.size else 0,
+            "mean": round(float(frames.mean()), 2) if frames.size else 0.0,
+            "p95": int(np.percentile(frames, 95)) if frames.size else 0,
+        },
+        "max_label_length": max(label_lengths, default=0),
+        "source": {"format": fmt, "path": src},
+        "storage_dtype": example.STORAGE_DTYPE.name,
+    }
+
+
+class RecordSet:
+    """A record folder as consumers see it: checked metadata and shard paths."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        path = self.folder / FILE
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} not found: {self.folder} is not a finished record set "
+                "(make one with python -m aslx.ingest)"
+            )
+        with open(path) as f:
+            self.meta = json.load(f)
+        if self.meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: format_version {self.meta.get('format_version')}, this aslx reads "
+                f"{FORMAT_VERSION}; re-ingest the source"
+            )
+        for split, files in self.meta["shards"].items():
+            for s in files:
+                if not (self.folder / s["file"]).exists():
+                    raise FileNotFoundError(
+                        f"{path} lists {s['file']} ({split}) but the file is missing; re-ingest"
+                    )
+
+    @property
+    def preset(self) -> presets.Preset:
+        return presets.get(self.meta["layout"]["preset"])
+
+    @property
+    def vocab(self) -> vocab_lib.Vocab:
+        return vocab_lib.from_json(self.meta["vocabulary"])
+
+    @property
+    def splits(self) -> dict[str, int]:
+        return dict(self.meta["splits"])
+
+    def shards(self, split: str) -> list[tuple[str, int]]:
+        """``(path, num_examples)`` of each shard of ``split``, in reading order."""
+        if split not in self.meta["shards"]:
+            raise KeyError(
+                f"{self.folder / FILE}: no split {split!r}; it has {sorted(self.meta['shards'])}"
+            )
+        return [(str(self.folder / s["file"]), s["num_examples"]) for s in self.meta["shards"][split]]

@@ -1,0 +1,97 @@
+"""Shared fixtures: where the real data lives, and small sources built to a format's schema."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from aslx.landmarks import layouts  # noqa: E402
+from aslx.vocab import KAGGLE_CHARACTERS  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``; tests that need it skip with a clear message when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real landmark data not found at {SHARED_DATA} (../shared/data)")
+    return SHARED_DATA
+
+
+def random_clip(rng: np.random.Generator, frames: int, *, left=True, right=True) -> np.ndarray:
+    """A ``[frames, 543, 3]`` clip of random coordinates; hands present as asked, some frames
+    of each present hand missing."""
+    points = rng.uniform(0.2, 0.8, size=(frames, layouts.NUM_LANDMARKS, 3)).astype(np.float32)
+    for group, present in (("left_hand", left), ("right_hand", right)):
+        hand = layouts.group_slice(group)
+        if not present:
+            points[:, hand] = np.nan
+        else:
+            points[rng.random(frames) < 0.2, hand] = np.nan
+    return points
+
+
+def write_wide_parquet(path: Path, sequences: dict[int, np.ndarray], drop: tuple[str, ...] = ()):
+    """Writes sequences in the Kaggle asl-fingerspelling wide layout, built here with pandas
+    alone (independent of aslx's writer): index ``sequence_id``, ``frame``, then the x, y, z
+    columns of face, left hand, pose, right hand."""
+    frames = []
+    for sequence_id, points in sequences.items():
+        n = len(points)
+        columns = {"frame": np.arange(n, dtype=np.int16)}
+        for axis_index, axis in enumerate("xyz"):
+            for group, size in layouts.GROUPS:
+                start = layouts.OFFSETS[group]
+                for i in range(size):
+                    columns[f"{axis}_{group}_{i}"] = points[:, start + i, axis_index]
+        table = pd.DataFrame(columns, index=pd.Index([sequence_id] * n, name="sequence_id"))
+        frames.append(table.drop(columns=list(drop)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat(frames).to_parquet(path)
+
+
+@pytest.fixture
+def fingerspelling_source(tmp_path: Path):
+    """A small Kaggle asl-fingerspelling folder with good clips and one of every bad case.
+
+    Returns (folder, {sequence_id: (phrase, points)} of the good clips, bad sequence ids).
+    """
+    rng = np.random.default_rng(0)
+    good = {
+        101: ("hello world", random_clip(rng, 40)),
+        102: ("aab", random_clip(rng, 4, left=False)),  # 3 chars + 1 repeat = exactly 4 frames
+        103: ("3 main st", random_clip(rng, 25, right=False)),
+        201: ("zoo", random_clip(rng, 12)),
+    }
+    bad = {
+        104: ("no hands", random_clip(rng, 20, left=False, right=False)),
+        105: ("abcdefghijkl", random_clip(rng, 11)),  # 12 characters in 11 frames
+        106: ("aab", random_clip(rng, 3)),  # needs 4 frames with the repeat
+        107: ("Capital", random_clip(rng, 30)),  # 'C' is not a Kaggle character
+        202: ("bad columns", random_clip(rng, 10)),
+    }
+    src = tmp_path / "kaggle_fs"
+    write_wide_parquet(src / "train_landmarks/1.parquet", {
+        k: good[k][1] if k in good else bad[k][1] for k in (101, 102, 103, 104, 105, 106, 107)
+    })
+    write_wide_parquet(src / "train_landmarks/2.parquet", {201: good[201][1]})
+    write_wide_parquet(src / "train_landmarks/3.parquet", {202: bad[202][1]}, drop=("z_pose_3",))
+    rows = [("train_landmarks/1.parquet", 1, k, 7, (good | bad)[k][0]) for k in range(101, 108)]
+    rows += [("train_landmarks/1.parquet", 1, 108, 7, "listed but absent")]
+    rows += [("train_landmarks/2.parquet", 2, 201, 8, good[201][0])]
+    rows += [("train_landmarks/3.parquet", 3, 202, 9, bad[202][0])]
+    rows += [("train_landmarks/404.parquet", 404, 401, 9, "missing file")]
+    pd.DataFrame(rows, columns=["path", "file_id", "sequence_id", "participant_id", "phrase"]).to_csv(
+        src / "train.csv", index=False
+    )
+    with open(src / "character_to_prediction_index.json", "w") as f:
+        json.dump({c: i for i, c in enumerate(KAGGLE_CHARACTERS)}, f)
+    return src, good, sorted(bad) + [108, 401]

@@ -1,0 +1,250 @@
+"""Ingest: record sets from real data, every bad-input case, atomic output, determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aslx import ingest as ingest_cli
+from aslx.landmarks import presets
+from aslx.records import example, ingest, metadata
+
+
+def read_records(folder: Path, split: str) -> list[dict]:
+    """Every record of a split, decoded with TensorFlow, in shard order."""
+    import tensorflow as tf
+
+    records = metadata.RecordSet(folder)
+    num_landmarks = records.meta["layout"]["num_landmarks"]
+    out = []
+    for path, count in records.shards(split):
+        rows = [
+            {k: v.numpy() for k, v in example.parse(s, num_landmarks).items()}
+            for s in tf.data.TFRecordDataset(path)
+        ]
+        assert len(rows) == count
+        out.extend(rows)
+    return out
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_silfa_metadata(shared_data, tmp_path):
+    """The acceptance command: 558 examples, 24 classes present."""
+    out = tmp_path / "silfa"
+    code = ingest_cli.main(["--format", "kaggle-signs", "--src",
+                            str(shared_data / "silfa_alphabet_parquet"), "--out", str(out),
+                            "--no-progress"])
+    assert code == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["num_examples"] == 558 and meta["num_classes"] == 24
+    assert meta["splits"] == {"train": 558} and meta["skipped"] == []
+    assert meta["vocabulary"]["kind"] == "classes" and len(meta["vocabulary"]["classes"]) == 26
+
+
+def test_npz_metadata_and_records(shared_data, tmp_path):
+    """2,100 examples, 35 classes, the fixed 1,470 / 210 / 420 split; records hold the clip's
+    points (float16) with NaN where the recorder wrote zeros."""
+    out = tmp_path / "npz"
+    src = shared_data / "mp_holistic_35signs/landmarks_f16.npz"
+    meta = ingest.ingest("npz", src, out, progress=False)
+    assert meta["num_examples"] == 2100 and meta["num_classes"] == 35
+    assert meta["splits"] == {"train": 1470, "val": 210, "test": 420}
+    archive = np.load(src)
+    val = read_records(out, "val")
+    classes = list(archive["classes"])
+    for record in val[:20]:
+        label, number = record["clip_id"].decode().rsplit("/", 1)
+        row = np.flatnonzero((archive["y"] == classes.index(label)) & (archive["seq_id"] == int(number)))[0]
+        assert 42 <= int(number) < 48
+        expected = archive["X"][row].astype(np.float32)
+        expected[np.all(expected == 0, axis=-1)] = np.nan
+        np.testing.assert_array_equal(record["landmarks"], expected)
+        assert list(record["label_ids"]) == [classes.index(label)]
+
+
+def test_mp_data_six_clips(shared_data, tmp_path):
+    meta = ingest.ingest("mp-data", shared_data / "mp_holistic_35signs/raw_sample/MP_Data",
+                         tmp_path / "mp", progress=False)
+    assert meta["num_examples"] == 6 and meta["frames"]["min"] == meta["frames"]["max"] == 30
+
+
+def test_pose_skips_openpose(shared_data, tmp_path):
+    pytest.importorskip("pose_format")
+    meta = ingest.ingest("pose", shared_data / "pose_files", tmp_path / "pose", progress=False)
+    assert meta["num_examples"] == 14 and meta["num_classes"] == 4
+    assert [s["file"].endswith("openpose.pose") or s["file"].endswith("example.pose")
+            for s in meta["skipped"]] == [True, True]
+
+
+def test_every_bad_input_is_skipped_named_and_counted(fingerspelling_source, tmp_path, capsys):
+    """Missing file, wrong columns, absent (empty) clip, no hand, unknown character, phrase
+    too long for CTC (also through a repeat): each skipped with one line naming it, counted,
+    and the good clips written intact."""
+    src, good, _ = fingerspelling_source
+    out = tmp_path / "records"
+    code = ingest_cli.main(["--format", "kaggle-fingerspelling", "--src", str(src),
+                            "--out", str(out), "--no-progress", "--shards", "2"])
+    assert code == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    reasons = {s["file"]: s["reason"] for s in meta["skipped"]}
+    assert "file not found" in reasons["train_landmarks/404.parquet"]
+    assert "z_pose_3" in reasons["train_landmarks/3.parquet"]
+    assert "absent" in reasons["train_landmarks/1.parquet#108"]
+    assert "no hand detected" in reasons["train_landmarks/1.parquet#104"]
+    assert "needs at least 12 frames" in reasons["train_landmarks/1.parquet#105"]
+    assert "needs at least 4 frames" in reasons["train_landmarks/1.parquet#106"]
+    assert "'C'" in reasons["train_landmarks/1.parquet#107"]
+    assert meta["num_skipped"] == 7 and meta["num_examples"] == len(good) == 4
+    err = capsys.readouterr().err
+    assert all(f"skipped {file}: " in err for file in reasons)
+    records = read_records(out, "train")
+    written = {r["clip_id"].decode(): r for r in records}
+    vocab = metadata.RecordSet(out).vocab
+    for sequence_id, (phrase, points) in good.items():
+        record = next(r for k, r in written.items() if k.endswith(f"/{sequence_id}"))
+        assert record["label"].decode() == phrase
+        assert vocab.decode(record["label_ids"]) == phrase
+        np.testing.assert_array_equal(record["landmarks"], points.astype(np.float16).astype(np.float32))
+    assert meta["max_label_length"] == len("hello world")
+
+
+def test_replacement_maps_unknown_characters(fingerspelling_source, tmp_path):
+    """--replace C=c makes the capitalised phrase usable instead of skipped."""
+    src, _, _ = fingerspelling_source
+    out = tmp_path / "records"
+    assert ingest_cli.main(["--format", "kaggle-fingerspelling", "--src", str(src), "--out", str(out),
+                            "--no-progress", "--replace", "C=c"]) == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["num_examples"] == 5
+    labels = {r["label"].decode(): r["label_ids"] for r in read_records(out, "train")}
+    assert metadata.RecordSet(out).vocab.decode(labels["Capital"]) == "capital"
+
+
+def test_ingest_twice_gives_identical_files(fingerspelling_source, tmp_path):
+    src, _, _ = fingerspelling_source
+    ingest.ingest("kaggle-fingerspelling", src, tmp_path / "a", progress=False, num_shards=3)
+    ingest.ingest("kaggle-fingerspelling", src, tmp_path / "b", progress=False, num_shards=3)
+    a, b = folder_bytes(tmp_path / "a"), folder_bytes(tmp_path / "b")
+    assert a.keys() == b.keys() and len(a) == 4  # 3 shards + metadata.json
+    assert all(a[k] == b[k] for k in a)
+
+
+def test_shards_are_dealt_round_robin(shared_data, tmp_path):
+    """Shard sizes differ by at most one; splits smaller than the shard count get fewer files."""
+    meta = ingest.ingest("mp-data", shared_data / "mp_holistic_35signs/raw_sample/MP_Data",
+                         tmp_path / "mp", progress=False, num_shards=4)
+    counts = [s["num_examples"] for s in meta["shards"]["train"]]
+    assert counts == [2, 2, 1, 1]
+    meta = ingest.ingest("mp-data", shared_data / "mp_holistic_35signs/raw_sample/MP_Data",
+                         tmp_path / "mp8", progress=False, num_shards=8)
+    assert [s["file"] for s in meta["shards"]["train"]] == [
+        f"train-{k:05d}-of-00006.tfrecord" for k in range(6)]
+
+
+def test_preset_selection_at_ingest(fingerspelling_source, tmp_path):
+    """--preset kaggle75 stores the selected (dominant-hand, mirrored) points."""
+    src, good, _ = fingerspelling_source
+    out = tmp_path / "k75"
+    meta = ingest.ingest("kaggle-fingerspelling", src, out, preset="kaggle75", progress=False)
+    assert meta["layout"]["num_landmarks"] == 75
+    for record in read_records(out, "train"):
+        sequence_id = int(record["clip_id"].decode().split("/")[1])
+        expected = presets.select(good[sequence_id][1], presets.KAGGLE75)
+        np.testing.assert_array_equal(record["landmarks"], expected.astype(np.float16).astype(np.float32))
+
+
+def test_val_fraction_holds_out_whole_signers(shared_data, tmp_path):
+    meta = ingest.ingest("npz", shared_data / "mp_holistic_35signs/landmarks_f16.npz", tmp_path / "x",
+                         progress=False, val_fraction=0.3)
+    # npz clips have no signer id: the clip id is hashed, so about 30 % of train moves.
+    assert meta["splits"]["test"] == 420
+    moved = meta["splits"]["val"] - 210
+    assert 0.2 * 1470 < moved < 0.4 * 1470 and meta["splits"]["train"] + moved == 1470
+
+
+class Interrupt(KeyboardInterrupt):
+    pass
+
+
+def test_interrupt_leaves_no_partial_output(fingerspelling_source, tmp_path, monkeypatch):
+    """Ctrl-C mid-ingest: no output folder, no partial folder; an older output survives."""
+    src, _, _ = fingerspelling_source
+    out = tmp_path / "records"
+    ingest.ingest("kaggle-fingerspelling", src, out, progress=False)
+    before = folder_bytes(out)
+    real_serialize = example.serialize
+    calls = []
+
+    def serialize_then_interrupt(*args):
+        calls.append(1)
+        if len(calls) % 3 == 0:
+            raise Interrupt()
+        return real_serialize(*args)
+
+    monkeypatch.setattr(ingest.example, "serialize", serialize_then_interrupt)
+    with pytest.raises(Interrupt):
+        ingest.ingest("kaggle-fingerspelling", src, out, progress=False, overwrite=True)
+    assert folder_bytes(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kaggle_fs", "records"]
+    with pytest.raises(Interrupt):
+        ingest.ingest("kaggle-fingerspelling", src, tmp_path / "fresh", progress=False)
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_killed_ingest_leaves_nothing_that_looks_valid(fingerspelling_source, tmp_path):
+    """SIGKILL mid-write: the output folder does not exist (only a hidden partial folder,
+    which no reader accepts), and the next ingest removes the leftover."""
+    src, _, _ = fingerspelling_source
+    out = tmp_path / "records"
+    script = (
+        "import os, signal, sys\n"
+        "from aslx.records import ingest, example\n"
+        "real = example.serialize\n"
+        "count = [0]\n"
+        "def serialize(*a):\n"
+        "    count[0] += 1\n"
+        "    if count[0] == 3:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(*a)\n"
+        "ingest.example.serialize = serialize\n"
+        f"ingest.ingest('kaggle-fingerspelling', {str(src)!r}, {str(out)!r}, progress=False)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1],
+                            env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == -9
+    assert not out.exists()
+    leftovers = list(tmp_path.glob(".records.partial-*"))
+    assert len(leftovers) == 1
+    with pytest.raises(FileNotFoundError, match="not a finished record set"):
+        metadata.RecordSet(leftovers[0])
+    ingest.ingest("kaggle-fingerspelling", src, out, progress=False)
+    assert not list(tmp_path.glob(".records.partial-*")) and (out / "metadata.json").exists()
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys, fingerspelling_source):
+    """A missing source, an existing output, an unknown format: exit 2 with one clear line."""
+    assert ingest_cli.main(["--format", "npz", "--src", str(tmp_path / "none.npz"),
+                            "--out", str(tmp_path / "o")]) == 2
+    assert "none.npz: not found" in capsys.readouterr().err
+    src, _, _ = fingerspelling_source
+    ingest.ingest("kaggle-fingerspelling", src, tmp_path / "o", progress=False)
+    assert ingest_cli.main(["--format", "kaggle-fingerspelling", "--src", str(src),
+                            "--out", str(tmp_path / "o")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ingest_cli.main(["--format", "avi", "--src", "x", "--out", "y"])
+
+
+def test_ctc_min_frames():
+    assert ingest.ctc_min_frames([1, 2, 3]) == 3
+    assert ingest.ctc_min_frames([1, 1, 1]) == 5
+    assert ingest.ctc_min_frames([]) == 0
