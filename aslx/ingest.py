@@ -20,7 +20,9 @@ from aslx.records import ingest as ingest_lib
 def _replacement(text: str) -> tuple[str, str]:
     source, sep, target = text.partition("=")
     if not sep or len(source) != 1:
-        raise argparse.ArgumentTypeError(f"expected CHAR=REPLACEMENT (e.g. A=a or '%='), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected CHAR=REPLACEMENT (e.g. A=a or '%='), got {text!r}"
+        )
     return source, target
 
 

@@ -79,9 +79,10 @@ def fingerspelling_source(tmp_path: Path):
         202: ("bad columns", random_clip(rng, 10)),
     }
     src = tmp_path / "kaggle_fs"
-    write_wide_parquet(src / "train_landmarks/1.parquet", {
-        k: good[k][1] if k in good else bad[k][1] for k in (101, 102, 103, 104, 105, 106, 107)
-    })
+    write_wide_parquet(
+        src / "train_landmarks/1.parquet",
+        {k: good[k][1] if k in good else bad[k][1] for k in (101, 102, 103, 104, 105, 106, 107)},
+    )
     write_wide_parquet(src / "train_landmarks/2.parquet", {201: good[201][1]})
     write_wide_parquet(src / "train_landmarks/3.parquet", {202: bad[202][1]}, drop=("z_pose_3",))
     rows = [("train_landmarks/1.parquet", 1, k, 7, (good | bad)[k][0]) for k in range(101, 108)]
@@ -89,9 +90,9 @@ def fingerspelling_source(tmp_path: Path):
     rows += [("train_landmarks/2.parquet", 2, 201, 8, good[201][0])]
     rows += [("train_landmarks/3.parquet", 3, 202, 9, bad[202][0])]
     rows += [("train_landmarks/404.parquet", 404, 401, 9, "missing file")]
-    pd.DataFrame(rows, columns=["path", "file_id", "sequence_id", "participant_id", "phrase"]).to_csv(
-        src / "train.csv", index=False
-    )
+    pd.DataFrame(
+        rows, columns=["path", "file_id", "sequence_id", "participant_id", "phrase"]
+    ).to_csv(src / "train.csv", index=False)
     with open(src / "character_to_prediction_index.json", "w") as f:
         json.dump({c: i for i, c in enumerate(KAGGLE_CHARACTERS)}, f)
     return src, good, sorted(bad) + [108, 401]

@@ -40,9 +40,17 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
 def test_silfa_metadata(shared_data, tmp_path):
     """The acceptance command: 558 examples, 24 classes present."""
     out = tmp_path / "silfa"
-    code = ingest_cli.main(["--format", "kaggle-signs", "--src",
-                            str(shared_data / "silfa_alphabet_parquet"), "--out", str(out),
-                            "--no-progress"])
+    code = ingest_cli.main(
+        [
+            "--format",
+            "kaggle-signs",
+            "--src",
+            str(shared_data / "silfa_alphabet_parquet"),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["num_examples"] == 558 and meta["num_classes"] == 24
@@ -63,7 +71,9 @@ def test_npz_metadata_and_records(shared_data, tmp_path):
     classes = list(archive["classes"])
     for record in val[:20]:
         label, number = record["clip_id"].decode().rsplit("/", 1)
-        row = np.flatnonzero((archive["y"] == classes.index(label)) & (archive["seq_id"] == int(number)))[0]
+        row = np.flatnonzero(
+            (archive["y"] == classes.index(label)) & (archive["seq_id"] == int(number))
+        )[0]
         assert 42 <= int(number) < 48
         expected = archive["X"][row].astype(np.float32)
         expected[np.all(expected == 0, axis=-1)] = np.nan
@@ -72,8 +82,12 @@ def test_npz_metadata_and_records(shared_data, tmp_path):
 
 
 def test_mp_data_six_clips(shared_data, tmp_path):
-    meta = ingest.ingest("mp-data", shared_data / "mp_holistic_35signs/raw_sample/MP_Data",
-                         tmp_path / "mp", progress=False)
+    meta = ingest.ingest(
+        "mp-data",
+        shared_data / "mp_holistic_35signs/raw_sample/MP_Data",
+        tmp_path / "mp",
+        progress=False,
+    )
     assert meta["num_examples"] == 6 and meta["frames"]["min"] == meta["frames"]["max"] == 30
 
 
@@ -81,8 +95,10 @@ def test_pose_skips_openpose(shared_data, tmp_path):
     pytest.importorskip("pose_format")
     meta = ingest.ingest("pose", shared_data / "pose_files", tmp_path / "pose", progress=False)
     assert meta["num_examples"] == 14 and meta["num_classes"] == 4
-    assert [s["file"].endswith("openpose.pose") or s["file"].endswith("example.pose")
-            for s in meta["skipped"]] == [True, True]
+    assert [
+        s["file"].endswith("openpose.pose") or s["file"].endswith("example.pose")
+        for s in meta["skipped"]
+    ] == [True, True]
 
 
 def test_every_bad_input_is_skipped_named_and_counted(fingerspelling_source, tmp_path, capsys):
@@ -91,8 +107,19 @@ def test_every_bad_input_is_skipped_named_and_counted(fingerspelling_source, tmp
     and the good clips written intact."""
     src, good, _ = fingerspelling_source
     out = tmp_path / "records"
-    code = ingest_cli.main(["--format", "kaggle-fingerspelling", "--src", str(src),
-                            "--out", str(out), "--no-progress", "--shards", "2"])
+    code = ingest_cli.main(
+        [
+            "--format",
+            "kaggle-fingerspelling",
+            "--src",
+            str(src),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--shards",
+            "2",
+        ]
+    )
     assert code == 0
     meta = json.loads((out / "metadata.json").read_text())
     reasons = {s["file"]: s["reason"] for s in meta["skipped"]}
@@ -113,7 +140,9 @@ def test_every_bad_input_is_skipped_named_and_counted(fingerspelling_source, tmp
         record = next(r for k, r in written.items() if k.endswith(f"/{sequence_id}"))
         assert record["label"].decode() == phrase
         assert vocab.decode(record["label_ids"]) == phrase
-        np.testing.assert_array_equal(record["landmarks"], points.astype(np.float16).astype(np.float32))
+        np.testing.assert_array_equal(
+            record["landmarks"], points.astype(np.float16).astype(np.float32)
+        )
     assert meta["max_label_length"] == len("hello world")
 
 
@@ -121,8 +150,22 @@ def test_replacement_maps_unknown_characters(fingerspelling_source, tmp_path):
     """--replace C=c makes the capitalised phrase usable instead of skipped."""
     src, _, _ = fingerspelling_source
     out = tmp_path / "records"
-    assert ingest_cli.main(["--format", "kaggle-fingerspelling", "--src", str(src), "--out", str(out),
-                            "--no-progress", "--replace", "C=c"]) == 0
+    assert (
+        ingest_cli.main(
+            [
+                "--format",
+                "kaggle-fingerspelling",
+                "--src",
+                str(src),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--replace",
+                "C=c",
+            ]
+        )
+        == 0
+    )
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["num_examples"] == 5
     labels = {r["label"].decode(): r["label_ids"] for r in read_records(out, "train")}
@@ -140,14 +183,25 @@ def test_ingest_twice_gives_identical_files(fingerspelling_source, tmp_path):
 
 def test_shards_are_dealt_round_robin(shared_data, tmp_path):
     """Shard sizes differ by at most one; splits smaller than the shard count get fewer files."""
-    meta = ingest.ingest("mp-data", shared_data / "mp_holistic_35signs/raw_sample/MP_Data",
-                         tmp_path / "mp", progress=False, num_shards=4)
+    meta = ingest.ingest(
+        "mp-data",
+        shared_data / "mp_holistic_35signs/raw_sample/MP_Data",
+        tmp_path / "mp",
+        progress=False,
+        num_shards=4,
+    )
     counts = [s["num_examples"] for s in meta["shards"]["train"]]
     assert counts == [2, 2, 1, 1]
-    meta = ingest.ingest("mp-data", shared_data / "mp_holistic_35signs/raw_sample/MP_Data",
-                         tmp_path / "mp8", progress=False, num_shards=8)
+    meta = ingest.ingest(
+        "mp-data",
+        shared_data / "mp_holistic_35signs/raw_sample/MP_Data",
+        tmp_path / "mp8",
+        progress=False,
+        num_shards=8,
+    )
     assert [s["file"] for s in meta["shards"]["train"]] == [
-        f"train-{k:05d}-of-00006.tfrecord" for k in range(6)]
+        f"train-{k:05d}-of-00006.tfrecord" for k in range(6)
+    ]
 
 
 def test_preset_selection_at_ingest(fingerspelling_source, tmp_path):
@@ -159,12 +213,19 @@ def test_preset_selection_at_ingest(fingerspelling_source, tmp_path):
     for record in read_records(out, "train"):
         sequence_id = int(record["clip_id"].decode().split("/")[1])
         expected = presets.select(good[sequence_id][1], presets.KAGGLE75)
-        np.testing.assert_array_equal(record["landmarks"], expected.astype(np.float16).astype(np.float32))
+        np.testing.assert_array_equal(
+            record["landmarks"], expected.astype(np.float16).astype(np.float32)
+        )
 
 
 def test_val_fraction_holds_out_whole_signers(shared_data, tmp_path):
-    meta = ingest.ingest("npz", shared_data / "mp_holistic_35signs/landmarks_f16.npz", tmp_path / "x",
-                         progress=False, val_fraction=0.3)
+    meta = ingest.ingest(
+        "npz",
+        shared_data / "mp_holistic_35signs/landmarks_f16.npz",
+        tmp_path / "x",
+        progress=False,
+        val_fraction=0.3,
+    )
     # npz clips have no signer id: the clip id is hashed, so about 30 % of train moves.
     assert meta["splits"]["test"] == 420
     moved = meta["splits"]["val"] - 210
@@ -218,8 +279,11 @@ def test_killed_ingest_leaves_nothing_that_looks_valid(fingerspelling_source, tm
         "ingest.example.serialize = serialize\n"
         f"ingest.ingest('kaggle-fingerspelling', {str(src)!r}, {str(out)!r}, progress=False)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1],
-                            env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).parents[1],
+        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert result.returncode == -9
     assert not out.exists()
     leftovers = list(tmp_path.glob(".records.partial-*"))
@@ -232,13 +296,21 @@ def test_killed_ingest_leaves_nothing_that_looks_valid(fingerspelling_source, tm
 
 def test_cli_errors_are_one_line(tmp_path, capsys, fingerspelling_source):
     """A missing source, an existing output, an unknown format: exit 2 with one clear line."""
-    assert ingest_cli.main(["--format", "npz", "--src", str(tmp_path / "none.npz"),
-                            "--out", str(tmp_path / "o")]) == 2
+    assert (
+        ingest_cli.main(
+            ["--format", "npz", "--src", str(tmp_path / "none.npz"), "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
     assert "none.npz: not found" in capsys.readouterr().err
     src, _, _ = fingerspelling_source
     ingest.ingest("kaggle-fingerspelling", src, tmp_path / "o", progress=False)
-    assert ingest_cli.main(["--format", "kaggle-fingerspelling", "--src", str(src),
-                            "--out", str(tmp_path / "o")]) == 2
+    assert (
+        ingest_cli.main(
+            ["--format", "kaggle-fingerspelling", "--src", str(src), "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
     assert "--overwrite" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         ingest_cli.main(["--format", "avi", "--src", "x", "--out", "y"])

@@ -29,13 +29,18 @@ def source_and_records(tmp_path_factory):
         points = random_clip(rng, frames, left=bool(i % 3), right=bool(i % 3 != 1))
         phrases.append((1000 + i, i % 4, text, points))
     root = tmp_path_factory.mktemp("pipeline")
-    kaggle_fingerspelling.write(root / "raw", phrases, phrases_per_file=16,
-                                vocabulary={c: i for i, c in enumerate(KAGGLE_CHARACTERS)})
-    ingest.ingest("kaggle-fingerspelling", root / "raw", root / "records", num_shards=4,
-                  progress=False)
+    kaggle_fingerspelling.write(
+        root / "raw",
+        phrases,
+        phrases_per_file=16,
+        vocabulary={c: i for i, c in enumerate(KAGGLE_CHARACTERS)},
+    )
+    ingest.ingest(
+        "kaggle-fingerspelling", root / "raw", root / "records", num_shards=4, progress=False
+    )
     clips = {}  # the writer names each file after its first sequence id
     for file_start in range(0, NUM_CLIPS, 16):
-        for sid, _, text, points in phrases[file_start:file_start + 16]:
+        for sid, _, text, points in phrases[file_start : file_start + 16]:
             clips[f"{phrases[file_start][0]}/{sid}"] = (text, points)
     return clips, root / "records"
 
@@ -142,7 +147,8 @@ def test_resume_equals_uninterrupted(source_and_records, start_step):
     _, records = source_and_records
     full = take(pipeline.train_batches(records, "train", config(), **one_process()), start_step + 5)
     resumed = take(
-        pipeline.train_batches(records, "train", config(), start_step=start_step, **one_process()), 5
+        pipeline.train_batches(records, "train", config(), start_step=start_step, **one_process()),
+        5,
     )
     for x, y in zip(full[start_step:], resumed):
         assert_batches_equal(x, y)
@@ -156,14 +162,18 @@ def test_two_processes_read_disjoint_slices_that_cover_the_data(source_and_recor
     per_process = []
     for index in range(2):
         steps = pipeline.batches_per_epoch(RecordSet(records), "train", 2, index, 2)
-        batches = take(pipeline.train_batches(records, "train", cfg, process_index=index,
-                                              process_count=2), steps)
+        batches = take(
+            pipeline.train_batches(records, "train", cfg, process_index=index, process_count=2),
+            steps,
+        )
         per_process.append(set(np.concatenate([b["clip_id"] for b in batches])))
     assert not per_process[0] & per_process[1]
     assert len(per_process[0] | per_process[1]) == NUM_CLIPS
     cfg = config(batch_size=5)
-    evals = [list(pipeline.eval_batches(records, "train", cfg, process_index=i, process_count=2))
-             for i in range(2)]
+    evals = [
+        list(pipeline.eval_batches(records, "train", cfg, process_index=i, process_count=2))
+        for i in range(2)
+    ]
     assert len(evals[0]) == len(evals[1]) == 5  # ceil(ceil(48 / 2) / 5)
     ids = [{c for b in e for c, m in zip(b["clip_id"], b["example_mask"]) if m} for e in evals]
     assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == NUM_CLIPS
@@ -201,13 +211,24 @@ def test_records_of_a_preset_only_give_that_preset(tmp_path, source_and_records)
     clips, _ = source_and_records
     raw = tmp_path / "raw"
     rng = np.random.default_rng(5)
-    kaggle_fingerspelling.write(raw, [(i, 0, "ab", random_clip(rng, 10)) for i in range(8)],
-                                vocabulary={c: i for i, c in enumerate(KAGGLE_CHARACTERS)})
-    ingest.ingest("kaggle-fingerspelling", raw, tmp_path / "k75", preset="kaggle75",
-                  num_shards=2, progress=False)
-    batch = next(pipeline.train_batches(tmp_path / "k75", "train", config(preset=None),
-                                        **one_process()))
+    kaggle_fingerspelling.write(
+        raw,
+        [(i, 0, "ab", random_clip(rng, 10)) for i in range(8)],
+        vocabulary={c: i for i, c in enumerate(KAGGLE_CHARACTERS)},
+    )
+    ingest.ingest(
+        "kaggle-fingerspelling",
+        raw,
+        tmp_path / "k75",
+        preset="kaggle75",
+        num_shards=2,
+        progress=False,
+    )
+    batch = next(
+        pipeline.train_batches(tmp_path / "k75", "train", config(preset=None), **one_process())
+    )
     assert batch["landmarks"].shape == (4, 32, 75, 3)
     with pytest.raises(ValueError, match="re-ingest with --preset full543"):
-        pipeline.train_batches(tmp_path / "k75", "train", config(preset="hands_pose"),
-                               **one_process())
+        pipeline.train_batches(
+            tmp_path / "k75", "train", config(preset="hands_pose"), **one_process()
+        )

@@ -8,9 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aslx.formats import Clip, FormatError, Skipped, kaggle_fingerspelling, kaggle_signs, mp_data
+from aslx.formats import (
+    Clip,
+    FormatError,
+    Skipped,
+    kaggle_fingerspelling,
+    kaggle_signs,
+    mp_data,
+    pose_file,
+)
 from aslx.formats import npz as npz_format
-from aslx.formats import pose_file
 from aslx.landmarks import layouts
 
 
@@ -37,7 +44,9 @@ def test_silfa_every_file_pivots_by_type_and_index(shared_data):
         long = pd.read_parquet(src / path)
         assert list(long["type"].iloc[:1]) == ["pose"]  # not in canonical order on disk
         slots = long["type"].map(layouts.OFFSETS).to_numpy() + long["landmark_index"].to_numpy()
-        np.testing.assert_array_equal(clip.landmarks[0, slots], long[["x", "y", "z"]].to_numpy(np.float32))
+        np.testing.assert_array_equal(
+            clip.landmarks[0, slots], long[["x", "y", "z"]].to_numpy(np.float32)
+        )
 
 
 def test_silfa_vocabulary_is_the_json_map(shared_data):
@@ -49,22 +58,33 @@ def test_silfa_vocabulary_is_the_json_map(shared_data):
 def test_kaggle_signs_rejects_bad_rows(tmp_path):
     """Unknown types, out-of-range indices and duplicates are errors, not silent misplacement;
     absent rows become NaN."""
-    good = pd.DataFrame({"frame": [5, 5, 9], "type": ["pose", "right_hand", "pose"],
-                         "landmark_index": [0, 20, 0], "x": [.1, .2, .3], "y": [.4, .5, .6],
-                         "z": [0., 0., 0.]})
+    good = pd.DataFrame(
+        {
+            "frame": [5, 5, 9],
+            "type": ["pose", "right_hand", "pose"],
+            "landmark_index": [0, 20, 0],
+            "x": [0.1, 0.2, 0.3],
+            "y": [0.4, 0.5, 0.6],
+            "z": [0.0, 0.0, 0.0],
+        }
+    )
     import pyarrow as pa
 
     points = kaggle_signs.long_to_canonical(pa.Table.from_pandas(good))
     assert points.shape == (2, 543, 3)
-    np.testing.assert_allclose(points[0, 489], [.1, .4, 0.])
-    np.testing.assert_allclose(points[0, 542], [.2, .5, 0.])
-    np.testing.assert_allclose(points[1, 489], [.3, .6, 0.])
+    np.testing.assert_allclose(points[0, 489], [0.1, 0.4, 0.0])
+    np.testing.assert_allclose(points[0, 542], [0.2, 0.5, 0.0])
+    np.testing.assert_allclose(points[1, 489], [0.3, 0.6, 0.0])
     assert np.isnan(points[1, 542]).all() and np.isnan(points[:, :468]).all()
     for bad, message in [
         (good.assign(type=["pose", "tail", "pose"]), "unknown landmark types"),
         (good.assign(landmark_index=[0, 21, 0]), "out of range"),
-        (good.assign(frame=[5, 5, 5], landmark_index=[0, 20, 0], type=["pose", "right_hand", "pose"]),
-         "appears twice"),
+        (
+            good.assign(
+                frame=[5, 5, 5], landmark_index=[0, 20, 0], type=["pose", "right_hand", "pose"]
+            ),
+            "appears twice",
+        ),
         (good.drop(columns=["z"]), "missing columns"),
     ]:
         with pytest.raises(FormatError, match=message):
@@ -77,7 +97,9 @@ def test_kaggle_signs_rejects_bad_rows(tmp_path):
 def test_mp_data_reads_six_clips_matching_the_packed_archive(shared_data):
     """raw_sample/MP_Data: 6 clips of 30 frames, frames ordered numerically, equal to the
     packed archive's clips within its float16 error."""
-    clips, skipped = split_items(list(mp_data.read(shared_data / "mp_holistic_35signs/raw_sample/MP_Data")))
+    clips, skipped = split_items(
+        list(mp_data.read(shared_data / "mp_holistic_35signs/raw_sample/MP_Data"))
+    )
     assert not skipped
     assert [(c.clip_id, c.num_frames) for c in clips] == [
         (f"{label}/{n}", 30) for label in ("a", "hello", "thank you") for n in (0, 1)
@@ -86,7 +108,9 @@ def test_mp_data_reads_six_clips_matching_the_packed_archive(shared_data):
     classes = list(archive["classes"])
     for clip in clips:
         label, number = clip.clip_id.rsplit("/", 1)
-        row = np.flatnonzero((archive["y"] == classes.index(label)) & (archive["seq_id"] == int(number)))
+        row = np.flatnonzero(
+            (archive["y"] == classes.index(label)) & (archive["seq_id"] == int(number))
+        )
         packed = layouts.zeros_to_nan(archive["X"][row[0]])
         np.testing.assert_array_equal(np.isnan(packed), np.isnan(clip.landmarks))
         np.testing.assert_allclose(np.nan_to_num(packed), np.nan_to_num(clip.landmarks), atol=1e-3)
@@ -115,7 +139,9 @@ def test_mp_data_bad_frames_and_empty_clips(tmp_path):
 def test_npz_fixed_split_and_missing_points(shared_data):
     """2,100 clips of 30 frames; the README's split by clip number (1,470 / 210 / 420);
     all-zero points are missing."""
-    clips, skipped = split_items(list(npz_format.read(shared_data / "mp_holistic_35signs/landmarks_f16.npz")))
+    clips, skipped = split_items(
+        list(npz_format.read(shared_data / "mp_holistic_35signs/landmarks_f16.npz"))
+    )
     assert not skipped and len(clips) == 2100
     assert collections.Counter(c.split for c in clips) == {"train": 1470, "val": 210, "test": 420}
     assert len({c.label for c in clips}) == 35
@@ -153,7 +179,10 @@ def test_pose_points_land_in_their_canonical_slots(shared_data):
     """A reduced Holistic file: named face points go to their mesh index, pose points by name,
     pixels become image fractions, and points the file lacks are missing."""
     pose_format = pytest.importorskip("pose_format")
-    path = shared_data / "pose_files/spoken_to_signed_dummy_lexicon/assets/dummy_lexicon/sgg/kinder.pose"
+    path = (
+        shared_data
+        / "pose_files/spoken_to_signed_dummy_lexicon/assets/dummy_lexicon/sgg/kinder.pose"
+    )
     pose = pose_format.Pose.read(path.read_bytes())
     points = pose_file.to_canonical(pose)
     width, height = pose.header.dimensions.width, pose.header.dimensions.height
@@ -208,8 +237,10 @@ def test_fingerspelling_frames_sorted_by_frame_column(tmp_path):
     write_wide_parquet(tmp_path / "train_landmarks/1.parquet", {5: points})
     table = pd.read_parquet(tmp_path / "train_landmarks/1.parquet").iloc[::-1]
     table.to_parquet(tmp_path / "train_landmarks/1.parquet")
-    pd.DataFrame([("train_landmarks/1.parquet", 1, 5, 1, "abc")],
-                 columns=list(kaggle_fingerspelling.INDEX_COLUMNS)).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame(
+        [("train_landmarks/1.parquet", 1, 5, 1, "abc")],
+        columns=list(kaggle_fingerspelling.INDEX_COLUMNS),
+    ).to_csv(tmp_path / "train.csv", index=False)
     (clip,) = list(kaggle_fingerspelling.read(tmp_path))
     np.testing.assert_array_equal(clip.landmarks, points)
 
@@ -221,11 +252,15 @@ def test_fingerspelling_writer_round_trip(tmp_path):
 
     rng = np.random.default_rng(2)
     phrases = [(10 + i, i % 2, "ab c", random_clip(rng, 8 + i)) for i in range(5)]
-    kaggle_fingerspelling.write(tmp_path, phrases, vocabulary={c: i for i, c in enumerate(KAGGLE_CHARACTERS)},
-                                phrases_per_file=2)
+    kaggle_fingerspelling.write(
+        tmp_path,
+        phrases,
+        vocabulary={c: i for i, c in enumerate(KAGGLE_CHARACTERS)},
+        phrases_per_file=2,
+    )
     assert len(list((tmp_path / "train_landmarks").glob("*.parquet"))) == 3
     clips = list(kaggle_fingerspelling.read(tmp_path))
-    for (sequence_id, participant, phrase, points), clip in zip(phrases, clips):
+    for (sequence_id, participant, _, points), clip in zip(phrases, clips):
         assert clip.clip_id.endswith(f"/{sequence_id}") and clip.group == str(participant)
         np.testing.assert_array_equal(clip.landmarks, points)
     assert kaggle_fingerspelling.vocabulary(tmp_path).size == 60

@@ -45,7 +45,9 @@ def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
             frames = sorted(clip.glob("*.npy"), key=_numeric_key)
             try:
                 vectors = [np.load(f) for f in frames]
-                bad = [f.name for f, v in zip(frames, vectors) if v.shape != (layouts.MP_VECTOR_SIZE,)]
+                bad = [
+                    f.name for f, v in zip(frames, vectors) if v.shape != (layouts.MP_VECTOR_SIZE,)
+                ]
                 if bad:
                     raise FormatError(
                         f"frame {bad[0]} is not a {layouts.MP_VECTOR_SIZE}-float vector "

@@ -53,7 +53,9 @@ def to_canonical(pose) -> np.ndarray:
     """A ``pose_format.Pose`` (MediaPipe Holistic) to ``[frames, 543, 3]``, NaN where missing."""
     header = pose.header
     names = [c.name for c in header.components]
-    unknown = [n for n in names if n not in layouts.HOLISTIC_COMPONENTS and n not in IGNORED_COMPONENTS]
+    unknown = [
+        n for n in names if n not in layouts.HOLISTIC_COMPONENTS and n not in IGNORED_COMPONENTS
+    ]
     if unknown:
         raise FormatError(
             f"not a MediaPipe Holistic pose (components {names}); aslx reads Holistic only"

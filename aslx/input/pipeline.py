@@ -90,7 +90,9 @@ class InputConfig:
 
     def __post_init__(self):
         if self.long_clips not in LONG_CLIP_POLICIES:
-            raise ValueError(f"long_clips must be one of {LONG_CLIP_POLICIES}, not {self.long_clips!r}")
+            raise ValueError(
+                f"long_clips must be one of {LONG_CLIP_POLICIES}, not {self.long_clips!r}"
+            )
         if self.batch_size < 1 or self.max_frames < 1:
             raise ValueError("batch_size and max_frames must be positive")
 
@@ -137,11 +139,15 @@ class _Prepare:
 
         def missing_frames(group):
             hand = points[:, layouts.group_slice(group)]
-            return tf.reduce_sum(tf.cast(tf.reduce_all(tf.math.is_nan(hand), axis=[1, 2]), tf.int32))
+            return tf.reduce_sum(
+                tf.cast(tf.reduce_all(tf.math.is_nan(hand), axis=[1, 2]), tf.int32)
+            )
 
         left = tf.gather(points, self.preset.mirrored_indices, axis=1)
         left = tf.concat([1.0 - left[..., :1], left[..., 1:]], axis=-1)
-        return tf.cond(missing_frames("left_hand") < missing_frames("right_hand"), lambda: left, lambda: right)
+        return tf.cond(
+            missing_frames("left_hand") < missing_frames("right_hand"), lambda: left, lambda: right
+        )
 
     def _fit(self, tf, points):
         frames = tf.shape(points)[0]
@@ -149,7 +155,9 @@ class _Prepare:
         if self.config.long_clips == "truncate":
             return points[:limit]
         # Evenly spaced frames: index floor(i * n / T) for i < T, only when n > T.
-        idx = tf.cast(tf.range(limit, dtype=tf.int64) * tf.cast(frames, tf.int64) // limit, tf.int32)
+        idx = tf.cast(
+            tf.range(limit, dtype=tf.int64) * tf.cast(frames, tf.int64) // limit, tf.int32
+        )
         return tf.cond(frames > limit, lambda: tf.gather(points, idx), lambda: points)
 
     def __call__(self, serialized):
@@ -165,7 +173,8 @@ class _Prepare:
         num_landmarks = self.preset.num_landmarks
         return {
             "landmarks": tf.ensure_shape(
-                tf.pad(points, [[0, pad], [0, 0], [0, 0]]), [self.config.max_frames, num_landmarks, 3]
+                tf.pad(points, [[0, pad], [0, 0], [0, 0]]),
+                [self.config.max_frames, num_landmarks, 3],
             ),
             "landmark_mask": tf.ensure_shape(
                 tf.pad(point_mask, [[0, pad], [0, 0]]), [self.config.max_frames, num_landmarks]
@@ -189,8 +198,9 @@ def _options(tf):
     return options
 
 
-def batches_per_epoch(records: RecordSet, split: str, batch_size: int, process_index: int,
-                      process_count: int) -> int:
+def batches_per_epoch(
+    records: RecordSet, split: str, batch_size: int, process_index: int, process_count: int
+) -> int:
     """Training batches one process gets from one epoch of ``split``."""
     shards = records.shards(split)
     if len(shards) < process_count:
@@ -234,7 +244,9 @@ def train_dataset(
             cycle_length=min(config.cycle_length, int(files.shape[0])),
             block_length=1,
         )
-        ds = ds.shuffle(config.shuffle_buffer, seed=seed * 1_000_003 + e, reshuffle_each_iteration=False)
+        ds = ds.shuffle(
+            config.shuffle_buffer, seed=seed * 1_000_003 + e, reshuffle_each_iteration=False
+        )
         skip = tf.where(e == first_epoch, first_batch * config.batch_size, 0)
         return ds.take(records_per_epoch).skip(tf.cast(skip, tf.int64))
 
@@ -253,10 +265,17 @@ def train_batches(
     process_index: int | None = None,
     process_count: int | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Endless training batches (NumPy) of this process; batch ``i`` is global step ``start_step + i``."""
+    """Endless training batches (NumPy) of this process.
+
+    Batch ``i`` of the iterator is global step ``start_step + i``.
+    """
     ds = train_dataset(
-        records, split, config, start_step=start_step,
-        process_index=process_index, process_count=process_count,
+        records,
+        split,
+        config,
+        start_step=start_step,
+        process_index=process_index,
+        process_count=process_count,
     )
     return ds.as_numpy_iterator()
 

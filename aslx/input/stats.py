@@ -45,7 +45,9 @@ def summarize(records: RecordSet, config: pipeline.InputConfig) -> dict:
     }
     train_split = "train" if "train" in meta["splits"] else next(iter(meta["splits"]))
     per_epoch = pipeline.batches_per_epoch(records, train_split, config.batch_size, 0, 1)
-    iterator = pipeline.train_batches(records, train_split, config, process_index=0, process_count=1)
+    iterator = pipeline.train_batches(
+        records, train_split, config, process_index=0, process_count=1
+    )
     start = time.perf_counter()
     batches = [next(iterator) for _ in range(per_epoch)]
     seconds = time.perf_counter() - start
@@ -59,15 +61,20 @@ def summarize(records: RecordSet, config: pipeline.InputConfig) -> dict:
     for split in meta["splits"]:
         if split == train_split:
             continue
-        n = sum(int(b["example_mask"].sum()) for b in pipeline.eval_batches(
-            records, split, config, process_index=0, process_count=1))
+        n = sum(
+            int(b["example_mask"].sum())
+            for b in pipeline.eval_batches(records, split, config, process_index=0, process_count=1)
+        )
         stats[f"{split} examples seen"] = n
     return stats
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aslx.input.stats", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m aslx.input.stats",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data", required=True, help="record set folder (from aslx.ingest)")
     parser.add_argument("--preset", default=None, help="landmark preset (default: the records')")
     parser.add_argument("--max-frames", type=int, default=128, help="static frame count T")
@@ -76,8 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         records = RecordSet(args.data)
-        config = pipeline.InputConfig(batch_size=args.batch_size, max_frames=args.max_frames,
-                                      preset=args.preset, seed=args.seed)
+        config = pipeline.InputConfig(
+            batch_size=args.batch_size,
+            max_frames=args.max_frames,
+            preset=args.preset,
+            seed=args.seed,
+        )
         stats = summarize(records, config)
     except (FileNotFoundError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -86,21 +97,29 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"record set        {args.data} ({stats['vocabulary']} labels)",
         f"clips             {stats['examples']} "
-        + "(" + ", ".join(f"{k} {v}" for k, v in stats["splits"].items()) + ")"
+        + "("
+        + ", ".join(f"{k} {v}" for k, v in stats["splits"].items())
+        + ")"
         + f", {stats['skipped']} skipped at ingest",
         f"distinct labels   {stats['distinct_labels']}, longest {stats['max_label_length']} ids",
         f"clip frames       min {frames['min']}, mean {frames['mean']}, p95 {frames['p95']}, "
         f"max {frames['max']}",
-        f"batch             " + ", ".join(f"{k} {v}" for k, v in stats["batch_shapes"].items()
-                                          if k in ("landmarks", "labels")),
+        "batch             "
+        + ", ".join(
+            f"{k} {v}" for k, v in stats["batch_shapes"].items() if k in ("landmarks", "labels")
+        ),
         f"padding           {stats['padding_share']:.1%} of frames",
-        "detected          " + ", ".join(f"{k} {v:.1%}" for k, v in stats["detected"].items())
+        "detected          "
+        + ", ".join(f"{k} {v:.1%}" for k, v in stats["detected"].items())
         + " of real frames",
         f"throughput        {stats['sequences_per_s']:.0f} sequences/s (one training epoch, "
         "this machine)",
     ]
-    lines += [f"{k:<18}{v} (one evaluation pass)" for k, v in stats.items()
-              if k.endswith(" examples seen")]
+    lines += [
+        f"{k:<18}{v} (one evaluation pass)"
+        for k, v in stats.items()
+        if k.endswith(" examples seen")
+    ]
     print("\n".join(lines))
     return 0
 

@@ -96,7 +96,7 @@ POSE_POINTS: tuple[str, ...] = (
 
 #: Pose points that swap places when the image is mirrored (LEFT_x <-> RIGHT_x).
 POSE_MIRROR_PAIRS: tuple[tuple[int, int], ...] = tuple(
-    (i, POSE_POINTS.index("RIGHT_" + name[len("LEFT_"):]))
+    (i, POSE_POINTS.index("RIGHT_" + name[len("LEFT_") :]))
     for i, name in enumerate(POSE_POINTS)
     if name.startswith("LEFT_")
 ) + ((9, 10),)  # MOUTH_LEFT <-> MOUTH_RIGHT
@@ -118,7 +118,7 @@ LIPS_MIRROR_PAIRS: tuple[tuple[int, int], ...] = (
 
 
 def landmark_names() -> tuple[str, ...]:
-    """Names of the 543 canonical points, e.g. ``'face_13'``, ``'left_hand_WRIST'``, ``'pose_NOSE'``."""
+    """Names of the 543 canonical points: ``'face_13'``, ``'left_hand_WRIST'``, ``'pose_NOSE'`` …"""
     names = [f"face_{i}" for i in range(468)]
     names += [f"left_hand_{p}" for p in HAND_POINTS]
     names += [f"pose_{p}" for p in POSE_POINTS]
@@ -136,12 +136,7 @@ def wide_columns() -> list[str]:
     Column ``j`` of coordinate block ``c`` holds canonical point ``j`` (so
     ``array.reshape(frames, 3, 543).transpose(0, 2, 1)`` gives the canonical layout).
     """
-    return [
-        f"{axis}_{group}_{i}"
-        for axis in "xyz"
-        for group, size in GROUPS
-        for i in range(size)
-    ]
+    return [f"{axis}_{group}_{i}" for axis in "xyz" for group, size in GROUPS for i in range(size)]
 
 
 # --- MediaPipe per-frame vector (1662 floats) ------------------------------------------------

@@ -120,4 +120,6 @@ class RecordSet:
             raise KeyError(
                 f"{self.folder / FILE}: no split {split!r}; it has {sorted(self.meta['shards'])}"
             )
-        return [(str(self.folder / s["file"]), s["num_examples"]) for s in self.meta["shards"][split]]
+        return [
+            (str(self.folder / s["file"]), s["num_examples"]) for s in self.meta["shards"][split]
+        ]

@@ -1,0 +1,112 @@
+"""Input pipeline throughput: record files -> padded NumPy batches, on this machine's CPU.
+
+    python benchmarks/input_pipeline.py --json runs/bench/input_pipeline.json
+
+Makes a synthetic fingerspelling set (clearly synthetic: procedural hands, see
+``aslx.formats.synthetic``), ingests it with every point kept (``full543``), and times the
+training stream for each preset: decode, dominant-hand selection, fitting into ``max_frames``,
+masking, padding and batching. With ``../shared/data`` present it also times the real
+``mp_holistic_35signs`` clips. Prints a table and writes JSON whose top level holds the
+headline row (``kaggle75``, synthetic): ``sequences_per_s``, ``max_frames``, ``batch_size``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from aslx.formats import synthetic  # noqa: E402
+from aslx.input import pipeline  # noqa: E402
+from aslx.records import ingest  # noqa: E402
+
+REAL_NPZ = Path(__file__).resolve().parents[2] / "shared/data/mp_holistic_35signs/landmarks_f16.npz"
+
+
+def measure(records: Path, split: str, config: pipeline.InputConfig, batches: int) -> float:
+    """Sequences per second over ``batches`` batches, after two warm-up batches."""
+    iterator = pipeline.train_batches(records, split, config, process_index=0, process_count=1)
+    for _ in range(2):
+        next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * config.batch_size / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", required=True, help="where to write the results")
+    parser.add_argument("--phrases", type=int, default=512, help="synthetic phrases (default 512)")
+    parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    parser.add_argument("--max-frames", type=int, default=384, help="static frames (default 384)")
+    parser.add_argument("--batches", type=int, default=30, help="timed batches per row")
+    args = parser.parse_args(argv)
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        synthetic.generate(tmp / "raw", num_phrases=args.phrases, seed=0)
+        meta = ingest.ingest(
+            "kaggle-fingerspelling",
+            tmp / "raw",
+            tmp / "records",
+            num_shards=8,
+            progress=False,
+            log=lambda _: None,
+        )
+        sets = [("synthetic", tmp / "records", "train", args.max_frames, meta["frames"]["mean"])]
+        if REAL_NPZ.exists():
+            real = ingest.ingest("npz", REAL_NPZ, tmp / "real", num_shards=8, progress=False)
+            sets.append(("mp_holistic_35signs", tmp / "real", "train", 32, real["frames"]["mean"]))
+        for data, records, split, max_frames, mean_frames in sets:
+            for preset in ("kaggle75", "hands_pose", "full543"):
+                config = pipeline.InputConfig(
+                    batch_size=args.batch_size,
+                    max_frames=max_frames,
+                    preset=preset,
+                    shuffle_buffer=256,
+                )
+                rows.append(
+                    {
+                        "data": data,
+                        "preset": preset,
+                        "max_frames": max_frames,
+                        "mean_clip_frames": mean_frames,
+                        "batch_size": args.batch_size,
+                        "sequences_per_s": round(measure(records, split, config, args.batches), 1),
+                    }
+                )
+
+    print(f"{'data':<22}{'preset':<12}{'T':>5}{'clip':>7}{'batch':>7}{'seq/s':>10}")
+    for r in rows:
+        print(
+            f"{r['data']:<22}{r['preset']:<12}{r['max_frames']:>5}{r['mean_clip_frames']:>7.0f}"
+            f"{r['batch_size']:>7}{r['sequences_per_s']:>10.1f}"
+        )
+    headline = rows[0]
+    result = {
+        "sequences_per_s": headline["sequences_per_s"],
+        "max_frames": headline["max_frames"],
+        "batch_size": headline["batch_size"],
+        "preset": headline["preset"],
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+        "rows": rows,
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
