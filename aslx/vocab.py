@@ -60,6 +60,8 @@ class CharVocab:
         if not 0 <= self.blank_id <= len(self.characters):
             raise ValueError(f"blank_id must be in [0, {len(self.characters)}]")
         for source, target in self.replacements.items():
+            if source in self.characters:
+                raise ValueError(f"replacement {source!r} is already a vocabulary character")
             if any(c not in self.characters for c in target):
                 raise ValueError(f"replacement {source!r} -> {target!r} leaves the vocabulary")
 
@@ -146,7 +148,16 @@ class ClassVocab:
             ) from None
 
     def decode(self, ids: Sequence[int]) -> str:
-        return " ".join(self.classes[int(i)] for i in ids if int(i) != LABEL_PAD)
+        """Ids to class names joined by spaces; :data:`LABEL_PAD` is skipped."""
+        names = []
+        for i in ids:
+            i = int(i)
+            if i == LABEL_PAD:
+                continue
+            if not 0 <= i < self.size:
+                raise ValueError(f"class id {i} is outside the vocabulary of size {self.size}")
+            names.append(self.classes[i])
+        return " ".join(names)
 
     def to_json(self) -> dict:
         return {"kind": "classes", "classes": list(self.classes)}
