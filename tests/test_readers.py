@@ -104,7 +104,7 @@ def test_mp_data_reads_six_clips_matching_the_packed_archive(shared_data):
     assert [(c.clip_id, c.num_frames) for c in clips] == [
         (f"{label}/{n}", 30) for label in ("a", "hello", "thank you") for n in (0, 1)
     ]
-    archive = np.load(shared_data / "mp_holistic_35signs/landmarks_f16.npz")
+    archive = dict(np.load(shared_data / "mp_holistic_35signs/landmarks_f16.npz"))
     classes = list(archive["classes"])
     for clip in clips:
         label, number = clip.clip_id.rsplit("/", 1)

@@ -44,21 +44,9 @@ from aslx import vocab as vocab_lib
 from aslx.landmarks import layouts, presets
 from aslx.records import example
 from aslx.records.metadata import RecordSet
+from aslx.tf_cpu import tensorflow
 
 LONG_CLIP_POLICIES = ("resample", "truncate")
-
-
-def _tf():
-    """TensorFlow, with accelerators hidden: the input pipeline must never take GPU/TPU memory."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    try:
-        tf.config.set_visible_devices([], "GPU")
-        tf.config.set_visible_devices([], "TPU")
-    except (RuntimeError, ValueError):
-        pass  # already initialised, or no such device type
-    return tf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +116,7 @@ class _Prepare:
                 f"({longest}) in {records.folder}; labels are never cut"
             )
         self.config = config
-        self.tf = _tf()
+        self.tf = tensorflow()
 
     def _select(self, tf, points):
         if not self.select:
@@ -227,7 +215,7 @@ def train_dataset(
     process_count: int | None = None,
 ):
     """The endless training ``tf.data.Dataset`` of this process, starting at ``start_step``."""
-    tf = _tf()
+    tf = tensorflow()
     records = records if isinstance(records, RecordSet) else RecordSet(records)
     process_index, process_count = _process(process_index, process_count)
     prepare = _Prepare(records, config)
@@ -293,7 +281,7 @@ def eval_batches(
     Every process yields the same number of batches (enough for the largest slice); missing
     examples are padding with ``example_mask`` False and all other masks False.
     """
-    tf = _tf()
+    tf = tensorflow()
     records = records if isinstance(records, RecordSet) else RecordSet(records)
     process_index, process_count = _process(process_index, process_count)
     prepare = _Prepare(records, config)

@@ -21,24 +21,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from aslx.tf_cpu import tensorflow
+
 STORAGE_DTYPE = np.dtype("<f2")
 
 
 def _bytes(value: bytes):
-    import tensorflow as tf
+    tf = tensorflow()
 
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
 def _ints(values):
-    import tensorflow as tf
+    tf = tensorflow()
 
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
 
 
 def serialize(clip_id: str, landmarks: np.ndarray, label: str, label_ids: list[int]) -> bytes:
     """Encodes one clip. ``landmarks``: ``[frames, landmarks, 3]``, NaN where missing."""
-    import tensorflow as tf
+    tf = tensorflow()
 
     features = {
         "clip_id": _bytes(clip_id.encode()),
@@ -53,7 +55,7 @@ def serialize(clip_id: str, landmarks: np.ndarray, label: str, label_ids: list[i
 
 def feature_spec() -> dict:
     """``tf.io.parse_single_example`` spec of a record."""
-    import tensorflow as tf
+    tf = tensorflow()
 
     return {
         "clip_id": tf.io.FixedLenFeature([], tf.string),
@@ -66,7 +68,7 @@ def feature_spec() -> dict:
 
 def parse(serialized, num_landmarks: int) -> dict:
     """Decodes one serialized record into tensors (``landmarks`` float32 ``[frames, L, 3]``)."""
-    import tensorflow as tf
+    tf = tensorflow()
 
     features = tf.io.parse_single_example(serialized, feature_spec())
     landmarks = tf.io.decode_raw(features["landmarks"], tf.float16, little_endian=True)

@@ -34,6 +34,7 @@ from aslx import vocab as vocab_lib
 from aslx.formats import READERS, Clip, Skipped
 from aslx.landmarks import layouts, presets
 from aslx.records import example, metadata
+from aslx.tf_cpu import tensorflow
 
 DEFAULT_SHARDS = 16
 
@@ -94,7 +95,7 @@ class _ShardWriters:
         self.counts: dict[str, list[int]] = {}
 
     def write(self, split: str, record: bytes) -> None:
-        import tensorflow as tf
+        tf = tensorflow()
 
         if split not in self.writers:
             self.writers[split] = [
