@@ -238,8 +238,10 @@ def train_dataset(
         skip = tf.where(e == first_epoch, first_batch * config.batch_size, 0)
         return ds.take(records_per_epoch).skip(tf.cast(skip, tf.int64))
 
-    ds = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch)
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # Both functions build their graphs with explicit tf ops; AutoGraph has nothing to convert.
+    no_autograph = tf.autograph.experimental.do_not_convert
+    ds = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(no_autograph(epoch))
+    ds = ds.map(no_autograph(prepare), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(config.batch_size, drop_remainder=True).prefetch(config.prefetch)
     return ds.with_options(_options(tf))
 
@@ -290,7 +292,11 @@ def eval_batches(
     num_batches = -(-per_process // config.batch_size)
     ds = tf.data.TFRecordDataset([p for p, _ in records.shards(split)])
     ds = ds.shard(process_count, process_index)
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        tf.autograph.experimental.do_not_convert(prepare),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     ds = ds.batch(config.batch_size).prefetch(config.prefetch).with_options(_options(tf))
     produced = 0
     template = None
