@@ -320,3 +320,16 @@ def test_ctc_min_frames():
     assert ingest.ctc_min_frames([1, 2, 3]) == 3
     assert ingest.ctc_min_frames([1, 1, 1]) == 5
     assert ingest.ctc_min_frames([]) == 0
+
+
+def test_empty_clip_is_skipped(tmp_path):
+    """A clip folder with no frames is skipped as empty; its neighbours are written."""
+    root = tmp_path / "MP_Data"
+    (root / "hi/0").mkdir(parents=True)
+    (root / "hi/1").mkdir(parents=True)
+    vector = np.full(1662, 0.5, np.float32)
+    for frame in range(3):
+        np.save(root / f"hi/0/{frame}.npy", vector)
+    meta = ingest.ingest("mp-data", root, tmp_path / "out", progress=False)
+    assert meta["num_examples"] == 1
+    assert meta["skipped"] == [{"file": "hi/1", "reason": "empty clip (no frames)", "clips": 1}]

@@ -7,6 +7,8 @@ import collections
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aslx.formats import (
     Clip,
@@ -269,3 +271,33 @@ def test_fingerspelling_writer_round_trip(tmp_path):
 def test_fingerspelling_missing_index(tmp_path):
     with pytest.raises(FormatError, match="train.csv"):
         list(kaggle_fingerspelling.read(tmp_path))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    frames=st.integers(1, 4),
+    keep=st.floats(0.05, 1.0),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_long_format_pivot_property(frames, keep, seed):
+    """Any subset of long-format rows, in any order, lands in its (frame, type, index) slot;
+    every slot without a row is NaN."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    frame_ids = np.sort(rng.choice(1000, size=frames, replace=False))
+    expected = rng.uniform(-1, 2, size=(frames, 543, 3)).astype(np.float32)
+    rows = []
+    for f, frame in enumerate(frame_ids):
+        for group, size in layouts.GROUPS:
+            for i in range(size):
+                rows.append((frame, group, i, *expected[f, layouts.canonical_index(group, i)]))
+    table = pd.DataFrame(rows, columns=["frame", "type", "landmark_index", "x", "y", "z"])
+    kept = rng.random(len(table)) < keep
+    kept[0] = True
+    for frame in frame_ids:  # every frame keeps at least one row
+        kept[np.flatnonzero(table["frame"].to_numpy() == frame)[0]] = True
+    table = table[kept].sample(frac=1.0, random_state=seed % 2**32)
+    points = kaggle_signs.long_to_canonical(pa.Table.from_pandas(table, preserve_index=False))
+    expected[~kept.reshape(frames, 543)] = np.nan
+    np.testing.assert_array_equal(points, expected)
