@@ -205,6 +205,21 @@ def batches_per_epoch(
     return mine // batch_size
 
 
+def _setup(records, config: InputConfig, process_index, process_count):
+    """Opens the record set, resolves this process, builds the per-record transform."""
+    records = records if isinstance(records, RecordSet) else RecordSet(records)
+    return records, *_process(process_index, process_count), _Prepare(records, config)
+
+
+def _map_prepare(tf, ds, prepare: _Prepare):
+    # The transform builds its graph with explicit tf ops; AutoGraph has nothing to convert.
+    return ds.map(
+        tf.autograph.experimental.do_not_convert(prepare),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+
+
 def train_dataset(
     records: RecordSet | str | os.PathLike,
     split: str,
@@ -216,9 +231,9 @@ def train_dataset(
 ):
     """The endless training ``tf.data.Dataset`` of this process, starting at ``start_step``."""
     tf = tensorflow()
-    records = records if isinstance(records, RecordSet) else RecordSet(records)
-    process_index, process_count = _process(process_index, process_count)
-    prepare = _Prepare(records, config)
+    records, process_index, process_count, prepare = _setup(
+        records, config, process_index, process_count
+    )
     per_epoch = batches_per_epoch(records, split, config.batch_size, process_index, process_count)
     files = tf.constant([p for p, _ in records.shards(split)[process_index::process_count]])
     records_per_epoch = per_epoch * config.batch_size
@@ -238,10 +253,8 @@ def train_dataset(
         skip = tf.where(e == first_epoch, first_batch * config.batch_size, 0)
         return ds.take(records_per_epoch).skip(tf.cast(skip, tf.int64))
 
-    # Both functions build their graphs with explicit tf ops; AutoGraph has nothing to convert.
-    no_autograph = tf.autograph.experimental.do_not_convert
-    ds = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(no_autograph(epoch))
-    ds = ds.map(no_autograph(prepare), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    epochs = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
+    ds = _map_prepare(tf, epochs.flat_map(tf.autograph.experimental.do_not_convert(epoch)), prepare)
     ds = ds.batch(config.batch_size, drop_remainder=True).prefetch(config.prefetch)
     return ds.with_options(_options(tf))
 
@@ -284,19 +297,14 @@ def eval_batches(
     examples are padding with ``example_mask`` False and all other masks False.
     """
     tf = tensorflow()
-    records = records if isinstance(records, RecordSet) else RecordSet(records)
-    process_index, process_count = _process(process_index, process_count)
-    prepare = _Prepare(records, config)
+    records, process_index, process_count, prepare = _setup(
+        records, config, process_index, process_count
+    )
     total = sum(n for _, n in records.shards(split))
     per_process = -(-total // process_count)
     num_batches = -(-per_process // config.batch_size)
     ds = tf.data.TFRecordDataset([p for p, _ in records.shards(split)])
-    ds = ds.shard(process_count, process_index)
-    ds = ds.map(
-        tf.autograph.experimental.do_not_convert(prepare),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
+    ds = _map_prepare(tf, ds.shard(process_count, process_index), prepare)
     ds = ds.batch(config.batch_size).prefetch(config.prefetch).with_options(_options(tf))
     produced = 0
     template = None
