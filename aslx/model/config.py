@@ -1,0 +1,82 @@
+"""Model sizes and options.
+
+========  ======  =====  =====  ==========================================================
+size      layers  width  heads  parameters (75 points × 3, 60-way CTC head)
+========  ======  =====  =====  ==========================================================
+tiny      2       64     2      ≈ 0.15 M: demos and tests on a CPU
+small     24      256    4      ≈ 19.1 M: fits a 40 MB float16 TFLite file
+large     24      1024   16     ≈ 303 M: the teacher
+========  ======  =====  =====  ==========================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+GATE_KINDS = ("none", "sigmoid", "hard_concrete")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything that fixes the model's parameters and computation.
+
+    Attributes:
+      num_landmarks: points per frame (the selection preset's count).
+      num_layers, dim, num_heads: transformer depth, width and attention heads.
+      mlp_ratio: MLP hidden width / ``dim``.
+      conv_kernel: temporal kernel of the conv stem (frames).
+      dropout: dropout on the attention and MLP outputs (training only).
+      layer_drop: probability of skipping a whole block, per example (training only).
+      rope_base: RoPE frequency base.
+      compute_dtype: ``float32`` or ``bfloat16`` for matrix products; parameters, softmax,
+        norms and outputs stay float32.
+      ctc_vocab: CTC outputs (characters + blank); 0 for no CTC head.
+      distill_vocab: outputs of the separate distillation head; 0 for none.
+      num_classes: classification outputs; 0 for no classification head.
+      gate: joint gate kind: ``none``, ``sigmoid`` or ``hard_concrete``.
+      gate_init: initial keep-logit of every landmark (positive: start open).
+      hard_concrete_beta: hard-concrete temperature β (Louizos et al. use 2/3).
+    """
+
+    num_landmarks: int = 75
+    num_layers: int = 2
+    dim: int = 64
+    num_heads: int = 2
+    mlp_ratio: int = 4
+    conv_kernel: int = 3
+    dropout: float = 0.1
+    layer_drop: float = 0.1
+    rope_base: float = 10_000.0
+    compute_dtype: str = "float32"
+    ctc_vocab: int = 60
+    distill_vocab: int = 0
+    num_classes: int = 0
+    gate: str = "none"
+    gate_init: float = 3.0
+    hard_concrete_beta: float = 2.0 / 3.0
+
+    def __post_init__(self):
+        if self.dim % self.num_heads or (self.dim // self.num_heads) % 2:
+            raise ValueError(f"dim {self.dim} must split into {self.num_heads} heads of even size")
+        if self.gate not in GATE_KINDS:
+            raise ValueError(f"gate must be one of {GATE_KINDS}, not {self.gate!r}")
+        if self.compute_dtype not in ("float32", "bfloat16"):
+            raise ValueError(
+                f"compute_dtype must be float32 or bfloat16, not {self.compute_dtype!r}"
+            )
+        if not 0 <= self.layer_drop < 1 or not 0 <= self.dropout < 1:
+            raise ValueError("dropout and layer_drop must be in [0, 1)")
+
+
+SIZES: dict[str, dict] = {
+    "tiny": dict(num_layers=2, dim=64, num_heads=2),
+    "small": dict(num_layers=24, dim=256, num_heads=4),
+    "large": dict(num_layers=24, dim=1024, num_heads=16),
+}
+
+
+def sized(size: str, **overrides) -> ModelConfig:
+    """``ModelConfig`` of a named size, with fields overridden."""
+    if size not in SIZES:
+        raise KeyError(f"unknown model size {size!r}; choose one of {sorted(SIZES)}")
+    return ModelConfig(**(SIZES[size] | overrides))

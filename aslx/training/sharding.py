@@ -1,0 +1,76 @@
+"""Device mesh and parameter sharding from logical axis names.
+
+Every parameter names its axes (``embed``, ``mlp``, ``heads``, ``vocab`` …; metadata
+``logical_axes`` set where the model builds it). :data:`RULES` maps those names onto the axes
+of a 2-D mesh:
+
+* ``data``: data parallelism; the batch is split across it, parameters are replicated.
+* ``fsdp``: fully sharded data parallelism; the batch is split across it *and* every ``embed``
+  axis of the parameters (and of their optimiser state) is split across it, so the Large
+  model's weights do not have to fit on one device. XLA gathers each weight when it is used.
+
+An axis whose size does not divide by its mesh axis stays replicated. Nothing here is global:
+the rules are an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+MESH_AXES = ("data", "fsdp")
+#: logical axis -> mesh axis (None: replicated).
+RULES: Mapping[str, str | None] = {
+    "embed": "fsdp",
+    "mlp": None,
+    "heads": None,
+    "vocab": None,
+    "norm": None,
+    "conv": None,
+    "input": None,
+    "landmarks": None,
+}
+
+
+def make_mesh(fsdp: int = 1, devices=None) -> Mesh:
+    """A ``(data, fsdp)`` mesh over ``devices`` (default: all), ``data = devices / fsdp``."""
+    devices = np.asarray(jax.devices() if devices is None else devices)
+    if devices.size % fsdp:
+        raise ValueError(f"fsdp={fsdp} does not divide the {devices.size} devices")
+    return Mesh(devices.reshape(devices.size // fsdp, fsdp), MESH_AXES)
+
+
+def _spec(variable: nnx.Variable, mesh: Mesh, rules: Mapping[str, str | None]) -> PartitionSpec:
+    axes = variable.get_metadata().get("logical_axes") or (None,) * variable.ndim
+    if len(axes) != variable.ndim:
+        raise ValueError(f"logical axes {axes} do not match a parameter of shape {variable.shape}")
+    spec = []
+    for name, size in zip(axes, variable.shape):
+        mesh_axis = rules.get(name) if name is not None else None
+        if mesh_axis is not None and size % mesh.shape[mesh_axis]:
+            mesh_axis = None
+        spec.append(mesh_axis)
+    return PartitionSpec(*spec)
+
+
+def param_shardings(params: nnx.State, mesh: Mesh, rules: Mapping[str, str | None] = RULES):
+    """A ``NamedSharding`` for every parameter, from its logical axes and ``rules``."""
+    return jax.tree.map(
+        lambda v: NamedSharding(mesh, _spec(v, mesh, rules)),
+        params,
+        is_leaf=lambda x: isinstance(x, nnx.Variable),
+    )
+
+
+def shard_params(params: nnx.State, mesh: Mesh, rules: Mapping[str, str | None] = RULES):
+    """Places parameters on the mesh as :func:`param_shardings` says."""
+    return jax.device_put(params, param_shardings(params, mesh, rules))
+
+
+def batch_sharding(mesh: Mesh, ndim: int = 1) -> NamedSharding:
+    """Sharding of a batch array: its first axis split over every mesh axis."""
+    return NamedSharding(mesh, PartitionSpec(MESH_AXES, *([None] * (ndim - 1))))
