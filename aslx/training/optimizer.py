@@ -1,0 +1,39 @@
+"""The optimiser every aslx program uses: AdamW with global-norm clipping.
+
+AdamW (Loshchilov & Hutter 2019, arXiv:1711.05101), β = (0.9, 0.98), weight decay 0.01 on
+matrices only: biases, norm scales and the gate's keep-logits (all 1-D) are not decayed. The
+global gradient norm is clipped to 1.0 first. Warm-up matters: training these encoders without
+it diverges.
+"""
+
+from __future__ import annotations
+
+import jax
+import optax
+
+
+def decay_mask(params):
+    """True for parameters that get weight decay (ndim ≥ 2)."""
+    return jax.tree.map(lambda x: x.ndim >= 2, params)
+
+
+def warmup_cosine(peak: float, warmup_steps: int, total_steps: int, end: float = 0.0):
+    """Linear warm-up from 0 to ``peak`` over ``warmup_steps``, cosine decay to ``end``."""
+    return optax.warmup_cosine_decay_schedule(
+        0.0, peak, warmup_steps, max(total_steps, warmup_steps + 1), end
+    )
+
+
+def adamw(
+    learning_rate,
+    *,
+    b1: float = 0.9,
+    b2: float = 0.98,
+    weight_decay: float = 0.01,
+    clip_norm: float = 1.0,
+) -> optax.GradientTransformation:
+    """Clip by global norm, then AdamW with decay on matrices only."""
+    return optax.chain(
+        optax.clip_by_global_norm(clip_norm),
+        optax.adamw(learning_rate, b1=b1, b2=b2, weight_decay=weight_decay, mask=decay_mask),
+    )
