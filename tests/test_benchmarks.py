@@ -67,3 +67,24 @@ def test_train_step_benchmark_writes_its_fields(tmp_path):
     assert result["params"] == 147_260 and result["flops_per_step"] > 0
     assert result["mfu"] is None  # no peak is assumed for a CPU
     assert result["loss"] == result["loss"]  # finite, not NaN
+
+
+def test_augment_benchmark_writes_its_fields(tmp_path):
+    out = tmp_path / "augment.json"
+    args = [
+        "--json",
+        str(out),
+        "--batch",
+        "4",
+        "--frames",
+        "32",
+        "--repeats",
+        "1",
+        "--numpy-samples",
+        "2",
+    ]
+    assert load("augment").main(args) == 0
+    result = json.loads(out.read_text())
+    assert {"device_samples_per_s", "numpy_samples_per_s", "speedup", "device"} <= set(result)
+    ratio = result["device_samples_per_s"] / result["numpy_samples_per_s"]
+    assert abs(result["speedup"] - ratio) <= 0.01 * ratio + 0.01

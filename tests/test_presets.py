@@ -297,3 +297,24 @@ def test_presets_without_a_dominant_hand_never_mirror(name):
     preset = presets.get(name)
     points = _clip(5, 4, right_missing=[0, 1, 2, 3])
     np.testing.assert_array_equal(presets.select(points, preset), points[:, preset.indices])
+
+
+def test_mirror_permutation_is_an_involution_that_swaps_partners():
+    """Mirroring twice is the identity; partners swap within a preset, and points whose partner
+    the preset lacks (kaggle75's single hand) stay in place."""
+    for preset in presets.PRESETS.values():
+        permutation = preset.mirror_permutation()
+        np.testing.assert_array_equal(permutation[permutation], np.arange(preset.num_landmarks))
+    names = presets.KAGGLE75.landmark_names()
+    permutation = presets.KAGGLE75.mirror_permutation()
+    left_shoulder = names.index("pose_LEFT_SHOULDER")
+    assert names[permutation[left_shoulder]] == "pose_RIGHT_SHOULDER"
+    assert list(permutation[:21]) == list(range(21))
+    names = presets.HANDS_POSE.landmark_names()
+    assert names[presets.HANDS_POSE.mirror_permutation()[0]] == "right_hand_WRIST"
+
+
+def test_flip_units_tie_partner_groups():
+    assert list(presets.KAGGLE75.flip_units()) == [0, 1, 2]
+    assert list(presets.HANDS_POSE.flip_units()) == [0, 0, 2]  # both hands flip together
+    assert list(presets.FULL543.flip_units()) == [0, 1, 2, 1]

@@ -117,6 +117,27 @@ LIPS_MIRROR_PAIRS: tuple[tuple[int, int], ...] = (
 )  # fmt: skip
 
 
+def mirror_partners() -> np.ndarray:
+    """``[543]``: the canonical index each point becomes in a mirrored image.
+
+    Hands swap (left_hand_k <-> right_hand_k), pose points swap with their LEFT/RIGHT partner,
+    lip points with their mirror partner; every other point (midline points, and face-mesh
+    points off the lips, for which no symmetry table is kept here) maps to itself.
+    """
+    partner = np.arange(NUM_LANDMARKS)
+    groups = [
+        ("left_hand", "right_hand", [(k, k) for k in range(21)]),
+        ("pose", "pose", POSE_MIRROR_PAIRS),
+        ("face", "face", LIPS_MIRROR_PAIRS),
+    ]
+    pairs = [
+        (canonical_index(ga, a), canonical_index(gb, b)) for ga, gb, ab in groups for a, b in ab
+    ]
+    for a, b in pairs:
+        partner[a], partner[b] = b, a
+    return partner
+
+
 def landmark_names() -> tuple[str, ...]:
     """Names of the 543 canonical points: ``'face_13'``, ``'left_hand_WRIST'``, ``'pose_NOSE'`` …"""
     names = [f"face_{i}" for i in range(468)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jax.numpy as jnp
+import numpy as np
 
 #: Multiply normalised y by this to undo the portrait aspect ratio (1 / 0.5268970670149133),
 #: estimated from Kaggle asl-fingerspelling hands.
@@ -43,7 +44,7 @@ def normalize_groups(
       mask: ``[frames, landmarks]`` bool or 0/1, 1 where the point was detected and the frame
         is real (padding frames have 0).
       group_sizes: sizes of the consecutive groups; they must add up to ``landmarks``.
-      eps: floor of the scale, so a group detected as a single point does not divide by 0.
+      eps: a group whose largest |x| or |y| is at most this (a single point) becomes all 0.
 
     Returns:
       ``[frames, landmarks, 3]`` float32: per group, ``(p - mean) / max(|x|, |y|)`` over its
@@ -51,16 +52,22 @@ def normalize_groups(
     """
     if sum(group_sizes) != points.shape[-2]:
         raise ValueError(f"group sizes {tuple(group_sizes)} do not add up to {points.shape[-2]}")
-    points = points.astype(jnp.float32)
+    group_ids = np.repeat(np.arange(len(group_sizes)), group_sizes)
+    bounds = np.cumsum((0, *group_sizes))
     valid = mask.astype(bool)[..., None]
-    points = jnp.where(valid, points, 0.0)
-    out, start = [], 0
-    for size in group_sizes:
-        p = points[:, start : start + size]
-        v = valid[:, start : start + size]
-        count = jnp.maximum(v.sum(axis=(0, 1)), 1)
-        centred = jnp.where(v, p - p.sum(axis=(0, 1)) / count, 0.0)
-        scale = jnp.maximum(jnp.abs(centred[..., :2]).max(), eps)
-        out.append(centred / scale)
-        start += size
-    return jnp.concatenate(out, axis=1)
+    points = jnp.where(valid, points.astype(jnp.float32), 0.0)
+
+    def per_group(per_landmark, reduce):
+        """``[L, …]`` → ``[G, …]`` over each group's landmarks (static slices of small arrays)."""
+        return jnp.stack([reduce(per_landmark[a:b], axis=0) for a, b in zip(bounds, bounds[1:])])
+
+    # Reduce over frames first: the big [T, L, 3] array is read once per statistic.
+    sums = per_group(points.sum(axis=0), jnp.sum)  # [G, 3]
+    counts = per_group(valid.sum(axis=0, dtype=jnp.float32), jnp.sum)  # [G, 1]
+    mean = (sums / jnp.maximum(counts, 1))[group_ids]  # [L, 3]
+    centred = jnp.where(valid, points - mean, 0.0)
+    extent = per_group(jnp.abs(centred[..., :2]).max(axis=(0, 2)), jnp.max)  # [G]
+    # A group without extent (one point) becomes 0; dividing rounding residue by a floor would
+    # blow it up instead.
+    scale = jnp.where(extent > eps, extent, jnp.inf)[group_ids]
+    return centred / scale[:, None]

@@ -81,6 +81,28 @@ class Preset:
             raise ValueError(f"preset {self.name} keeps both hands; it never mirrors")
         return np.array([i for _, group in self.mirrored_groups for i in group], np.int32)
 
+    @property
+    def group_ids(self) -> np.ndarray:
+        """``[num_landmarks]`` index of the group each landmark belongs to."""
+        return np.repeat(np.arange(len(self.groups)), self.group_sizes)
+
+    def mirror_permutation(self) -> np.ndarray:
+        """``[num_landmarks]``: for each slot, the slot whose point lands there when the image is
+        mirrored (its left/right partner when the preset has it, else itself)."""
+        position = {int(c): i for i, c in enumerate(self.indices)}
+        partners = layouts.mirror_partners()
+        return np.array([position.get(int(partners[c]), i) for i, c in enumerate(self.indices)])
+
+    def flip_units(self) -> np.ndarray:
+        """``[num_groups]`` unit id per group: groups that swap points when mirrored (left and
+        right hand) share a unit and must flip together; every other group is its own unit."""
+        unit = np.arange(len(self.groups))
+        ids, permutation = self.group_ids, self.mirror_permutation()
+        for a, b in zip(ids, ids[permutation]):
+            low, high = sorted((unit[a], unit[b]))
+            unit[unit == high] = low
+        return unit
+
     def landmark_names(self) -> list[str]:
         names = layouts.landmark_names()
         return [names[i] for i in self.indices]

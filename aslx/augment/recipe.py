@@ -1,0 +1,195 @@
+"""The augmentation recipe: draw every transform's parameters from a key, apply them in order,
+vectorised over the batch with one key per example, inside the jitted train step.
+
+The default :class:`AugmentConfig` is the recipe of the 5th-place Kaggle fingerspelling
+solution (constants in the design brief), run on device instead of in host worker processes:
+
+1. Normalize each group (after the y aspect correction)
+2. TimeFlip p .5 (label reversed too) · RandomResample ±50 % p .5 · Truncate · AlignCTCLabel
+3. FrameBlockMask per group: hands ratio .8, block 3, p .1; other groups ratio .1, block 3, p .25
+4. FrameNoise ratio .1, σ .3, p .25 · FeatureMask ratio .1, p .1
+5. Per group: HorizontalFlip p .5 · RandomInterpolatedRotation (centre σ .2, angles ±π/4 about
+   each axis, interpolated over time) p .5 · RandomShear ±.2 · RandomScale ±.2 · RandomShift σ .1
+6. (Pad: shapes are static already.) Temporal CutMix (:mod:`aslx.augment.cutmix`) runs first,
+   across the batch, when the batch carries alignments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+
+from aslx.augment import cutmix as cutmix_lib
+from aslx.augment import transforms as T
+from aslx.landmarks.presets import Preset
+
+SAMPLE_KEYS = ("landmarks", "landmark_mask", "frame_mask", "labels", "label_mask", "alignment")
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockMask:
+    """FrameBlockMask of one kind of group: ``ratio`` of frames hidden in blocks."""
+
+    ratio: float
+    block_size: int
+    p: float
+
+    def start_probability(self) -> float:
+        """Per-frame probability of a block start so that about ``ratio`` of frames is covered:
+        a frame is uncovered when none of the ``block_size`` frames up to it starts a block."""
+        return 1 - (1 - self.ratio) ** (1 / self.block_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of every transform (defaults: the design brief's recipe)."""
+
+    normalize: bool = True
+    time_flip_p: float = 0.5
+    resample_p: float = 0.5
+    resample_limit: float = 0.5
+    max_length: int | None = None
+    align_ctc_label: bool = True
+    hand_block_mask: BlockMask = BlockMask(ratio=0.8, block_size=3, p=0.1)
+    other_block_mask: BlockMask = BlockMask(ratio=0.1, block_size=3, p=0.25)
+    frame_noise_p: float = 0.25
+    frame_noise_ratio: float = 0.1
+    frame_noise_stdev: float = 0.3
+    feature_mask_p: float = 0.1
+    feature_mask_ratio: float = 0.1
+    flip_p: float = 0.5
+    rotation_p: float = 0.5
+    rotation_centre_stdev: float = 0.2
+    rotation_angle: float = math.pi / 4
+    shear_limit: float = 0.2
+    scale_limit: float = 0.2
+    shift_stdev: float = 0.1
+    cutmix_p: float = 0.5
+
+    @classmethod
+    def identity(cls, **overrides) -> AugmentConfig:
+        """Every probability and range 0: the recipe leaves samples unchanged."""
+        off = BlockMask(0.0, 1, 0.0)
+        return cls(
+            **(
+                dict(
+                    normalize=False,
+                    time_flip_p=0.0,
+                    resample_p=0.0,
+                    resample_limit=0.0,
+                    align_ctc_label=False,
+                    hand_block_mask=off,
+                    other_block_mask=off,
+                    frame_noise_p=0.0,
+                    feature_mask_p=0.0,
+                    flip_p=0.0,
+                    rotation_p=0.0,
+                    shear_limit=0.0,
+                    scale_limit=0.0,
+                    shift_stdev=0.0,
+                    cutmix_p=0.0,
+                )
+                | overrides
+            )
+        )
+
+    def block_mask_of(self, group_name: str) -> BlockMask:
+        return self.hand_block_mask if "hand" in group_name else self.other_block_mask
+
+
+def noise_rows(config: AugmentConfig, frames: int) -> int:
+    """Rows of FrameNoise noise drawn per sample: twice the expected number of noisy frames."""
+    return max(1, math.ceil(2 * config.frame_noise_ratio * frames))
+
+
+def draw(key: jax.Array, config: AugmentConfig, preset: Preset, frames: int) -> dict:
+    """Every random parameter of one sample's recipe (a pure function of ``key``).
+
+    A transform that is not applied gets neutral parameters (scale 1, nothing hidden, no
+    flip …), so :func:`apply` runs every transform unconditionally.
+    """
+    g, lm = len(preset.groups), preset.num_landmarks
+    k = iter(jax.random.split(key, 20))
+    units = jnp.asarray(preset.flip_units())
+    blocks = [config.block_mask_of(name) for name in preset.group_names]
+
+    def uniform(key, limit, shape=()):
+        return jax.random.uniform(key, shape, minval=-limit, maxval=limit)
+
+    def happens(key, p, shape=()):
+        return jax.random.bernoulli(key, p, shape)
+
+    block_on = happens(next(k), jnp.asarray([b.p for b in blocks]), (g,))
+    starts = happens(
+        next(k), jnp.asarray([b.start_probability() for b in blocks])[:, None], (g, frames)
+    )
+    cover = jnp.stack([T.block_cover(starts[i], b.block_size) for i, b in enumerate(blocks)])
+    hidden = jnp.repeat(
+        cover & block_on[:, None], jnp.asarray(preset.group_sizes), axis=0, total_repeat_length=lm
+    ).T  # [T, L]
+    return {
+        "time_flip": happens(next(k), config.time_flip_p),
+        "resample_scale": jnp.where(
+            happens(next(k), config.resample_p), 1 + uniform(next(k), config.resample_limit), 1.0
+        ),
+        "hidden": hidden,
+        "noise_frames": happens(next(k), config.frame_noise_p)
+        & happens(next(k), config.frame_noise_ratio, (frames,)),
+        "noise": jax.random.normal(next(k), (noise_rows(config, frames), lm, 3)),
+        "dropped": happens(next(k), config.feature_mask_p)
+        & happens(next(k), config.feature_mask_ratio, (lm,)),
+        "flip": happens(next(k), config.flip_p, (g,))[units],
+        "rotate": happens(next(k), config.rotation_p, (g,)),
+        "angles": uniform(next(k), config.rotation_angle, (g, 2, 3)),
+        "centres": config.rotation_centre_stdev * jax.random.normal(next(k), (g, 2, 3)),
+        "shear": uniform(next(k), config.shear_limit, (g, 2)),
+        "scale": 1 + uniform(next(k), config.scale_limit, (g, 1)),
+        "shift": config.shift_stdev * jax.random.normal(next(k), (g, 3)),
+    }
+
+
+def apply(sample: T.Sample, params: dict, config: AugmentConfig, preset: Preset) -> T.Sample:
+    """Applies the recipe with drawn ``params`` to one sample (deterministic)."""
+    if config.normalize:
+        sample = T.normalize(sample, preset.group_sizes)
+    sample = T.resample(sample, params["resample_scale"], params["time_flip"])
+    if config.max_length is not None:
+        sample = T.truncate(sample, config.max_length)
+    if config.align_ctc_label:
+        sample = T.align_ctc_label(sample)
+    sample = T.frame_block_mask(sample, params["hidden"])
+    sample = T.frame_noise(
+        sample, params["noise_frames"], params["noise"], config.frame_noise_stdev
+    )
+    sample = T.feature_mask(sample, params["dropped"])
+    sample = T.horizontal_flip(
+        sample, params["flip"], preset.mirror_permutation(), preset.group_ids
+    )
+    return T.spatial(
+        sample,
+        preset.group_sizes,
+        params["rotate"],
+        params["angles"],
+        params["centres"],
+        params["shear"],
+        params["scale"],
+        params["shift"],
+    )
+
+
+def augment_batch(key: jax.Array, batch: dict, config: AugmentConfig, preset: Preset) -> dict:
+    """Augments a batch (``[B, …]`` arrays as the input pipeline yields them), one key per
+    example; call it inside the jitted train step. Keys other than the sample's pass through."""
+    cut_key, sample_key = jax.random.split(key)
+    if config.cutmix_p > 0 and "alignment" in batch:
+        batch = batch | cutmix_lib.cutmix(cut_key, batch, config.cutmix_p)
+    sample = {k: batch[k] for k in SAMPLE_KEYS if k in batch}
+    frames = batch["frame_mask"].shape[1]
+    keys = jax.random.split(sample_key, batch["frame_mask"].shape[0])
+    augmented = jax.vmap(lambda k, s: apply(s, draw(k, config, preset, frames), config, preset))(
+        keys, sample
+    )
+    return batch | augmented

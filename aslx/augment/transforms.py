@@ -1,0 +1,316 @@
+"""Augmentation transforms: pure functions of one sample and their drawn parameters.
+
+A *sample* is one example of a batch from :mod:`aslx.input.pipeline` (no batch axis):
+
+=================  ==================  =======================================================
+key                shape               meaning
+=================  ==================  =======================================================
+landmarks          [T, L, 3] float32   points; 0 wherever ``landmark_mask`` is 0
+landmark_mask      [T, L] bool         point detected and frame real
+frame_mask         [T] bool            real frames, always a prefix ``[0, n)``
+labels             [S] int32           label ids, :data:`~aslx.vocab.LABEL_PAD` past the label
+label_mask         [S] bool            real label positions, a prefix ``[0, m)``
+alignment          [T] int32           optional: label position each frame shows, -1 for none
+=================  ==================  =======================================================
+
+Each transform here is deterministic given its parameters (angles, masks, scales …); the recipe
+(:mod:`aslx.augment.recipe`) draws those from a key. That split lets the tests feed the same
+parameters to the slow NumPy reference (:mod:`aslx.augment.reference`). Shapes never change:
+frames that stop being real are masked, never removed. Every transform keeps the invariants:
+masked points are 0, padding frames have no valid points, missing points stay missing.
+
+``groups`` are ``(start, size)`` slices of the landmark axis (a preset's groups). A transform
+that is not applied gets neutral parameters (scale 1, no flip, no hidden frames), which leave
+the sample exactly as it was.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from aslx.landmarks.normalize import ASPECT_Y, correct_aspect, normalize_groups
+from aslx.vocab import LABEL_PAD
+
+Sample = dict[str, jnp.ndarray]
+
+#: A resampled point is kept where its interpolated mask is at least 1/2. Exact ties (a valid
+#: and a missing neighbour at equal distance) are kept; the margin absorbs float32 rounding of
+#: the source position, so the rule does not flip with how the position was computed.
+KEEP_THRESHOLD = 0.5 - 1e-4
+
+
+def num_frames(sample: Sample) -> jnp.ndarray:
+    return sample["frame_mask"].sum()
+
+
+def num_labels(sample: Sample) -> jnp.ndarray:
+    return sample["label_mask"].sum()
+
+
+def _clean(sample: Sample) -> Sample:
+    """Re-establishes the invariants: points only on real frames, 0 where masked."""
+    mask = sample["landmark_mask"] & sample["frame_mask"][:, None]
+    return sample | {
+        "landmarks": jnp.where(mask[..., None], sample["landmarks"], 0.0),
+        "landmark_mask": mask,
+    }
+
+
+# --- whole-clip transforms ------------------------------------------------------------------
+
+
+def normalize(sample: Sample, group_sizes, y_scale: float = ASPECT_Y) -> Sample:
+    """Aspect correction, then per-group centring and scaling
+    (:func:`aslx.landmarks.normalize.normalize_groups`)."""
+    points = correct_aspect(sample["landmarks"], y_scale)
+    return sample | {"landmarks": normalize_groups(points, sample["landmark_mask"], group_sizes)}
+
+
+def _flip_labels(sample: Sample, flip: jnp.ndarray | bool) -> jnp.ndarray:
+    """The labels, their real positions reversed when ``flip``."""
+    m = num_labels(sample)
+    k = jnp.arange(sample["label_mask"].shape[0])
+    return sample["labels"][jnp.where((k < m) & flip, m - 1 - k, k)]
+
+
+def time_flip(sample: Sample, flip: jnp.ndarray | bool = True) -> Sample:
+    """Plays the clip backwards when ``flip``: real frames reversed, and the label with them."""
+    t = sample["frame_mask"].shape[0]
+    n, m = num_frames(sample), num_labels(sample)
+    i = jnp.arange(t)
+    frame_source = jnp.where((i < n) & flip, n - 1 - i, i)
+    out = sample | {
+        "landmarks": sample["landmarks"][frame_source],
+        "landmark_mask": sample["landmark_mask"][frame_source],
+        "labels": _flip_labels(sample, flip),
+    }
+    if "alignment" in sample:
+        a = sample["alignment"][frame_source]
+        out["alignment"] = jnp.where(flip & (a >= 0), m - 1 - a, a)
+    return out
+
+
+def resample(sample: Sample, scale: jnp.ndarray, flip: jnp.ndarray | bool = False) -> Sample:
+    """Changes the clip's speed: ``n`` real frames become ``round(n · scale)`` (at most ``T``);
+    with ``flip`` it also plays the clip backwards (:func:`time_flip`, in the same pass).
+
+    New frame ``i`` reads source time ``i (n − 1) / (n' − 1)``, interpolating linearly between
+    the two nearest frames. Points and their mask are interpolated together: a point is kept
+    where the interpolated mask is at least 1/2, and its coordinates are the mask-weighted
+    interpolation (so a missing neighbour never drags a point towards 0).
+    """
+    t = sample["frame_mask"].shape[0]
+    n = num_frames(sample)
+    n_new = jnp.where(n > 0, jnp.clip(jnp.round(n * scale), 1, t), 0).astype(jnp.int32)
+    i = jnp.arange(t)
+    source = i * jnp.maximum(n - 1, 0) / jnp.maximum(n_new - 1, 1)
+    # Exactly the identity at the same length (a compiled division need not return i exactly).
+    source = jnp.where(n_new == n, i.astype(source.dtype), source)
+    source = jnp.clip(source, 0, jnp.maximum(n - 1, 0))
+    source = jnp.where(flip, jnp.maximum(n - 1, 0) - source, source)
+    lo = jnp.floor(source).astype(jnp.int32)
+    hi = jnp.minimum(lo + 1, jnp.maximum(n - 1, 0))
+    w = (source - lo)[:, None]
+    m = sample["landmark_mask"].astype(jnp.float32)
+    weight_lo, weight_hi = m[lo] * (1 - w), m[hi] * w
+    den = weight_lo + weight_hi
+    num = (
+        sample["landmarks"][lo] * weight_lo[..., None]
+        + sample["landmarks"][hi] * weight_hi[..., None]
+    )
+    frame_mask = i < n_new
+    keep = (den >= KEEP_THRESHOLD) & frame_mask[:, None]
+    out = sample | {
+        "landmarks": jnp.where(keep[..., None], num / jnp.maximum(den, 1e-6)[..., None], 0.0),
+        "landmark_mask": keep,
+        "frame_mask": frame_mask,
+    }
+    out["labels"] = _flip_labels(sample, flip)
+    if "alignment" in sample:
+        nearest = jnp.round(source).astype(jnp.int32)
+        a = sample["alignment"][nearest]
+        m = num_labels(sample)
+        a = jnp.where(flip & (a >= 0), m - 1 - a, a)
+        out["alignment"] = jnp.where(frame_mask, a, -1)
+    return out
+
+
+def truncate(sample: Sample, length: int) -> Sample:
+    """Keeps at most the first ``length`` frames."""
+    frame_mask = sample["frame_mask"] & (jnp.arange(sample["frame_mask"].shape[0]) < length)
+    out = _clean(sample | {"frame_mask": frame_mask})
+    if "alignment" in sample:
+        out["alignment"] = jnp.where(frame_mask, sample["alignment"], -1)
+    return out
+
+
+def align_ctc_label(sample: Sample) -> Sample:
+    """Keeps the longest label prefix CTC can emit in the real frames: one frame per label plus
+    one between equal neighbours. Labels past it become padding."""
+    labels, label_mask = sample["labels"], sample["label_mask"]
+    repeat = jnp.concatenate([jnp.zeros(1, bool), labels[1:] == labels[:-1]]) & label_mask
+    needed = jnp.cumsum(label_mask) + jnp.cumsum(repeat)
+    keep = label_mask & (needed <= num_frames(sample))
+    out = sample | {"labels": jnp.where(keep, labels, LABEL_PAD), "label_mask": keep}
+    if "alignment" in sample:
+        a = sample["alignment"]
+        out["alignment"] = jnp.where(a < keep.sum(), a, -1)
+    return out
+
+
+# --- masking and noise -----------------------------------------------------------------------
+
+
+def block_cover(starts: jnp.ndarray, block_size: int) -> jnp.ndarray:
+    """``[T]``: frames inside a block of ``block_size`` frames that starts where ``starts``."""
+    counts = jnp.cumsum(starts.astype(jnp.int32), axis=-1)
+    pad = jnp.zeros((*counts.shape[:-1], block_size), jnp.int32)
+    before = jnp.concatenate([pad, counts], axis=-1)[..., : counts.shape[-1]]
+    return counts - before > 0
+
+
+def frame_block_mask(sample: Sample, hidden: jnp.ndarray) -> Sample:
+    """Hides points where ``hidden [T, L]`` (built per group from :func:`block_cover`)."""
+    return _clean(sample | {"landmark_mask": sample["landmark_mask"] & ~hidden})
+
+
+def frame_noise(sample: Sample, frames: jnp.ndarray, noise: jnp.ndarray, stdev: float) -> Sample:
+    """Adds ``stdev · noise`` to the points of the frames where ``frames [T]``.
+
+    ``noise [K, L, 3]`` holds one row per noisy frame, in frame order (drawing ``K`` rows, not
+    ``T``, keeps random-number generation cheap); noisy frames past the ``K``-th get none.
+    """
+    slot = jnp.cumsum(frames) - 1
+    use = frames & (slot < noise.shape[0])
+    rows = noise.reshape(noise.shape[0], -1)  # gather whole rows, not single numbers
+    per_frame = rows[jnp.clip(slot, 0, noise.shape[0] - 1)].reshape(-1, *noise.shape[1:])
+    add = use[:, None, None] & sample["landmark_mask"][..., None]
+    return sample | {"landmarks": sample["landmarks"] + jnp.where(add, stdev * per_frame, 0.0)}
+
+
+def feature_mask(sample: Sample, dropped: jnp.ndarray) -> Sample:
+    """Makes the landmarks where ``dropped [L]`` missing in every frame."""
+    return _clean(sample | {"landmark_mask": sample["landmark_mask"] & ~dropped[None, :]})
+
+
+# --- spatial transforms (after normalisation: groups are centred) ---------------------------
+
+
+def permute(x: jnp.ndarray, permutation, axis: int) -> jnp.ndarray:
+    """``x`` reordered along ``axis`` by a static ``permutation``, as a concatenation of its
+    contiguous runs: XLA fuses slices and concatenations, where a gather would force the
+    producer's whole computation (random noise included) to be redone per read."""
+    permutation = [int(i) for i in permutation]
+    runs, start = [], 0
+    for i in range(1, len(permutation) + 1):
+        if i == len(permutation) or permutation[i] != permutation[i - 1] + 1:
+            runs.append((permutation[start], permutation[i - 1] + 1))
+            start = i
+    slices = [jax.lax.slice_in_dim(x, a, b, axis=axis) for a, b in runs]
+    return jnp.concatenate(slices, axis=axis) if len(slices) > 1 else slices[0]
+
+
+def horizontal_flip(sample: Sample, flip: jnp.ndarray, permutation, group_ids) -> Sample:
+    """Mirrors the landmarks where ``flip [L]``: x → −x, and each slot takes its mirror
+    partner's point (``permutation [L]``, from the preset: left and right hands swap, pose and
+    lip points swap with their partners)."""
+    points = permute(sample["landmarks"], permutation, axis=1) * jnp.asarray([-1.0, 1.0, 1.0])
+    mask = permute(sample["landmark_mask"], permutation, axis=1)
+    flip = flip[jnp.asarray(group_ids)]
+    return sample | {
+        "landmarks": jnp.where(flip[None, :, None], points, sample["landmarks"]),
+        "landmark_mask": jnp.where(flip[None, :], mask, sample["landmark_mask"]),
+    }
+
+
+def rotation_matrices(angles: jnp.ndarray) -> jnp.ndarray:
+    """``[..., 3]`` angles (about x, y, z, radians) → ``[..., 3, 3]`` matrices ``Rz Ry Rx``."""
+    a, b, c = angles[..., 0], angles[..., 1], angles[..., 2]
+    ca, sa, cb, sb, cc, sc = jnp.cos(a), jnp.sin(a), jnp.cos(b), jnp.sin(b), jnp.cos(c), jnp.sin(c)
+    one, zero = jnp.ones_like(a), jnp.zeros_like(a)
+    rx = jnp.stack([one, zero, zero, zero, ca, -sa, zero, sa, ca], -1)
+    ry = jnp.stack([cb, zero, sb, zero, one, zero, -sb, zero, cb], -1)
+    rz = jnp.stack([cc, -sc, zero, sc, cc, zero, zero, zero, one], -1)
+    shape = (*angles.shape[:-1], 3, 3)
+    return rz.reshape(shape) @ ry.reshape(shape) @ rx.reshape(shape)
+
+
+def time_weights(frame_mask: jnp.ndarray) -> jnp.ndarray:
+    """``[T]``: 0 at the first real frame, 1 at the last, linear between (clipped after)."""
+    n = frame_mask.sum()
+    return jnp.clip(jnp.arange(frame_mask.shape[0]) / jnp.maximum(n - 1, 1), 0, 1)
+
+
+def frame_affines(weights, rotate, angles, centres, shear, scale, shift):
+    """Per group and frame, the ``(A [G, T, 3, 3], b [G, T, 3])`` of ``p ↦ A p + b`` that
+    rotates ``p`` about the frame's centre (where ``rotate``), then shears, scales and shifts.
+
+    Rotation: angles ``[G, 2, 3]`` and centres ``[G, 2, 3]`` hold the values at the first and
+    last real frame and move linearly between (``weights [T]``, :func:`time_weights`); each
+    point turns in 3D (about x, then y, then z) around the centre: ``R_t (p − c_t) + c_t``.
+    Then ``x += shear[0]·y``, ``y += shear[1]·x`` (from the unsheared values), ``p *= scale``,
+    ``p += shift``. A group that is not rotated gets ``R = I`` and ``c = 0`` exactly.
+    """
+    w = weights[None, :, None]  # [1, T, 1]
+    on = rotate[:, None, None]
+    angles_t = jnp.where(on, (1 - w) * angles[:, :1] + w * angles[:, 1:], 0.0)  # [G, T, 3]
+    centres_t = jnp.where(on, (1 - w) * centres[:, :1] + w * centres[:, 1:], 0.0)
+    rotation = rotation_matrices(angles_t)  # [G, T, 3, 3]
+    g = shear.shape[0]
+    zero, one = jnp.zeros(g), jnp.ones(g)
+    shear_matrix = jnp.stack(
+        [one, shear[:, 0], zero, shear[:, 1], one, zero, zero, zero, one], -1
+    ).reshape(g, 1, 3, 3)
+    linear = jnp.broadcast_to(scale, (g, 3))[:, None, :, None] * shear_matrix  # [G, 1, 3, 3]
+    a = linear @ rotation
+    b = (linear @ (centres_t - (rotation @ centres_t[..., None])[..., 0])[..., None])[..., 0]
+    return a, b + shift[:, None, :]
+
+
+def spatial(sample: Sample, group_sizes, rotate, angles, centres, shear, scale, shift) -> Sample:
+    """The spatial transforms of each group, as one affine map per group and frame
+    (:func:`frame_affines`) applied in a single elementwise pass over ``[T, L, 3]``."""
+    a, b = frame_affines(
+        time_weights(sample["frame_mask"]), rotate, angles, centres, shear, scale, shift
+    )
+    pieces, start = [], 0
+    for g, size in enumerate(group_sizes):
+        p = sample["landmarks"][:, start : start + size]
+        ag, bg = a[g][:, None], b[g][:, None]  # [T, 1, 3, 3], [T, 1, 3]
+        pieces.append(
+            jnp.stack(
+                [
+                    ag[..., i, 0] * p[..., 0]
+                    + ag[..., i, 1] * p[..., 1]
+                    + ag[..., i, 2] * p[..., 2]
+                    + bg[..., i]
+                    for i in range(3)
+                ],
+                -1,
+            )
+        )
+        start += size
+    return _clean(sample | {"landmarks": jnp.concatenate(pieces, axis=1)})
+
+
+def interpolated_rotation(sample: Sample, group_sizes, rotate, angles, centres) -> Sample:
+    """RandomInterpolatedRotation alone (see :func:`frame_affines`)."""
+    g = len(group_sizes)
+    return spatial(
+        sample,
+        group_sizes,
+        rotate,
+        angles,
+        centres,
+        jnp.zeros((g, 2)),
+        jnp.ones((g, 1)),
+        jnp.zeros((g, 3)),
+    )
+
+
+def affine(sample: Sample, group_sizes, shear, scale, shift) -> Sample:
+    """RandomShear, RandomScale and RandomShift alone (see :func:`frame_affines`)."""
+    g = len(group_sizes)
+    off = jnp.zeros((g, 2, 3))
+    return spatial(sample, group_sizes, jnp.zeros(g, bool), off, off, shear, scale, shift)

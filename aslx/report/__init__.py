@@ -1,0 +1,1 @@
+"""Reports a person looks at: pictures of clips (``python -m aslx.report clip``)."""
