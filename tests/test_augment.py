@@ -181,12 +181,16 @@ def test_permute_equals_fancy_indexing(preset):
 def test_horizontal_flip_matches_reference(seed, flips):
     sample = make_sample(seed)
     flip = np.array(flips)
-    fn = functools.partial(
-        T.horizontal_flip, permutation=PRESET.mirror_permutation(), group_ids=PRESET.group_ids
-    )
-    got = jax.jit(fn)(as_jax(sample), flip)
+    got = _flip(as_jax(sample), flip)
     want = ref.horizontal_flip(dict(sample), flip, PRESET.mirror_permutation(), PRESET.group_ids)
     assert_samples_close(got, want)
+
+
+_flip = jax.jit(
+    functools.partial(
+        T.horizontal_flip, permutation=PRESET.mirror_permutation(), group_ids=PRESET.group_ids
+    )
+)
 
 
 def test_flipping_twice_is_the_identity():

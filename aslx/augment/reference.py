@@ -88,7 +88,7 @@ def resample(s: dict, scale: float, flip: bool = False) -> dict:
     s["frame_mask"] = np.arange(t) < n_new
     if "alignment" in s:
         alignment = np.full(t, -1, s["alignment"].dtype)
-        alignment[:n_new] = s["alignment"][np.round(source).astype(int)]
+        alignment[:n_new] = s["alignment"][np.floor(source + 0.5).astype(int)]  # half up
         if flip:
             alignment = np.where(alignment >= 0, int(s["label_mask"].sum()) - 1 - alignment, -1)
         s["alignment"] = alignment
@@ -197,6 +197,7 @@ def apply(sample: dict, params: dict, config: AugmentConfig, preset: Preset) -> 
     p = {k: np.asarray(v) for k, v in params.items()}
     if config.normalize:
         s = normalize(s, preset.group_sizes)
+    s = horizontal_flip(s, p["flip"], preset.mirror_permutation(), preset.group_ids)
     s = resample(s, float(p["resample_scale"]), bool(p["time_flip"]))
     if config.max_length is not None:
         s = truncate(s, config.max_length)
@@ -205,7 +206,6 @@ def apply(sample: dict, params: dict, config: AugmentConfig, preset: Preset) -> 
     s = frame_block_mask(s, p["hidden"])
     s = frame_noise(s, p["noise_frames"], p["noise"], config.frame_noise_stdev)
     s = feature_mask(s, p["dropped"])
-    s = horizontal_flip(s, p["flip"], preset.mirror_permutation(), preset.group_ids)
     return spatial(
         s,
         preset.group_sizes,

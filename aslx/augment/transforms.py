@@ -38,6 +38,7 @@ Sample = dict[str, jnp.ndarray]
 #: and a missing neighbour at equal distance) are kept; the margin absorbs float32 rounding of
 #: the source position, so the rule does not flip with how the position was computed.
 KEEP_THRESHOLD = 0.5 - 1e-4
+SNAP = 1e-4
 
 
 def num_frames(sample: Sample) -> jnp.ndarray:
@@ -104,14 +105,15 @@ def resample(sample: Sample, scale: jnp.ndarray, flip: jnp.ndarray | bool = Fals
     n = num_frames(sample)
     n_new = jnp.where(n > 0, jnp.clip(jnp.round(n * scale), 1, t), 0).astype(jnp.int32)
     i = jnp.arange(t)
-    source = i * jnp.maximum(n - 1, 0) / jnp.maximum(n_new - 1, 1)
-    # Exactly the identity at the same length (a compiled division need not return i exactly).
-    source = jnp.where(n_new == n, i.astype(source.dtype), source)
-    source = jnp.clip(source, 0, jnp.maximum(n - 1, 0))
-    source = jnp.where(flip, jnp.maximum(n - 1, 0) - source, source)
-    lo = jnp.floor(source).astype(jnp.int32)
-    hi = jnp.minimum(lo + 1, jnp.maximum(n - 1, 0))
-    w = (source - lo)[:, None]
+    last = jnp.maximum(n - 1, 0)
+    source = jnp.clip(i * last / jnp.maximum(n_new - 1, 1), 0, last)
+    source = jnp.where(flip, last - source, source)
+    # Compiled division may land a hair off an integer; SNAP puts it back, so equal lengths are
+    # exactly the identity (real fractions are at least 1 / (T - 1) away from integers).
+    lo = jnp.floor(source + SNAP).astype(jnp.int32)
+    hi = jnp.minimum(lo + 1, last)
+    w = source - lo
+    w = jnp.where(w > SNAP, w, 0.0)[:, None]
     m = sample["landmark_mask"].astype(jnp.float32)
     weight_lo, weight_hi = m[lo] * (1 - w), m[hi] * w
     den = weight_lo + weight_hi
@@ -128,7 +130,7 @@ def resample(sample: Sample, scale: jnp.ndarray, flip: jnp.ndarray | bool = Fals
     }
     out["labels"] = _flip_labels(sample, flip)
     if "alignment" in sample:
-        nearest = jnp.round(source).astype(jnp.int32)
+        nearest = jnp.minimum(lo + (w[:, 0] > 0.5 - SNAP), last)
         a = sample["alignment"][nearest]
         m = num_labels(sample)
         a = jnp.where(flip & (a >= 0), m - 1 - a, a)
