@@ -1,0 +1,1 @@
+"""Training objectives: CTC, distillation from a teacher, classification."""
