@@ -333,3 +333,22 @@ def test_empty_clip_is_skipped(tmp_path):
     meta = ingest.ingest("mp-data", root, tmp_path / "out", progress=False)
     assert meta["num_examples"] == 1
     assert meta["skipped"] == [{"file": "hi/1", "reason": "empty clip (no frames)", "clips": 1}]
+
+
+def test_records_are_byte_identical_across_processes():
+    """Feature order inside a serialized record must not depend on Python's hash seed, or a
+    second ingest in a new process would write different files."""
+    script = (
+        "import hashlib, numpy as np\n"
+        "from aslx.records import example\n"
+        "points = np.linspace(0, 1, 2 * 543 * 3, dtype=np.float32).reshape(2, 543, 3)\n"
+        "print(hashlib.sha256(example.serialize('a/1', points, 'ab', [0, 1])).hexdigest())\n"
+    )
+    digests = set()
+    for seed in ("1", "2", "3"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, TF_CPP_MIN_LOG_LEVEL="3")
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        digests.add(out.stdout.strip().splitlines()[-1])
+    assert len(digests) == 1

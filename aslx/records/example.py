@@ -50,7 +50,7 @@ def serialize(clip_id: str, landmarks: np.ndarray, label: str, label_ids: list[i
         "label_ids": _ints(label_ids),
     }
     example = tf.train.Example(features=tf.train.Features(feature=features))
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)
 
 
 def feature_spec() -> dict:
