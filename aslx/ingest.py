@@ -3,8 +3,9 @@
     python -m aslx.ingest --format kaggle-signs --src ../shared/data/silfa_alphabet_parquet \\
         --out runs/silfa
 
-Formats: kaggle-fingerspelling, kaggle-signs, mp-data, pose, npz (see ``aslx.formats``). The
-output folder gets sharded TFRecord files and ``metadata.json``; a summary is printed at the end.
+Formats: kaggle-fingerspelling, kaggle-signs, mp-data, pose, npz, npz-spelled (see
+``aslx.formats``). The output folder gets sharded TFRecord files and ``metadata.json``; a summary
+is printed at the end.
 """
 
 from __future__ import annotations
