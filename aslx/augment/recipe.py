@@ -198,3 +198,21 @@ def augment_batch(key: jax.Array, batch: dict, config: AugmentConfig, preset: Pr
         keys, sample
     )
     return batch | augmented
+
+
+def normalize_batch(batch: dict, preset: Preset) -> dict:
+    """What evaluation and inference see: the recipe's first step (aspect correction and
+    per-group normalisation) alone, deterministic, on a ``[B, …]`` batch."""
+    sample = {k: batch[k] for k in ("landmarks", "landmark_mask", "frame_mask")}
+    normalized = jax.vmap(lambda s: T.normalize(s, preset.group_sizes))(sample)
+    return batch | {"landmarks": normalized["landmarks"]}
+
+
+def prepare_batch(
+    key: jax.Array, batch: dict, config: AugmentConfig | None, preset: Preset
+) -> dict:
+    """The train step's view of a batch: the whole recipe, or only normalisation when
+    ``config`` is ``None`` (augmentation off)."""
+    if config is None:
+        return normalize_batch(batch, preset)
+    return augment_batch(key, batch, config, preset)

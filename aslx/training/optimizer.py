@@ -1,9 +1,16 @@
-"""The optimiser every aslx program uses: AdamW with global-norm clipping.
+"""The optimiser every aslx program uses: AdamW with global-norm clipping, and its schedules.
 
 AdamW (Loshchilov & Hutter 2019, arXiv:1711.05101), β = (0.9, 0.98), weight decay 0.01 on
 matrices only: biases, norm scales and the gate's keep-logits (all 1-D) are not decayed. The
 global gradient norm is clipped to 1.0 first. Warm-up matters: training these encoders without
 it diverges.
+
+Schedules (``step`` counts optimiser steps):
+
+* ``cosine``: linear warm-up from 0 to ``peak`` over ``warmup_steps``, then
+  ``end + (peak − end) · (1 + cos(π · progress)) / 2`` to ``total_steps``.
+* ``one_cycle`` (Smith & Topin 2018, arXiv:1708.07120): cosine rise from ``peak / 25`` to
+  ``peak`` over the warm-up, cosine fall to ``peak / 25 / 1e4`` at the end.
 """
 
 from __future__ import annotations
@@ -22,6 +29,17 @@ def warmup_cosine(peak: float, warmup_steps: int, total_steps: int, end: float =
     return optax.warmup_cosine_decay_schedule(
         0.0, peak, warmup_steps, max(total_steps, warmup_steps + 1), end
     )
+
+
+def schedule(kind: str, peak: float, warmup_steps: int, total_steps: int, end: float = 0.0):
+    """The learning rate as a function of the step: ``cosine`` or ``one_cycle``."""
+    if kind == "cosine":
+        return warmup_cosine(peak, warmup_steps, total_steps, end)
+    if kind == "one_cycle":
+        return optax.cosine_onecycle_schedule(
+            max(total_steps, 2), peak, pct_start=max(warmup_steps, 1) / max(total_steps, 2)
+        )
+    raise ValueError(f"unknown schedule {kind!r}; choose cosine or one_cycle")
 
 
 def adamw(

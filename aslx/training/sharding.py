@@ -74,3 +74,36 @@ def shard_params(params: nnx.State, mesh: Mesh, rules: Mapping[str, str | None] 
 def batch_sharding(mesh: Mesh, ndim: int = 1) -> NamedSharding:
     """Sharding of a batch array: its first axis split over every mesh axis."""
     return NamedSharding(mesh, PartitionSpec(MESH_AXES, *([None] * (ndim - 1))))
+
+
+def state_shardings(abstract_state, mesh: Mesh, rules: Mapping[str, str | None] = RULES):
+    """Shardings of a whole training state: every ``nnx.Variable`` (parameters, their EMA, the
+    optimiser's moments, which keep the parameters' metadata) by its logical axes; everything
+    else (step counters, scalars) replicated."""
+    replicated = NamedSharding(mesh, PartitionSpec())
+    return jax.tree.map(
+        lambda v: (
+            NamedSharding(mesh, _spec(v, mesh, rules))
+            if isinstance(v, nnx.Variable)
+            else replicated
+        ),
+        abstract_state,
+        is_leaf=lambda x: isinstance(x, nnx.Variable),
+    )
+
+
+def host_to_global(mesh: Mesh):
+    """``to_device(batch)``: this process's NumPy batch → global arrays split over the mesh.
+
+    Every process passes its own rows; the global batch is their concatenation in process
+    order (``jax.make_array_from_process_local_data``), so one host and many hosts see the
+    same global batch when their slices add up to it.
+    """
+
+    def to_device(batch: dict) -> dict:
+        return {
+            k: jax.make_array_from_process_local_data(batch_sharding(mesh, np.ndim(v)), v)
+            for k, v in batch.items()
+        }
+
+    return to_device

@@ -1,0 +1,113 @@
+"""The finetuning objective: task loss + distillation + the joint gate's L0 penalty.
+
+    loss = task + kd_weight · KD + l0_weight · E[L0]
+
+* task: CTC over characters or glosses (per label, :func:`aslx.objectives.losses.ctc`) or
+  classification cross-entropy;
+* KD: the student's separate distillation head against a frozen teacher's per-frame argmax
+  (the teacher runs in evaluation mode on the same augmented batch);
+* E[L0]: the gate's expected number of kept landmarks, a **sum** over landmarks, so its weight
+  reads as "loss per landmark kept".
+
+The batch is augmented (or only normalised) on device inside the loss, so it runs in the
+jitted step; :func:`make_loss` returns a function of pytrees for
+:func:`aslx.training.step.make_train_step`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from aslx.augment import recipe
+from aslx.landmarks.presets import Preset
+from aslx.model import model as model_lib
+from aslx.objectives import losses
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """What the loss needs besides parameters and data.
+
+    Attributes:
+      task: ``ctc`` or ``classification``.
+      preset: the landmark selection (group sizes for normalisation and augmentation).
+      augment: the on-device recipe, or ``None`` for normalisation only.
+      blank_id: the CTC blank.
+      label_smoothing: classification targets.
+      kd_weight: weight of distillation (used when a teacher is passed as ``frozen``).
+      l0_weight: weight of the gate's expected L0.
+      temperature: ``step -> temperature`` of the sigmoid gate.
+    """
+
+    task: str
+    preset: Preset
+    augment: recipe.AugmentConfig | None
+    blank_id: int = 0
+    label_smoothing: float = 0.0
+    kd_weight: float = 10.0
+    l0_weight: float = 0.0
+    temperature: Callable = lambda step: 1.0
+
+
+def gate_metrics(model: model_lib.SignModel, temperature) -> dict[str, jnp.ndarray]:
+    """Whether the gate prunes: kept landmarks (hard evaluation mask), pruning ratio, mean keep
+    probability, expected L0 and the temperature."""
+    gate = model.gate
+    kept = gate.num_kept()
+    probabilities = gate.keep_probabilities(temperature)
+    return {
+        "gate/kept": kept.astype(jnp.float32),
+        "gate/pruning_ratio": 1.0 - kept / probabilities.size,
+        "gate/mean_keep_probability": probabilities.mean(),
+        "gate/expected_l0": probabilities.sum(),
+        "gate/temperature": jnp.asarray(temperature, jnp.float32),
+    }
+
+
+def make_loss(graphdef: nnx.GraphDef, objective: Objective, teacher_graphdef=None):
+    """``loss_fn(params, batch, key, step, frozen) -> (loss, aux)``; ``frozen`` is the
+    teacher's parameters (or ``None``)."""
+
+    def loss_fn(params, batch, key, step, frozen=None):
+        augment_key, model_key = jax.random.split(key)
+        batch = recipe.prepare_batch(augment_key, batch, objective.augment, objective.preset)
+        model = nnx.merge(graphdef, params)
+        temperature = objective.temperature(step)
+        out = model(
+            batch["landmarks"], batch["frame_mask"], key=model_key, gate_temperature=temperature
+        )
+        example_mask = batch.get("example_mask")
+        if objective.task == "ctc":
+            task_loss, _ = losses.ctc(
+                out["ctc_logits"],
+                batch["frame_mask"],
+                batch["labels"],
+                batch["label_mask"],
+                objective.blank_id,
+                example_mask,
+            )
+        else:
+            task_loss, _ = losses.classification(
+                out["class_logits"], batch["labels"][:, 0], example_mask, objective.label_smoothing
+            )
+        loss, aux = task_loss, {"task_loss": task_loss}
+        if frozen is not None:
+            teacher = model_lib.apply(
+                teacher_graphdef, frozen, batch["landmarks"], batch["frame_mask"]
+            )
+            kd, _ = losses.distillation(
+                out["distill_logits"], teacher["ctc_logits"], batch["frame_mask"], example_mask
+            )
+            loss = loss + objective.kd_weight * kd
+            aux["kd_loss"] = kd
+        if model.gate is not None:
+            aux |= gate_metrics(model, temperature)
+            loss = loss + objective.l0_weight * model.gate.expected_l0(temperature)
+        return loss, aux
+
+    return loss_fn

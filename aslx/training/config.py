@@ -1,0 +1,214 @@
+"""The finetuning configuration: every field, its default and its meaning, in one place.
+
+Recipes in ``configs/`` start from :func:`finetune` and change what they need; the command line
+changes any field again (``--config.batch_size=64``). This module also turns the configuration
+into the library's typed pieces (model, input, augmentation, optimiser), so a recipe never
+repeats that wiring and a wrong key or value fails before anything is built.
+
+=============================  ===========================================================
+field                          meaning
+=============================  ===========================================================
+``task``                       ``ctc`` (characters or glosses, from the records' vocabulary)
+                               or ``classification``
+``seed``                       parameters, data order and every random draw
+``data.dir``                   a record set written by ``python -m aslx.ingest``
+``data.train_split``           split trained on (``train``)
+``data.eval_split``            split evaluated during training, chooses the best checkpoint
+``data.test_split``            split scored once at the end with the best checkpoint ('' none)
+``data.preset``                landmark selection (``kaggle75``, ``hands_pose``, ``full543``)
+``data.max_frames``            static frame count T; longer clips keep T evenly spaced frames
+``data.long_clips``            ``resample`` or ``truncate`` clips longer than T
+``data.shuffle_buffer``        records in the training shuffle buffer
+``model.size``                 ``tiny``, ``small``, ``large`` (``aslx.model.config.SIZES``)
+``model.*``                    any other ``ModelConfig`` field overrides the size's value
+                               (``None``: the size's default)
+``augment.enabled``            run the on-device recipe in the train step
+``augment.*``                  ``AugmentConfig`` fields (probabilities and ranges)
+``batch_size``                 global examples per optimiser step (all processes together)
+``grad_accum_steps``           micro-batches per step (``batch_size`` divides by it)
+``total_steps``                optimiser steps
+``lr``, ``end_lr``             peak and final learning rate
+``warmup_steps``               linear warm-up from 0 to ``lr``
+``schedule``                   ``cosine`` (warm-up then cosine) or ``one_cycle``
+``weight_decay``, ``b1``,      AdamW; decay on matrices only
+``b2``
+``clip_norm``                  global gradient-norm clip
+``label_smoothing``            classification targets
+``ema_decay``                  weight EMA (0: none); evaluated beside the raw weights
+``decode_beam``                CTC prefix-beam width at evaluation (0 or 1: greedy)
+``gate.l0_weight``             weight of the expected number of kept landmarks (a sum)
+``gate.temperature_start``,    the sigmoid gate's temperature, annealed geometrically
+``gate.temperature_end``       over training
+``init_from``                  a workdir or exported weights file to start from ('' none)
+``init_keep_layers``           keep this many encoder blocks, evenly spaced (0: all)
+``teacher.workdir``,           a frozen teacher: a finetuning workdir or exported weights;
+``teacher.weights``            its per-frame argmax trains a separate distillation head
+``teacher.kd_weight``          loss = task loss + ``kd_weight`` · distillation
+``log_every``                  console and metrics every N steps
+``eval_every``                 evaluate (and save the best) every N steps
+``checkpoint_every``           save every N steps (and at the end)
+``keep_last``                  checkpoints kept besides the best
+``max_nonfinite``              stop after this many non-finite losses in a row
+``fsdp``                       devices that split the weights (the rest split the batch)
+``distributed``                call ``jax.distributed.initialize()`` first (pods)
+=============================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import ml_collections
+
+from aslx.augment.recipe import AugmentConfig, BlockMask
+from aslx.model.config import ModelConfig, sized
+
+TASKS = ("ctc", "classification")
+SCHEDULES = ("cosine", "one_cycle")
+#: ModelConfig fields fixed by the data, never by the config.
+_DATA_MODEL_FIELDS = ("num_landmarks", "ctc_vocab", "distill_vocab", "num_classes")
+
+
+def _augment_defaults() -> dict:
+    defaults = AugmentConfig()
+    out = {"enabled": True}
+    for field in dataclasses.fields(AugmentConfig):
+        value = getattr(defaults, field.name)
+        out[field.name] = dataclasses.asdict(value) if isinstance(value, BlockMask) else value
+    return out
+
+
+def finetune() -> ml_collections.ConfigDict:
+    """Every finetuning field with its default (see the module docstring)."""
+    c = ml_collections.ConfigDict()
+    c.task = "ctc"
+    c.seed = 0
+    c.data = dict(
+        dir="",
+        train_split="train",
+        eval_split="val",
+        test_split="",
+        preset="kaggle75",
+        max_frames=128,
+        long_clips="resample",
+        shuffle_buffer=1024,
+    )
+    model_fields = [f.name for f in dataclasses.fields(ModelConfig)]
+    c.model = {"size": "tiny"} | {
+        name: None for name in model_fields if name not in _DATA_MODEL_FIELDS
+    }
+    c.augment = _augment_defaults()
+    c.batch_size = 32
+    c.grad_accum_steps = 1
+    c.total_steps = 1000
+    c.lr = 1e-3
+    c.end_lr = 0.0
+    c.warmup_steps = 100
+    c.schedule = "cosine"
+    c.weight_decay = 0.01
+    c.b1 = 0.9
+    c.b2 = 0.98
+    c.clip_norm = 1.0
+    c.label_smoothing = 0.0
+    c.ema_decay = 0.993
+    c.decode_beam = 0
+    c.gate = dict(l0_weight=0.0, temperature_start=1.0, temperature_end=0.05)
+    c.init_from = ""
+    c.init_keep_layers = 0
+    c.teacher = dict(workdir="", weights="", kd_weight=10.0)
+    c.log_every = 50
+    c.eval_every = 500
+    c.checkpoint_every = 500
+    c.keep_last = 2
+    c.max_nonfinite = 5
+    c.fsdp = 1
+    c.distributed = False
+    return c
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the field and the fix."""
+
+
+def check(config: ml_collections.ConfigDict) -> None:
+    """Raises :class:`ConfigError` for values no run can use."""
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    need(config.task in TASKS, f"config.task must be one of {TASKS}, not {config.task!r}")
+    need(
+        config.schedule in SCHEDULES,
+        f"config.schedule must be one of {SCHEDULES}, not {config.schedule!r}",
+    )
+    need(bool(config.data.dir), "config.data.dir is empty: pass --config.data.dir=RECORDS")
+    need(
+        config.batch_size > 0 and config.total_steps > 0,
+        "config.batch_size and config.total_steps must be positive",
+    )
+    need(
+        config.grad_accum_steps > 0 and config.batch_size % config.grad_accum_steps == 0,
+        f"config.batch_size {config.batch_size} does not split into "
+        f"config.grad_accum_steps={config.grad_accum_steps} micro-batches",
+    )
+    need(
+        0 <= config.warmup_steps < config.total_steps,
+        f"config.warmup_steps={config.warmup_steps} must be below "
+        f"config.total_steps={config.total_steps}; lower it with --config.warmup_steps=N",
+    )
+    need(0 <= config.ema_decay < 1, "config.ema_decay must be in [0, 1)")
+    need(
+        not (config.teacher.workdir and config.teacher.weights),
+        "set one of config.teacher.workdir and config.teacher.weights, not both",
+    )
+    need(
+        config.task == "ctc" or not (config.teacher.workdir or config.teacher.weights),
+        "distillation learns a teacher's per-frame CTC argmax: it needs config.task='ctc'",
+    )
+    need(config.gate.temperature_end > 0, "config.gate.temperature_end must be > 0")
+
+
+def model_config(
+    config: ml_collections.ConfigDict,
+    *,
+    num_landmarks: int,
+    ctc_vocab: int = 0,
+    num_classes: int = 0,
+    distill_vocab: int = 0,
+) -> ModelConfig:
+    """The model of ``config.model`` for data with these sizes."""
+    overrides = {k: v for k, v in config.model.items() if k != "size" and v is not None}
+    try:
+        return sized(
+            config.model.size,
+            num_landmarks=num_landmarks,
+            ctc_vocab=ctc_vocab,
+            num_classes=num_classes,
+            distill_vocab=distill_vocab,
+            **overrides,
+        )
+    except (KeyError, ValueError) as e:
+        raise ConfigError(f"config.model: {e}") from None
+
+
+def augment_config(config: ml_collections.ConfigDict) -> AugmentConfig | None:
+    """The on-device recipe, or ``None`` when ``augment.enabled`` is off. Resampling and
+    truncation keep clips within ``data.max_frames``."""
+    if not config.augment.enabled:
+        return None
+    fields = {k: v for k, v in config.augment.items() if k != "enabled"}
+    for name in ("hand_block_mask", "other_block_mask"):
+        fields[name] = BlockMask(**fields[name])
+    if fields.get("max_length") is None:
+        fields["max_length"] = config.data.max_frames
+    return AugmentConfig(**fields)
+
+
+def temperature(config: ml_collections.ConfigDict, step):
+    """The sigmoid gate's temperature at ``step`` (traceable): geometric from
+    ``temperature_start`` to ``temperature_end`` over the run."""
+    start, end = config.gate.temperature_start, config.gate.temperature_end
+    progress = jnp.minimum(jnp.asarray(step, jnp.float32) / max(config.total_steps - 1, 1), 1.0)
+    return start * (end / start) ** progress

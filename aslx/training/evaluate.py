@@ -1,0 +1,176 @@
+"""Evaluation: the jitted forward on device, decoding and scoring on the host.
+
+Metrics by task and vocabulary:
+
+====================  ==============  ======================================================
+task                  vocabulary      metrics
+====================  ==============  ======================================================
+``ctc``               characters      ``normalized_levenshtein`` (micro, the Kaggle metric)
+``ctc``               classes         ``wer`` over glosses (lower is better)
+``classification``    classes         ``top1``, ``top5``
+====================  ==============  ======================================================
+
+Counts (edit distances, reference lengths, hits) are summed over every process before the
+ratio is taken, so a multi-host evaluation gives the single-host number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from aslx import vocab as vocab_lib
+from aslx.augment import recipe
+from aslx.decoding import ctc as ctc_decoding
+from aslx.decoding import metrics as metrics_lib
+from aslx.landmarks.presets import Preset
+from aslx.model import model as model_lib
+
+#: Arrays of a host batch that go to the devices (the rest, e.g. clip ids, stay on the host).
+DEVICE_KEYS = (
+    "landmarks",
+    "landmark_mask",
+    "frame_mask",
+    "labels",
+    "label_mask",
+    "example_mask",
+    "alignment",
+)
+
+
+def ctc_layout(vocab: vocab_lib.Vocab) -> tuple[int, int]:
+    """``(CTC outputs, blank id)``: characters keep their own blank; classes (glosses) get
+    the blank after the last class."""
+    if isinstance(vocab, vocab_lib.CharVocab):
+        return vocab.size, vocab.blank_id
+    return vocab.size + 1, vocab.size
+
+
+def primary_metric(task: str, vocab: vocab_lib.Vocab) -> tuple[str, str]:
+    """``(name, 'max' or 'min')`` of the metric that picks the best checkpoint."""
+    if task == "classification":
+        return "top1", "max"
+    if isinstance(vocab, vocab_lib.CharVocab):
+        return "normalized_levenshtein", "max"
+    return "wer", "min"
+
+
+def device_batch(batch: dict) -> dict:
+    return {k: v for k, v in batch.items() if k in DEVICE_KEYS}
+
+
+def make_forward(graphdef: nnx.GraphDef, preset: Preset, task: str) -> Callable:
+    """``forward(params, batch) -> outputs``: normalisation and the model in evaluation mode
+    (hard gate, no dropout). CTC gives ``best_path [B, T]`` and ``log_probs [B, T, V]``;
+    classification gives ``class_logits [B, C]``. Jitted."""
+
+    def forward(params, batch):
+        batch = recipe.normalize_batch(batch, preset)
+        out = model_lib.apply(graphdef, params, batch["landmarks"], batch["frame_mask"])
+        if task == "classification":
+            return {"class_logits": out["class_logits"]}
+        log_probs = jax.nn.log_softmax(out["ctc_logits"].astype(jnp.float32), axis=-1)
+        return {"best_path": jnp.argmax(log_probs, -1), "log_probs": log_probs}
+
+    return jax.jit(forward)
+
+
+def local_rows(array: jax.Array) -> np.ndarray:
+    """This process's rows of a batch-sharded global array, in order (all rows on one host)."""
+    if array.is_fully_addressable:
+        return np.asarray(array)
+    shards = {s.index[0].start or 0: s.data for s in array.addressable_shards}
+    return np.concatenate([np.asarray(shards[k]) for k in sorted(shards)])
+
+
+def _sum_over_processes(counts: np.ndarray) -> np.ndarray:
+    if jax.process_count() == 1:
+        return counts
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(counts)).sum(0)
+
+
+def decode_ctc(
+    outputs: dict[str, np.ndarray], frame_mask: np.ndarray, blank_id: int, beam: int
+) -> list[list[int]]:
+    """Label ids per example: greedy from the best path, or prefix beam search."""
+    if beam > 1:
+        return [
+            ctc_decoding.prefix_beam_search(lp[m.astype(bool)], blank_id, beam)
+            for lp, m in zip(outputs["log_probs"], frame_mask)
+        ]
+    return [
+        ctc_decoding.collapse(path[m.astype(bool)], blank_id)
+        for path, m in zip(outputs["best_path"], frame_mask)
+    ]
+
+
+def evaluate(
+    forward: Callable,
+    params,
+    batches: Iterable[dict],
+    *,
+    task: str,
+    vocab: vocab_lib.Vocab,
+    to_device: Callable[[dict], dict],
+    beam: int = 0,
+    on_predictions: Callable | None = None,
+) -> dict[str, float]:
+    """Scores ``params`` on one pass of host ``batches``.
+
+    Args:
+      forward: from :func:`make_forward`.
+      to_device: host batch (NumPy) → device batch (global arrays on the mesh).
+      beam: CTC prefix-beam width (0 or 1: greedy).
+      on_predictions: called with ``(batch, predictions)`` per batch (host side): label id
+        lists for CTC, class logits for classification; for reports.
+
+    Returns:
+      The task's metrics and ``examples``.
+    """
+    _, blank_id = ctc_layout(vocab)
+    counts = np.zeros(3, np.float64)  # CTC: (reference tokens, edits, examples); classes: hits
+    for batch in batches:
+        out = forward(params, to_device(device_batch(batch)))
+        want = ("class_logits",) if task == "classification" else ("best_path",)
+        if task != "classification" and beam > 1:
+            want = ("log_probs",)
+        out = {k: local_rows(out[k]) for k in want}
+        real = batch["example_mask"].astype(bool)
+        if task == "classification":
+            logits = out["class_logits"]
+            classes = batch["labels"][:, 0]
+            top = np.argsort(-logits, axis=-1)[:, :5]
+            counts += [
+                (top[real, 0] == classes[real]).sum(),
+                (top[real] == classes[real, None]).any(-1).sum(),
+                real.sum(),
+            ]
+            predictions = logits
+        else:
+            predictions = decode_ctc(out, batch["frame_mask"], blank_id, beam)
+            for hypothesis, labels, mask, keep in zip(
+                predictions, batch["labels"], batch["label_mask"], real
+            ):
+                if keep:
+                    reference = labels[mask.astype(bool)].tolist()
+                    counts += [
+                        len(reference),
+                        metrics_lib.edit_distance(reference, hypothesis),
+                        1,
+                    ]
+        if on_predictions is not None:
+            on_predictions(batch, predictions)
+    counts = _sum_over_processes(counts)
+    if task == "classification":
+        n = max(counts[2], 1)
+        return {"top1": counts[0] / n, "top5": counts[1] / n, "examples": int(counts[2])}
+    tokens = max(counts[0], 1)
+    name, _ = primary_metric(task, vocab)
+    value = 1 - counts[1] / tokens if name == "normalized_levenshtein" else counts[1] / tokens
+    return {name: float(value), "examples": int(counts[2])}

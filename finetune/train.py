@@ -1,0 +1,342 @@
+"""The finetuning loop: one readable function in sections.
+
+Set-up → data and vocabulary → model (warm start, teacher) → state on the mesh → resume →
+compile → loop (step, log, evaluate, checkpoint) → final scores. Every piece it calls lives in
+the library; this file only wires them together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+
+from aslx import vocab as vocab_lib
+from aslx.input import pipeline
+from aslx.landmarks import presets
+from aslx.model import config as model_config_lib
+from aslx.model import model as model_lib
+from aslx.objectives import finetune as objective_lib
+from aslx.records.metadata import RecordSet
+from aslx.training import checkpoint as checkpoint_lib
+from aslx.training import config as config_lib
+from aslx.training import evaluate as evaluate_lib
+from aslx.training import metrics_log, optimizer, sharding, warm_start
+from aslx.training import step as step_lib
+
+RESULTS_FILE = "results.json"
+
+
+class TrainingError(RuntimeError):
+    """The run cannot go on; the message says why and at which step."""
+
+
+def _open_records(config) -> RecordSet:
+    folder = Path(config.data.dir)
+    if not (folder / "metadata.json").is_file():
+        raise config_lib.ConfigError(
+            f"config.data.dir={config.data.dir!r}: no record set there (no metadata.json); "
+            "write one with python -m aslx.ingest"
+        )
+    records = RecordSet(folder)
+    for split in (config.data.train_split, config.data.eval_split, config.data.test_split):
+        if split and split not in records.splits:
+            raise config_lib.ConfigError(
+                f"{folder}: no split {split!r} (it has {sorted(records.splits)}); "
+                "set config.data.*_split"
+            )
+    return records
+
+
+def _check_vocab(config, vocab: vocab_lib.Vocab, folder) -> None:
+    if config.task == "classification" and not isinstance(vocab, vocab_lib.ClassVocab):
+        raise config_lib.ConfigError(
+            f"{folder}: holds a character vocabulary, but config.task='classification' needs "
+            "classes; use config.task='ctc' for these records"
+        )
+
+
+def _teacher(config, vocab, preset):
+    """(graphdef, params, description) of the frozen teacher, or Nones."""
+    source = config.teacher.workdir or config.teacher.weights
+    if not source:
+        return None, None, None
+    description = warm_start.read_model_file(source)
+    if vocab_lib.from_json(description["vocab"]) != vocab:
+        raise config_lib.ConfigError(
+            f"teacher {source}: its vocabulary differs from the records' ({config.data.dir})"
+        )
+    if description["preset"] != preset.name:
+        raise config_lib.ConfigError(
+            f"teacher {source}: reads preset {description['preset']}, this run "
+            f"{preset.name}; set config.data.preset={description['preset']}"
+        )
+    teacher_config = model_config_lib.ModelConfig(**description["model"])
+    graphdef, params = model_lib.create(teacher_config, seed=0)
+    params, report = warm_start.warm_start(params, warm_start.source_weights(source))
+    if report.skipped or report.fresh:
+        raise config_lib.ConfigError(f"teacher {source}: weights do not fit: {report.details()}")
+    return graphdef, params, teacher_config
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) -> dict:
+    """Finetunes as ``config`` says, in ``workdir``; resumes when it holds a checkpoint.
+
+    Returns the final metrics (also in ``workdir/results.json``).
+    """
+    # --- set-up ---------------------------------------------------------------------------
+    config_lib.check(config)
+    if config.distributed:
+        jax.distributed.initialize()
+    lead = jax.process_index() == 0
+    say = print_fn if lead else (lambda *a, **k: None)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if config.batch_size % jax.process_count():
+        raise config_lib.ConfigError(
+            f"config.batch_size={config.batch_size} does not split over "
+            f"{jax.process_count()} processes"
+        )
+
+    # --- data and vocabulary --------------------------------------------------------------
+    records = _open_records(config)
+    vocab = records.vocab
+    _check_vocab(config, vocab, records.folder)
+    preset = presets.get(config.data.preset) if config.data.preset else records.preset
+    input_config = pipeline.InputConfig(
+        batch_size=config.batch_size // jax.process_count(),
+        max_frames=config.data.max_frames,
+        preset=preset.name,
+        long_clips=config.data.long_clips,
+        shuffle_buffer=config.data.shuffle_buffer,
+        seed=config.seed,
+    )
+    ctc_vocab, blank_id = evaluate_lib.ctc_layout(vocab)
+
+    # --- model, warm start, teacher -------------------------------------------------------
+    teacher_graphdef, teacher_params, teacher_config = _teacher(config, vocab, preset)
+    model_config = config_lib.model_config(
+        config,
+        num_landmarks=preset.num_landmarks,
+        ctc_vocab=ctc_vocab if config.task == "ctc" else 0,
+        num_classes=vocab.size if config.task == "classification" else 0,
+        distill_vocab=teacher_config.ctc_vocab if teacher_config else 0,
+    )
+    graphdef, params = model_lib.create(model_config, seed=config.seed)
+    if config.init_from:
+        params, report = warm_start.warm_start(
+            params, warm_start.source_weights(config.init_from), config.init_keep_layers
+        )
+        say(f"init from {config.init_from}: {report.details()}")
+    description = {
+        "model": dataclasses.asdict(model_config),
+        "vocab": vocab.to_json(),
+        "preset": preset.name,
+        "task": config.task,
+        "max_frames": config.data.max_frames,
+    }
+    if lead:
+        warm_start.write_model_file(workdir, description)
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=1) + "\n")
+
+    # --- state on the mesh ----------------------------------------------------------------
+    mesh = sharding.make_mesh(config.fsdp)
+    schedule = optimizer.schedule(
+        config.schedule, config.lr, config.warmup_steps, config.total_steps, config.end_lr
+    )
+    tx = optimizer.adamw(
+        schedule,
+        b1=config.b1,
+        b2=config.b2,
+        weight_decay=config.weight_decay,
+        clip_norm=config.clip_norm,
+    )
+    state_shardings = sharding.state_shardings(
+        jax.eval_shape(lambda: step_lib.init_state(params, tx)), mesh
+    )
+    state = jax.jit(lambda p: step_lib.init_state(p, tx), out_shardings=state_shardings)(params)
+    frozen = sharding.shard_params(teacher_params, mesh) if teacher_params is not None else None
+
+    # --- resume ---------------------------------------------------------------------------
+    metric_name, metric_mode = evaluate_lib.primary_metric(config.task, vocab)
+    eval_metric = f"{config.data.eval_split}/{metric_name}"
+    checkpoints = checkpoint_lib.Checkpointer(
+        workdir / "checkpoints",
+        keep_last=config.keep_last,
+        best_metric=eval_metric if config.data.eval_split else None,
+        best_mode=metric_mode,
+    )
+    start_step = 0
+    if checkpoints.latest_step() is not None:
+        state, extra = checkpoints.restore(state)
+        start_step = int(extra["next_step"])
+        say(f"resumed from {checkpoints.directory} at step {start_step}")
+    if start_step >= config.total_steps:
+        say(f"{workdir}: already trained for {config.total_steps} steps")
+
+    # --- compile --------------------------------------------------------------------------
+    loss_fn = objective_lib.make_loss(
+        graphdef,
+        objective_lib.Objective(
+            task=config.task,
+            preset=preset,
+            augment=config_lib.augment_config(config),
+            blank_id=blank_id,
+            label_smoothing=config.label_smoothing,
+            kd_weight=config.teacher.kd_weight,
+            l0_weight=config.gate.l0_weight,
+            temperature=lambda step: config_lib.temperature(config, step),
+        ),
+        teacher_graphdef,
+    )
+    step_fn = step_lib.make_train_step(
+        loss_fn, tx, ema_decay=config.ema_decay, grad_accum_steps=config.grad_accum_steps
+    )
+    train_step = jax.jit(step_fn, donate_argnums=(0,), out_shardings=(state_shardings, None))
+    to_device = sharding.host_to_global(mesh)
+    forward = evaluate_lib.make_forward(graphdef, preset, config.task)
+    key = jax.random.key(config.seed)
+
+    variants = {"raw": "params"} | ({"ema": "ema_params"} if config.ema_decay else {})
+    better = max if metric_mode == "max" else min
+
+    def evaluate_split(split: str) -> dict[str, dict]:
+        """Scores of the raw and the EMA weights on one split: ``{variant: metrics}``."""
+        return {
+            variant: evaluate_lib.evaluate(
+                forward,
+                state[params_key],
+                pipeline.eval_batches(records, split, input_config),
+                task=config.task,
+                vocab=vocab,
+                to_device=to_device,
+                beam=config.decode_beam,
+            )
+            for variant, params_key in variants.items()
+        }
+
+    def flat_scores(split: str, by_variant: dict[str, dict]) -> dict[str, float]:
+        scores = {
+            f"{split}/{name}_{variant}": value
+            for variant, metrics in by_variant.items()
+            for name, value in metrics.items()
+        }
+        # The better of raw and EMA picks the best checkpoint.
+        scores[eval_metric] = better(m[metric_name] for m in by_variant.values())
+        return scores
+
+    # --- loop -----------------------------------------------------------------------------
+    log = metrics_log.MetricsLog(
+        workdir,
+        total_steps=config.total_steps,
+        global_batch_size=config.batch_size,
+        enabled=lead,
+        console_every=config.log_every,
+        start_step=start_step,
+        print_fn=say,
+    )
+    stop = {"signal": None}
+
+    def on_signal(signum, frame):
+        stop["signal"] = signum
+
+    previous_handler = signal.signal(signal.SIGTERM, on_signal)
+
+    saved = {"step": start_step}
+
+    def save(step: int, metrics: dict | None = None) -> None:
+        if step != saved["step"]:
+            checkpoints.save(
+                step, state, extra={"next_step": step, "seed": config.seed}, metrics=metrics
+            )
+            saved["step"] = step
+
+    batches = pipeline.train_batches(
+        records, config.data.train_split, input_config, start_step=start_step
+    )
+    say(
+        f"training {config.model.size} ({model_lib.count_params(params):,} parameters, "
+        f"{preset.name} {preset.num_landmarks} points) for {config.total_steps} steps, "
+        f"batch {config.batch_size}, on {jax.device_count()} {jax.devices()[0].platform} "
+        f"device(s); workdir {workdir}"
+    )
+    started = time.monotonic()
+    step = start_step
+    try:
+        while step < config.total_steps and stop["signal"] is None:
+            batch = to_device(evaluate_lib.device_batch(next(batches)))
+            state, metrics = train_step(state, batch, key, frozen)
+            step += 1
+            if step % config.log_every == 0 or step == config.total_steps:
+                metrics = jax.device_get(metrics)
+                if int(state["nonfinite"]) >= config.max_nonfinite:
+                    raise TrainingError(
+                        f"step {step}: the loss was not finite for {config.max_nonfinite} steps "
+                        "in a row; lower config.lr or check the data"
+                    )
+                metrics = {k: float(v) for k, v in metrics.items() if k != "finite"}
+                metrics["lr"] = float(schedule(step - 1))
+                metrics["skipped"] = float(state["skipped"])
+                log.write(step, metrics)
+                log.console(step, metrics)
+            elif int(state["nonfinite"]) >= config.max_nonfinite:
+                raise TrainingError(
+                    f"step {step}: the loss was not finite for {config.max_nonfinite} steps in "
+                    "a row; lower config.lr or check the data"
+                )
+            scores = None
+            if config.data.eval_split and (
+                step % config.eval_every == 0 or step == config.total_steps
+            ):
+                scores = flat_scores(config.data.eval_split, evaluate_split(config.data.eval_split))
+                log.write(step, scores, split="eval")
+                say(
+                    f"step {step:,}: "
+                    + "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if "examples" not in k)
+                )
+            if scores is not None or step % config.checkpoint_every == 0:
+                save(step, scores)
+        save(step)
+    finally:
+        checkpoints.wait_until_finished()
+        signal.signal(signal.SIGTERM, previous_handler)
+        log.close()
+    if stop["signal"] is not None:
+        say(f"stopped by signal {stop['signal']} at step {step}; rerun the command to resume")
+        checkpoints.close()
+        return {"stopped_at": step}
+
+    # --- final scores ---------------------------------------------------------------------
+    results = {"steps": step, "seconds": time.monotonic() - started, "workdir": str(workdir)}
+    best = checkpoints.best_step()
+    if best is not None:
+        state, _ = checkpoints.restore(state, best)
+        results["best_step"] = best
+    checkpoints.close()
+    splits = [s for s in (config.data.eval_split, config.data.test_split) if s]
+    scores = {split: evaluate_split(split) for split in splits}
+    # Raw or EMA weights, chosen on the evaluation split (never on test).
+    selected = "raw"
+    if config.data.eval_split:
+        by_variant = scores[config.data.eval_split]
+        selected = better(by_variant, key=lambda v: by_variant[v][metric_name])
+    results["selected_weights"] = selected
+    for split, by_variant in scores.items():
+        results |= {f"{split}/{k}": v for k, v in by_variant[selected].items()}
+        for variant, metrics in by_variant.items():
+            results |= {f"{split}/{k}_{variant}": v for k, v in metrics.items()}
+    if lead:
+        (workdir / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n")
+    headline = "  ".join(
+        f"{split}/{metric_name} {results[f'{split}/{metric_name}']:.4f}" for split in splits
+    )
+    say(
+        f"final, {'best step ' + str(best) if best is not None else 'step ' + str(step)}, "
+        f"{selected} weights: {headline}"
+    )
+    return results
