@@ -15,11 +15,11 @@ from pathlib import Path
 
 import jax
 import ml_collections
+import numpy as np
 
 from aslx import vocab as vocab_lib
 from aslx.input import pipeline
 from aslx.landmarks import presets
-from aslx.model import config as model_config_lib
 from aslx.model import model as model_lib
 from aslx.objectives import finetune as objective_lib
 from aslx.records.metadata import RecordSet
@@ -62,26 +62,21 @@ def _check_vocab(config, vocab: vocab_lib.Vocab, folder) -> None:
 
 
 def _teacher(config, vocab, preset):
-    """(graphdef, params, description) of the frozen teacher, or Nones."""
+    """(graphdef, params, model config) of the frozen teacher, or Nones."""
     source = config.teacher.workdir or config.teacher.weights
     if not source:
         return None, None, None
-    description = warm_start.read_model_file(source)
-    if vocab_lib.from_json(description["vocab"]) != vocab:
+    teacher = warm_start.load_trained(source)
+    if vocab_lib.from_json(teacher.description["vocab"]) != vocab:
         raise config_lib.ConfigError(
             f"teacher {source}: its vocabulary differs from the records' ({config.data.dir})"
         )
-    if description["preset"] != preset.name:
+    if teacher.description["preset"] != preset.name:
         raise config_lib.ConfigError(
-            f"teacher {source}: reads preset {description['preset']}, this run "
-            f"{preset.name}; set config.data.preset={description['preset']}"
+            f"teacher {source}: reads preset {teacher.description['preset']}, this run "
+            f"{preset.name}; set config.data.preset={teacher.description['preset']}"
         )
-    teacher_config = model_config_lib.ModelConfig(**description["model"])
-    graphdef, params = model_lib.create(teacher_config, seed=0)
-    params, report = warm_start.warm_start(params, warm_start.source_weights(source))
-    if report.skipped or report.fresh:
-        raise config_lib.ConfigError(f"teacher {source}: weights do not fit: {report.details()}")
-    return graphdef, params, teacher_config
+    return teacher.graphdef, teacher.params, teacher.config
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) -> dict:
@@ -330,6 +325,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         results |= {f"{split}/{k}": v for k, v in by_variant[selected].items()}
         for variant, metrics in by_variant.items():
             results |= {f"{split}/{k}_{variant}": v for k, v in metrics.items()}
+    if model_config.gate != "none":
+        logits = state[variants[selected]]["gate"]["logits"][...]
+        results["gate_kept"] = int((np.asarray(logits.addressable_data(0)) > 0).sum())
+        results["gate_total"] = int(logits.size)
     if lead:
         (workdir / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n")
     headline = "  ".join(
@@ -337,6 +336,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     )
     say(
         f"final, {'best step ' + str(best) if best is not None else 'step ' + str(step)}, "
-        f"{selected} weights: {headline}"
+        f"{selected} weights: {headline}\n"
+        f"checkpoints: {checkpoints.directory} (rerun the same command to resume or extend)\n"
+        f"results: {workdir / RESULTS_FILE}\n"
+        f"TensorBoard: pip install tensorboard && tensorboard --logdir {workdir / 'tensorboard'}"
     )
     return results

@@ -1,7 +1,8 @@
 """``python -m aslx.report <command>``: pictures and tables for people.
 
 Commands:
-  clip   draw a clip's landmarks, before and after the augmentation recipe
+  clip     draw a clip's landmarks, before and after the augmentation recipe
+  joints   what a model's joint gate keeps, and its score when keeping only the top-K landmarks
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aslx.report import clip
+from aslx.report import clip, joints
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,17 +20,18 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    clip.add_arguments(
-        commands.add_parser(
-            "clip",
-            help=clip.__doc__.splitlines()[0],
-            description=clip.__doc__,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+    for name, module in (("clip", clip), ("joints", joints)):
+        module.add_arguments(
+            commands.add_parser(
+                name,
+                help=module.__doc__.splitlines()[0],
+                description=module.__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
         )
-    )
     args = parser.parse_args(argv)
     try:
-        return {"clip": clip.run}[args.command](args)
+        return {"clip": clip.run, "joints": joints.run}[args.command](args)
     except (FileNotFoundError, KeyError, ValueError, IndexError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from flax import nnx, traverse_util
 
+from aslx.model.config import ModelConfig
+
 MODEL_FILE = "model.json"
 BLOCK = re.compile(r"^(encoder/blocks/)(\d+)(/.*)$")
 
@@ -50,12 +52,19 @@ class WarmStartReport:
 
 
 def flatten(tree: Mapping) -> dict[str, np.ndarray]:
-    """Nested mapping (an ``nnx.State`` as a pure dict, or arrays read from a checkpoint) →
-    ``{'a/b/c': array}``."""
+    """Nested mapping (an ``nnx.State``, or arrays read from a checkpoint) → ``{'a/b/c': array}``
+    in the model's own path names.
+
+    A checkpoint stores each ``nnx`` variable as a mapping with a ``value`` entry, so its paths
+    end in ``/value`` where the model's do not; that suffix is dropped.
+    """
     if isinstance(tree, nnx.State):
         tree = tree.to_pure_dict()
     flat = traverse_util.flatten_dict(dict(tree))
-    return {"/".join(str(part) for part in key): value for key, value in flat.items()}
+    return {
+        "/".join(str(part) for part in key).removesuffix("/value"): value
+        for key, value in flat.items()
+    }
 
 
 def block_indices(num_source: int, num_target: int) -> list[int]:
@@ -122,8 +131,16 @@ def read_model_file(workdir: str | os.PathLike) -> dict:
     return json.loads(path.read_text())
 
 
-def source_weights(path: str | os.PathLike, prefer_ema: bool = True) -> dict[str, np.ndarray]:
-    """Flat parameters of a workdir's latest checkpoint (its EMA weights when it has them)."""
+def _results(workdir: Path) -> dict:
+    path = workdir / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def source_weights(
+    path: str | os.PathLike, step: int | None = None, weights: str = "ema"
+) -> dict[str, np.ndarray]:
+    """Flat parameters of a workdir's checkpoint (``step``, default the latest): its EMA
+    weights (``weights='ema'``, when it has them) or its raw ones (``'raw'``)."""
     from aslx.training import checkpoint
 
     path = Path(path)
@@ -131,6 +148,38 @@ def source_weights(path: str | os.PathLike, prefer_ema: bool = True) -> dict[str
         raise FileNotFoundError(
             f"{path}: not a training workdir (exported weights files are not readable yet)"
         )
-    arrays = checkpoint.read_arrays(path / "checkpoints")
-    key = "ema_params" if prefer_ema and "ema_params" in arrays else "params"
+    arrays = checkpoint.read_arrays(path / "checkpoints", step)
+    key = "ema_params" if weights == "ema" and "ema_params" in arrays else "params"
     return flatten(arrays[key])
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A finished run's model, rebuilt from its workdir."""
+
+    description: dict  # model.json
+    config: ModelConfig
+    graphdef: nnx.GraphDef
+    params: nnx.State
+    weights: str  # 'raw' or 'ema'
+    step: int | None  # the checkpoint's step (None: the latest)
+
+
+def load_trained(workdir: str | os.PathLike) -> TrainedModel:
+    """The model a workdir's run chose: the best checkpoint and the raw or EMA weights that
+    ``results.json`` names; without results, the latest checkpoint's EMA weights.
+
+    Raises ``ValueError`` when the checkpoint does not fit ``model.json``.
+    """
+    from aslx.model import model as model_lib
+
+    workdir = Path(workdir)
+    description = read_model_file(workdir)
+    config = ModelConfig(**description["model"])
+    results = _results(workdir)
+    step, weights = results.get("best_step"), results.get("selected_weights", "ema")
+    graphdef, params = model_lib.create(config)
+    params, report = warm_start(params, source_weights(workdir, step, weights))
+    if report.skipped or report.fresh:
+        raise ValueError(f"{workdir}: the checkpoint does not fit model.json: {report.details()}")
+    return TrainedModel(description, config, graphdef, params, weights, step)

@@ -1,0 +1,102 @@
+"""Evaluation: counts summed over batches give the set's metric; padding examples count for
+nothing; the vocabulary decides the metric."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from aslx import vocab as vocab_lib
+from aslx.decoding import metrics
+from aslx.training import evaluate
+
+CHARS = vocab_lib.CharVocab(tuple("abc"))  # ids 0, 1, 2; blank 3
+BLANK = CHARS.blank_id
+
+
+def ctc_batch(paths, labels, real):
+    """A host batch whose forward returns ``paths`` as best paths (one-hot log-probs)."""
+    paths = np.asarray(paths)
+    width = max(len(x) for x in labels)
+    return {
+        "landmarks": paths,  # the fake forward's input: it returns these as best paths
+        "frame_mask": np.ones(paths.shape, bool),
+        "labels": np.array([x + [-1] * (width - len(x)) for x in labels], np.int32),
+        "label_mask": np.array([[1] * len(x) + [0] * (width - len(x)) for x in labels], bool),
+        "example_mask": np.asarray(real, bool),
+    }
+
+
+def fake_ctc_forward(params, batch):
+    log_probs = jnp.log(jnp.eye(4)[batch["landmarks"]] * 0.97 + 0.01)
+    return {"best_path": batch["landmarks"], "log_probs": log_probs}
+
+
+def run(batches, task="ctc", vocab=CHARS, forward=fake_ctc_forward, beam=0):
+    return evaluate.evaluate(
+        forward,
+        None,
+        batches,
+        task=task,
+        vocab=vocab,
+        to_device=lambda b: {k: jnp.asarray(v) for k, v in b.items()},
+        beam=beam,
+    )
+
+
+@pytest.mark.parametrize("beam", [0, 4])
+def test_ctc_score_is_the_micro_normalized_levenshtein(beam):
+    b = BLANK
+    batches = [
+        ctc_batch([[0, 0, b, 1], [2, b, 2, 2]], [[0, 1], [2, 2]], [1, 1]),  # exact, exact
+        ctc_batch([[1, 1, 1, 1], [0, 1, 2, 0]], [[0, 1, 2], [0]], [1, 0]),  # 'b' vs 'abc'; pad
+    ]
+    scores = run(batches, beam=beam)
+    expected = metrics.normalized_levenshtein([[0, 1], [2, 2], [0, 1, 2]], [[0, 1], [2, 2], [1]])
+    assert scores["normalized_levenshtein"] == pytest.approx(expected)
+    assert scores["examples"] == 3
+
+
+def test_glosses_are_scored_by_word_error_rate():
+    glosses = vocab_lib.ClassVocab(("hello", "you", "name"))  # CTC blank = 3
+    batch = ctc_batch([[0, 3, 1, 1]], [[0, 2]], [1])
+    scores = run([batch], vocab=glosses)
+    assert scores == {"wer": pytest.approx(0.5), "examples": 1}
+
+
+def test_classification_top1_and_top5():
+    classes = vocab_lib.ClassVocab(tuple("abcdefg"))
+    logits = np.array(
+        [
+            [9, 1, 0, 0, 0, 0, 0],  # class 0: top-1
+            [0, 1, 2, 3, 4, 5, 6],  # class 2: 5th of 7 -> top-5 only
+            [0, 1, 2, 3, 4, 5, 6],  # class 0: last -> neither
+            [0, 0, 0, 0, 0, 0, 9],  # padding example: ignored
+        ],
+        np.float32,
+    )
+    batch = {
+        "landmarks": logits,  # the fake forward returns these as class logits
+        "labels": np.array([[0], [2], [0], [6]], np.int32),
+        "frame_mask": np.ones((4, 2), bool),
+        "example_mask": np.array([1, 1, 1, 0], bool),
+    }
+    scores = run(
+        [batch],
+        task="classification",
+        vocab=classes,
+        forward=lambda p, b: {"class_logits": b["landmarks"]},
+    )
+    assert scores["top1"] == pytest.approx(1 / 3) and scores["top5"] == pytest.approx(2 / 3)
+    assert scores["examples"] == 3
+
+
+def test_layout_and_primary_metric_follow_the_vocabulary():
+    glosses = vocab_lib.ClassVocab(("x", "y"))
+    assert evaluate.ctc_layout(CHARS) == (4, 3)
+    assert evaluate.ctc_layout(vocab_lib.CharVocab.kaggle()) == (60, 59)
+    assert evaluate.ctc_layout(glosses) == (3, 2)
+    assert evaluate.primary_metric("ctc", CHARS) == ("normalized_levenshtein", "max")
+    assert evaluate.primary_metric("ctc", glosses) == ("wer", "min")
+    assert evaluate.primary_metric("classification", glosses) == ("top1", "max")

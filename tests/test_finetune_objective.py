@@ -1,0 +1,72 @@
+"""The finetuning objective adds exactly its terms: task + kd_weight · KD + l0_weight · E[L0]."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from aslx.landmarks import presets
+from aslx.model import config as config_lib
+from aslx.model import model as model_lib
+from aslx.objectives import finetune
+
+PRESET = presets.get("hands_pose")
+
+
+def batch(seed=0, b=3, t=12, s=4):
+    rng = np.random.default_rng(seed)
+    lengths = np.array([12, 9, 6])
+    frame_mask = np.arange(t)[None] < lengths[:, None]
+    landmark_mask = frame_mask[..., None] & (rng.random((b, t, PRESET.num_landmarks)) > 0.1)
+    points = rng.uniform(0.2, 0.8, (b, t, PRESET.num_landmarks, 3)).astype(np.float32)
+    return {
+        "landmarks": np.where(landmark_mask[..., None], points, 0.0).astype(np.float32),
+        "landmark_mask": landmark_mask,
+        "frame_mask": frame_mask,
+        "labels": rng.integers(0, 5, (b, s)).astype(np.int32),
+        "label_mask": np.arange(s)[None] < np.array([[3], [2], [1]]),
+        "example_mask": np.ones(b, bool),
+    }
+
+
+def loss_of(model_config, objective, frozen=None, teacher_graphdef=None):
+    graphdef, params = model_lib.create(model_config, seed=0)
+    loss_fn = finetune.make_loss(graphdef, objective, teacher_graphdef)
+    return loss_fn(params, batch(), jax.random.key(3), 10, frozen)
+
+
+@pytest.mark.parametrize("gate", ["sigmoid", "hard_concrete"])
+def test_l0_term_is_the_weighted_sum_of_keep_probabilities(gate):
+    model_config = config_lib.sized(
+        "tiny", num_landmarks=PRESET.num_landmarks, ctc_vocab=6, gate=gate, gate_init=0.5
+    )
+    base = finetune.Objective("ctc", PRESET, None, blank_id=5, l0_weight=0.0)
+    weighted = finetune.Objective("ctc", PRESET, None, blank_id=5, l0_weight=0.25)
+    loss0, aux0 = loss_of(model_config, base)
+    loss1, aux1 = loss_of(model_config, weighted)
+    assert float(aux0["task_loss"]) == pytest.approx(float(aux1["task_loss"]))
+    assert float(loss1 - loss0) == pytest.approx(0.25 * float(aux1["gate/expected_l0"]), rel=1e-5)
+    assert float(aux1["gate/kept"]) == PRESET.num_landmarks  # logits 0.5 > 0: all open
+    assert float(aux1["gate/pruning_ratio"]) == 0.0
+
+
+def test_distillation_adds_the_weighted_kd_loss():
+    teacher_config = config_lib.sized("tiny", num_landmarks=PRESET.num_landmarks, ctc_vocab=6)
+    teacher_graphdef, teacher_params = model_lib.create(teacher_config, seed=5)
+    student_config = config_lib.sized(
+        "tiny", num_landmarks=PRESET.num_landmarks, ctc_vocab=6, distill_vocab=6
+    )
+    objective = finetune.Objective("ctc", PRESET, None, blank_id=5, kd_weight=10.0)
+    loss, aux = loss_of(student_config, objective, teacher_params, teacher_graphdef)
+    assert float(aux["kd_loss"]) > 0
+    assert float(loss) == pytest.approx(float(aux["task_loss"] + 10.0 * aux["kd_loss"]), rel=1e-6)
+
+
+def test_classification_reads_the_first_label():
+    model_config = config_lib.sized(
+        "tiny", num_landmarks=PRESET.num_landmarks, ctc_vocab=0, num_classes=5
+    )
+    objective = finetune.Objective("classification", PRESET, None)
+    loss, aux = loss_of(model_config, objective)
+    assert np.isfinite(float(loss)) and float(loss) == float(aux["task_loss"])

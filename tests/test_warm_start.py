@@ -1,0 +1,75 @@
+"""Warm start: parameters matched by path, layers kept evenly spaced, an honest report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aslx.model import config as config_lib
+from aslx.model import model as model_lib
+from aslx.training import warm_start
+
+
+def tiny(**overrides):
+    return model_lib.create(config_lib.sized("tiny", **overrides), seed=0)
+
+
+def test_every_matching_parameter_is_loaded():
+    _, source = tiny()
+    _, target = model_lib.create(config_lib.sized("tiny"), seed=1)
+    flat_source = warm_start.flatten(source)
+    loaded, report = warm_start.warm_start(target, flat_source)
+    assert not report.skipped and not report.fresh
+    assert sorted(report.loaded) == sorted(flat_source)
+    for path, value in warm_start.flatten(loaded).items():
+        np.testing.assert_array_equal(value, flat_source[path])
+
+
+def test_other_heads_are_skipped_or_fresh_and_named():
+    """A CTC model's weights into a classifier of another vocabulary: the encoder loads, the
+    CTC head has no place, the class head starts fresh."""
+    _, source = model_lib.create(config_lib.sized("tiny", ctc_vocab=60), seed=0)
+    _, target = model_lib.create(
+        config_lib.sized("tiny", ctc_vocab=0, num_classes=35, num_landmarks=51), seed=1
+    )
+    _, report = warm_start.warm_start(target, warm_start.flatten(source))
+    assert "ctc_head/kernel: not in this model" in report.skipped
+    assert any(s.startswith("encoder/stem/kernel: shape") for s in report.skipped)
+    assert report.fresh == ["class_head/bias", "class_head/kernel", "encoder/stem/kernel"]
+    assert "encoder/blocks/1/mlp_in/kernel" in report.loaded
+    assert "skipped 3" in report.summary() and "newly initialised 3" in report.summary()
+
+
+@pytest.mark.parametrize(
+    "source, target, expected",
+    [(24, 6, [0, 5, 9, 14, 18, 23]), (4, 2, [0, 3]), (3, 3, [0, 1, 2]), (5, 1, [0])],
+)
+def test_block_indices_are_evenly_spaced(source, target, expected):
+    assert warm_start.block_indices(source, target) == expected
+
+
+def test_block_indices_refuse_more_layers_than_the_source_has():
+    with pytest.raises(ValueError, match="cannot keep 5 of 4"):
+        warm_start.block_indices(4, 5)
+
+
+def test_keep_layers_maps_source_blocks_onto_the_student():
+    _, source = model_lib.create(config_lib.sized("tiny", num_layers=4), seed=0)
+    _, target = model_lib.create(config_lib.sized("tiny", num_layers=2), seed=1)
+    flat_source = warm_start.flatten(source)
+    loaded, report = warm_start.warm_start(target, flat_source, keep_layers=2)
+    flat = warm_start.flatten(loaded)
+    assert not report.fresh and not report.skipped
+    for student, teacher in ((0, 0), (1, 3)):
+        np.testing.assert_array_equal(
+            flat[f"encoder/blocks/{student}/attention/query/kernel"],
+            flat_source[f"encoder/blocks/{teacher}/attention/query/kernel"],
+        )
+    np.testing.assert_array_equal(flat["ctc_head/kernel"], flat_source["ctc_head/kernel"])
+
+
+def test_model_file_round_trip_and_missing_file(tmp_path):
+    warm_start.write_model_file(tmp_path, {"preset": "kaggle75", "task": "ctc"})
+    assert warm_start.read_model_file(tmp_path)["preset"] == "kaggle75"
+    with pytest.raises(FileNotFoundError, match="no model.json"):
+        warm_start.read_model_file(tmp_path / "elsewhere")
