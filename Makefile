@@ -1,4 +1,5 @@
-# make demo  -- virtual environment, install, synthetic set -> ingest -> input pipeline statistics
+# make demo  -- virtual environment, install, synthetic set -> ingest -> statistics -> train a tiny
+#              CTC model for a few minutes -> validation normalized Levenshtein
 # make test  -- virtual environment, install, the test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -21,6 +22,8 @@ demo: install
 	$(PY) -m aslx.ingest --format kaggle-fingerspelling --src $(DEMO)/raw --out $(DEMO)/records \
 		--val-fraction 0.2 --shards 8 --overwrite
 	$(PY) -m aslx.input.stats --data $(DEMO)/records --preset kaggle75 --max-frames 128
+	$(PY) -m finetune.main --config configs/finetune_tiny.py --workdir $(DEMO)/finetune \
+		--config.data.dir=$(DEMO)/records
 
 test: install
 	$(PY) -m pytest -q tests

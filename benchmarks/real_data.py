@@ -1,0 +1,157 @@
+"""What the finetuning program reaches on real landmarks (``mp_holistic_35signs``), on a CPU.
+
+    python benchmarks/real_data.py --task isolated --json runs/bench/isolated.json
+    python benchmarks/real_data.py --task spelling --json runs/bench/spelling.json
+    python benchmarks/real_data.py --task joint_gate --json runs/bench/joint_gate.json
+
+Every run uses the data's fixed split: it trains on ``train``, picks the checkpoint (and raw or
+EMA weights) on ``val`` and scores ``test`` once at the end; nothing is tuned on test.
+
+* ``isolated``: 35-class classification of the 30-frame clips (``configs/isolated_tiny.py``);
+  ``test_accuracy`` is top-1.
+* ``spelling``: CTC over characters on words spelled by joining real letter clips of one split
+  (``--format npz-spelled``: 2,000 train, 200 val, 400 test words of 3–7 letters);
+  ``test_normalized_levenshtein`` is the Kaggle metric.
+* ``joint_gate``: the isolated task on all 543 landmarks, once without a gate and once with a
+  hard-concrete joint gate and its L0 penalty; reports the landmarks the gate keeps and both
+  test accuracies.
+
+The records are written once under ``--workdir`` (default ``runs/real_data``) and reused; each
+training run gets its own sub-folder, and an existing one is resumed, so delete it to retrain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from absl import logging  # noqa: E402
+
+from aslx.records import ingest as ingest_lib  # noqa: E402
+from aslx.training import config as config_lib  # noqa: E402
+from configs import isolated_tiny  # noqa: E402
+from finetune.train import train  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mp_holistic_35signs"
+
+
+def records(kind: str, data: Path, workdir: Path) -> Path:
+    """The record set of ``kind`` (``signs`` or ``spelled``), ingested once."""
+    out = workdir / f"records_{kind}"
+    if not (out / "metadata.json").is_file():
+        fmt, preset = {"signs": ("npz", "full543"), "spelled": ("npz-spelled", "kaggle75")}[kind]
+        ingest_lib.ingest(
+            fmt, data / "landmarks_f16.npz", out, preset=preset, num_shards=4, overwrite=True
+        )
+    return out
+
+
+def isolated_config(record_dir: Path):
+    c = isolated_tiny.get_config()
+    c.data.dir = str(record_dir)
+    return c
+
+
+def spelling_config(record_dir: Path):
+    c = config_lib.finetune()
+    c.data.dir = str(record_dir)
+    c.data.test_split = "test"
+    c.data.preset = "kaggle75"
+    c.data.max_frames = 128  # words of 90–210 frames keep 128 evenly spaced frames
+    c.model.size = "tiny"
+    c.batch_size = 32
+    c.total_steps = 3000
+    c.warmup_steps = 200
+    c.lr = 2e-3
+    c.augment.time_flip_p = 0.0
+    c.eval_every = 1000
+    c.checkpoint_every = 1000
+    c.log_every = 250
+    return c
+
+
+def gate_configs(record_dir: Path):
+    ungated = isolated_config(record_dir)
+    ungated.data.preset = "full543"
+    gated = isolated_config(record_dir)
+    gated.data.preset = "full543"
+    gated.model.gate = "hard_concrete"
+    gated.model.gate_init = 1.0
+    gated.gate.l0_weight = 2e-3
+    return ungated, gated
+
+
+def run(config, workdir: Path) -> dict:
+    logging.set_verbosity(logging.WARNING)
+    started = time.monotonic()
+    results = train(config, str(workdir))
+    results["wall_seconds"] = time.monotonic() - started
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--task", required=True, choices=["isolated", "spelling", "joint_gate"])
+    parser.add_argument("--json", required=True, help="where to write the result")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="mp_holistic_35signs")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "real_data")
+    args = parser.parse_args(argv)
+    if not (args.data / "landmarks_f16.npz").is_file():
+        print(f"error: {args.data / 'landmarks_f16.npz'} not found (--data)", file=sys.stderr)
+        return 2
+    out: dict = {"task": args.task}
+    if args.task == "isolated":
+        result = run(
+            isolated_config(records("signs", args.data, args.workdir)), args.workdir / "isolated"
+        )
+        out |= {"test_accuracy": result["test/top1"], "val_accuracy": result["val/top1"]}
+        rows = [("isolated, hands_pose, tiny", result)]
+    elif args.task == "spelling":
+        result = run(
+            spelling_config(records("spelled", args.data, args.workdir)), args.workdir / "spelling"
+        )
+        out |= {
+            "test_normalized_levenshtein": result["test/normalized_levenshtein"],
+            "val_normalized_levenshtein": result["val/normalized_levenshtein"],
+        }
+        rows = [("spelling, kaggle75, tiny", result)]
+    else:
+        record_dir = records("signs", args.data, args.workdir)
+        ungated_config, gated_config = gate_configs(record_dir)
+        ungated = run(ungated_config, args.workdir / "full543_ungated")
+        gated = run(gated_config, args.workdir / "full543_gated")
+        out |= {
+            "landmarks_total": 543,
+            "landmarks_kept": int(gated["gate_kept"]),
+            "ungated_test_accuracy": ungated["test/top1"],
+            "gated_test_accuracy": gated["test/top1"],
+        }
+        rows = [("full543, no gate", ungated), ("full543, hard-concrete gate", gated)]
+    out["runs"] = {name: result for name, result in rows}
+    print(f"\n{'run':<32}{'steps':>7}{'minutes':>9}  scores (selected weights)")
+    for name, result in rows:
+        scores = "  ".join(
+            f"{k} {v:.4f}"
+            for k, v in result.items()
+            if k.count("/") == 1 and not k.endswith(("_raw", "_ema", "examples"))
+        )
+        print(f"{name:<32}{result['steps']:>7}{result['wall_seconds'] / 60:>9.1f}  {scores}")
+    print(json.dumps({k: v for k, v in out.items() if k != "runs"}, indent=1))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
