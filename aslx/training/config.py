@@ -57,9 +57,11 @@ field                          meaning
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 import jax.numpy as jnp
 import ml_collections
+from ml_collections import config_dict
 
 from aslx.augment.recipe import AugmentConfig, BlockMask
 from aslx.model.config import ModelConfig, sized
@@ -70,12 +72,24 @@ SCHEDULES = ("cosine", "one_cycle")
 _DATA_MODEL_FIELDS = ("num_landmarks", "ctc_vocab", "distill_vocab", "num_classes")
 
 
+def _placeholder(cls, name: str):
+    """A ``None`` default that the command line can still set: a placeholder typed like field
+    ``name`` of dataclass ``cls`` (ml_collections refuses to override a plain ``None``)."""
+    hint = typing.get_type_hints(cls)[name]
+    types = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
+    return config_dict.placeholder(types[0])
+
+
 def _augment_defaults() -> dict:
     defaults = AugmentConfig()
     out = {"enabled": True}
     for field in dataclasses.fields(AugmentConfig):
         value = getattr(defaults, field.name)
-        out[field.name] = dataclasses.asdict(value) if isinstance(value, BlockMask) else value
+        if isinstance(value, BlockMask):
+            value = dataclasses.asdict(value)
+        elif value is None:
+            value = _placeholder(AugmentConfig, field.name)
+        out[field.name] = value
     return out
 
 
@@ -96,7 +110,9 @@ def finetune() -> ml_collections.ConfigDict:
     )
     model_fields = [f.name for f in dataclasses.fields(ModelConfig)]
     c.model = {"size": "tiny"} | {
-        name: None for name in model_fields if name not in _DATA_MODEL_FIELDS
+        name: _placeholder(ModelConfig, name)
+        for name in model_fields
+        if name not in _DATA_MODEL_FIELDS
     }
     c.augment = _augment_defaults()
     c.batch_size = 32

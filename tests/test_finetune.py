@@ -1,0 +1,440 @@
+"""The finetuning program end to end (``python -m finetune.main``), on a small synthetic record set.
+
+Every run is a subprocess, as a user runs it: the device count is fixed when JAX starts, and a
+run must survive SIGKILL. The runs are tiny (one 32-wide block, 48 frames, batch 16, 20 steps).
+The 1-device runs share a JAX compilation cache, so only the first one compiles the train step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aslx.training.checkpoint import Checkpointer, read_arrays
+from aslx.training.metrics_log import read_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+TOTAL_STEPS = 20
+SMALL = (
+    "--config.model.num_layers=1",
+    "--config.model.dim=32",
+    "--config.data.max_frames=48",
+    "--config.batch_size=16",
+    f"--config.total_steps={TOTAL_STEPS}",
+    "--config.warmup_steps=2",
+    "--config.log_every=1",
+    "--config.eval_every=1000",
+    "--config.checkpoint_every=4",
+)
+TIMEOUT = 600
+KILL_SEED = 20240611
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def command(workdir: Path, records: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "finetune.main",
+        "--config",
+        "configs/finetune_tiny.py",
+        f"--workdir={workdir}",
+        f"--config.data.dir={records}",
+        *SMALL,
+        *extra,  # last: an override given twice takes its last value
+    ]
+
+
+def environment(*, devices: int = 1, cache: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)
+    env |= {"TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+    if devices > 1:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    if cache is not None:
+        env |= {
+            "JAX_COMPILATION_CACHE_DIR": str(cache),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+        }
+    return env
+
+
+def run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+
+
+def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finish(process: subprocess.Popen, cmd: list[str]) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=TIMEOUT)
+    return subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
+
+
+def succeeded(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, (
+        f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-5000:]}"
+    )
+    return result
+
+
+def train_losses(workdir: Path) -> dict[int, float | None]:
+    return {r["step"]: r["loss"] for r in read_metrics(workdir) if r["split"] == "train"}
+
+
+def last_logged_step(workdir: Path) -> int:
+    """The highest training step in ``metrics.jsonl`` so far (a run may be writing it)."""
+    path = workdir / "metrics.jsonl"
+    if not path.exists():
+        return 0
+    step = 0
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # the line being written
+            continue
+        if record.get("split") == "train":
+            step = max(step, record["step"])
+    return step
+
+
+def finalized_steps(workdir: Path) -> list[int]:
+    """Checkpoint steps on disk: orbax renames ``<step>.orbax-checkpoint-tmp…`` to ``<step>``
+    only once the save is complete."""
+    folder = workdir / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+
+
+def flatten(tree, prefix: str = "") -> dict[str, np.ndarray]:
+    """``{"params/encoder/0/…": array}`` of a tree of dicts and lists from read_arrays."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, list | tuple):
+        items = enumerate(tree)
+    elif tree is None:
+        return {}
+    else:
+        return {prefix: np.asarray(tree)}
+    out = {}
+    for key, value in items:
+        out |= flatten(value, f"{prefix}/{key}" if prefix else str(key))
+    return out
+
+
+def assert_bitwise_equal(got: dict, want: dict) -> None:
+    got, want = flatten(got), flatten(want)
+    assert sorted(got) == sorted(want)
+    differ = [
+        path
+        for path in want
+        if got[path].dtype != want[path].dtype
+        or got[path].shape != want[path].shape
+        or got[path].tobytes() != want[path].tobytes()
+    ]
+    assert not differ, f"{len(differ)} of {len(want)} arrays differ, e.g. {differ[:5]}"
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory) -> Path:
+    """64 synthetic phrases of 4 signers, ingested into 8 shards (train 48, val 16)."""
+    base = tmp_path_factory.mktemp("finetune_data")
+    env = environment()
+    succeeded(
+        run(
+            [sys.executable, "-m", "aslx.formats.synthetic", "--out", str(base / "raw")]
+            + ["--phrases", "64", "--signers", "4", "--seed", "0"],
+            env,
+        )
+    )
+    succeeded(
+        run(
+            [sys.executable, "-m", "aslx.ingest", "--format", "kaggle-fingerspelling"]
+            + ["--src", str(base / "raw"), "--out", str(base / "records")]
+            + ["--val-fraction", "0.2", "--shards", "8", "--overwrite", "--no-progress"],
+            env,
+        )
+    )
+    return base / "records"
+
+
+@pytest.fixture(scope="module")
+def jax_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("jax_cache")
+
+
+@pytest.fixture(scope="module")
+def baseline(records, jax_cache, tmp_path_factory) -> dict[str, tuple[Path, object]]:
+    """The same 20-step run on 1 CPU device and on 8 fake ones (4 data × 2 fsdp), side by side.
+
+    ``{"one": (workdir, result), "eight": (workdir, result)}``.
+    """
+    base = tmp_path_factory.mktemp("finetune_baseline")
+    runs = {
+        "one": (base / "one", (), environment(cache=jax_cache)),
+        "eight": (base / "eight", ("--config.fsdp=2",), environment(devices=8)),
+    }
+    return {
+        name: (workdir, succeeded(run(command(workdir, records, *extra), env)))
+        for name, (workdir, extra, env) in runs.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(baseline) -> Path:
+    """The uninterrupted 1-device run's workdir."""
+    return baseline["one"][0]
+
+
+# --- 1. data parallel + FSDP on 8 devices = 1 device ---------------------------------------
+
+
+def test_eight_devices_give_the_same_losses_as_one(baseline):
+    (one_dir, one), (eight_dir, eight) = baseline["one"], baseline["eight"]
+    assert "on 1 cpu device(s)" in one.stdout
+    assert "on 8 cpu device(s)" in eight.stdout
+    losses_one, losses_eight = train_losses(one_dir), train_losses(eight_dir)
+    steps = list(range(1, TOTAL_STEPS + 1))
+    assert sorted(losses_one) == steps and sorted(losses_eight) == steps
+    one_values = np.array([losses_one[s] for s in steps], dtype=np.float64)
+    eight_values = np.array([losses_eight[s] for s in steps], dtype=np.float64)
+    assert np.all(np.isfinite(one_values))
+    # It trained: the loss moves from step to step and ends well below where it started.
+    assert len(set(one_values.tolist())) == TOTAL_STEPS
+    assert one_values[-3:].mean() < 0.5 * one_values[:3].mean()
+    np.testing.assert_allclose(eight_values, one_values, rtol=0, atol=1e-4)
+
+
+# --- 2. SIGKILL at a random step, restart = uninterrupted ----------------------------------
+
+
+def test_a_run_killed_and_restarted_ends_where_an_uninterrupted_one_does(
+    records, reference, jax_cache, tmp_path
+):
+    kill_at = int(np.random.default_rng(KILL_SEED).integers(6, 17))  # 6 … 16
+    workdir = tmp_path / "killed"
+    cmd, env = command(workdir, records), environment(cache=jax_cache)
+    process = start(cmd, env)
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        # Kill once the run has logged step kill_at and has a finished checkpoint to resume
+        # from (a save still in flight is not one).
+        while last_logged_step(workdir) < kill_at or not finalized_steps(workdir):
+            assert process.poll() is None, finish(process, cmd).stderr[-3000:]
+            assert time.monotonic() < deadline, f"step {kill_at} not reached"
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == -signal.SIGKILL
+    killed_at = last_logged_step(workdir)
+    assert kill_at <= killed_at < TOTAL_STEPS, (kill_at, killed_at)
+    with Checkpointer(workdir / "checkpoints", read_only=True) as checkpoints:
+        resume_step = checkpoints.latest_step()
+    assert resume_step is not None and resume_step % 4 == 0 and resume_step <= killed_at
+
+    restarted = succeeded(run(cmd, env))
+    resumed = re.findall(r"resumed from (\S+) at step (\d+)", restarted.stdout)
+    assert resumed == [(str(workdir / "checkpoints"), str(resume_step))], restarted.stdout
+    assert f"step {resume_step + 1}/{TOTAL_STEPS}" in restarted.stdout
+    assert f"step {resume_step}/{TOTAL_STEPS}" not in restarted.stdout
+
+    # The same final state, bit for bit: parameters, EMA, optimiser moments and counters.
+    final, want = read_arrays(workdir / "checkpoints"), read_arrays(reference / "checkpoints")
+    assert {"params", "ema_params", "opt_state"} <= set(want)
+    assert int(final["step"]) == TOTAL_STEPS
+    for part in ("params", "ema_params", "opt_state"):
+        assert_bitwise_equal(final[part], want[part])
+    assert_bitwise_equal(final, want)
+    # And the same loss at every step (the restarted run's records win for the replayed ones).
+    assert train_losses(workdir) == train_losses(reference)
+
+
+# --- 3. rerunning a finished run ------------------------------------------------------------
+
+
+def test_rerunning_a_finished_run_changes_nothing(records, reference, jax_cache, tmp_path):
+    workdir = tmp_path / "finished"
+    shutil.copytree(reference, workdir)
+    before_arrays = read_arrays(workdir / "checkpoints")
+    before_steps = finalized_steps(workdir)
+    before_metrics = (workdir / "metrics.jsonl").read_text()
+    before_results = json.loads((workdir / "results.json").read_text())
+
+    result = succeeded(run(command(workdir, records), environment(cache=jax_cache)))
+    assert f"already trained for {TOTAL_STEPS} steps" in result.stdout
+    assert f"at step {TOTAL_STEPS}" in result.stdout  # resumed at the end
+    assert not re.search(r"^step \d+/", result.stdout, re.MULTILINE)  # no training step
+
+    assert finalized_steps(workdir) == before_steps
+    assert_bitwise_equal(read_arrays(workdir / "checkpoints"), before_arrays)
+    assert (workdir / "metrics.jsonl").read_text() == before_metrics
+    after_results = json.loads((workdir / "results.json").read_text())
+    for key in ("steps", "best_step", "selected_weights", "val/normalized_levenshtein"):
+        assert after_results[key] == before_results[key], key
+
+
+# --- 4. clear one-line errors ---------------------------------------------------------------
+
+ERRORS = {
+    "missing data directory": (
+        ["--config.data.dir=/nonexistent"],
+        ["config.data.dir='/nonexistent'", "no metadata.json", "python -m aslx.ingest"],
+    ),
+    "vocabulary does not fit the task": (
+        ["--config.task=classification"],
+        ["character vocabulary", "config.task='classification'", "use config.task='ctc'"],
+    ),
+    "warm-up not below total steps": (
+        [f"--config.warmup_steps={TOTAL_STEPS}"],
+        [
+            f"config.warmup_steps={TOTAL_STEPS}",
+            f"config.total_steps={TOTAL_STEPS}",
+            "--config.warmup_steps=N",
+        ],
+    ),
+    "unknown config key": (
+        ["--config.no_such_field=1"],
+        ["--config.no_such_field", "no field 'no_such_field'", "aslx/training/config.py"],
+    ),
+    "misspelt config key": (
+        ["--config.data.dirr=/x"],
+        ["--config.data.dirr", "no field 'dirr'", "did you mean 'dir'?"],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def error_runs(records, tmp_path_factory) -> dict[str, tuple[Path, object]]:
+    """Every bad command, started side by side: ``{case: (workdir, result)}``."""
+    base = tmp_path_factory.mktemp("finetune_errors")
+    started = {}
+    for i, (case, (extra, _)) in enumerate(ERRORS.items()):
+        workdir = base / f"case{i}"
+        cmd = command(workdir, records, *extra)
+        started[case] = (workdir, cmd, start(cmd, environment()))
+    return {case: (w, finish(p, cmd)) for case, (w, cmd, p) in started.items()}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_a_bad_command_fails_with_one_clear_line(error_runs, case):
+    workdir, result = error_runs[case]
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = error_lines(result)
+    assert len(lines) == 1, result.stderr[-3000:]
+    assert result.stderr.rstrip().splitlines()[-1] == lines[0]  # the last thing printed
+    for part in ERRORS[case][1]:
+        assert part in lines[0], lines[0]
+    assert "training tiny" not in result.stdout
+    assert not (workdir / "checkpoints").exists()
+
+
+# --- 5. non-finite losses -------------------------------------------------------------------
+
+
+def test_nonfinite_losses_are_skipped_and_too_many_stop_the_run(records, tmp_path):
+    workdir = tmp_path / "diverged"
+    max_nonfinite = 3
+    result = run(
+        command(
+            workdir,
+            records,
+            "--config.lr=1e30",
+            f"--config.max_nonfinite={max_nonfinite}",
+            "--config.augment.enabled=False",  # compiles faster; the blow-up does not need it
+        ),
+        environment(),
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+
+    records_ = [r for r in read_metrics(workdir) if r["split"] == "train"]
+    bad = [r["step"] for r in records_ if r["loss"] is None]
+    assert bad, "the loss never went non-finite"
+    first_bad = bad[0]
+    assert first_bad > 1  # the first steps (warm-up from lr 0) are finite
+    # Skipped steps are counted one by one and logged with the loss as null.
+    for r in records_:
+        if r["step"] < first_bad:
+            assert r["loss"] is not None and r["skipped"] == 0
+        else:
+            assert r["loss"] is None and r["skipped"] == r["step"] - first_bad + 1
+    stop_step = first_bad + max_nonfinite - 1
+    assert records_[-1]["step"] == stop_step - 1  # the stopping step itself is not logged
+    assert error_lines(result) == [
+        f"error: step {stop_step}: the loss was not finite for {max_nonfinite} steps in a row; "
+        "lower config.lr or check the data"
+    ]
+    # A skipped step changed nothing but the counters: the checkpoint saved after two skipped
+    # steps holds finite weights.
+    saved = finalized_steps(workdir)
+    assert saved and first_bad <= saved[-1] < stop_step
+    state = read_arrays(workdir / "checkpoints", saved[-1])
+    assert int(state["skipped"]) == int(state["nonfinite"]) == saved[-1] - first_bad + 1
+    for part in ("params", "ema_params", "opt_state"):
+        for path, array in flatten(state[part]).items():
+            assert np.all(np.isfinite(array)), path
+
+
+# --- 6. what a run leaves in its workdir ----------------------------------------------------
+
+
+def test_the_workdir_holds_everything_a_run_promises(reference):
+    names = {p.name for p in reference.iterdir()}
+    assert {"model.json", "config.json", "metrics.jsonl", "tensorboard", "checkpoints"} <= names
+    assert "results.json" in names
+
+    model = json.loads((reference / "model.json").read_text())
+    assert model["model"]["num_layers"] == 1 and model["model"]["dim"] == 32
+    assert model["preset"] == "kaggle75" and model["task"] == "ctc" and model["max_frames"] == 48
+    config = json.loads((reference / "config.json").read_text())
+    assert config["total_steps"] == TOTAL_STEPS and config["batch_size"] == 16
+    assert config["model"]["num_layers"] == 1
+
+    metrics = read_metrics(reference)
+    assert [r["step"] for r in metrics if r["split"] == "train"] == list(range(1, TOTAL_STEPS + 1))
+    evals = [r for r in metrics if r["split"] == "eval"]
+    assert [r["step"] for r in evals] == [TOTAL_STEPS]
+    assert "val/normalized_levenshtein" in evals[0]
+
+    events = list((reference / "tensorboard").glob("events.out.tfevents.*"))
+    assert events
+    data = b"".join(p.read_bytes() for p in events)
+    assert b"train/loss" in data and b"eval/val/normalized_levenshtein" in data
+
+    assert finalized_steps(reference)[-1] == TOTAL_STEPS
+    results = json.loads((reference / "results.json").read_text())
+    assert results["steps"] == TOTAL_STEPS and results["best_step"] == TOTAL_STEPS
+    score = results["val/normalized_levenshtein"]
+    assert isinstance(score, float) and np.isfinite(score) and score <= 1.0
+    assert score == results[f"val/normalized_levenshtein_{results['selected_weights']}"]
