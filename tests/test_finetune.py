@@ -438,3 +438,33 @@ def test_the_workdir_holds_everything_a_run_promises(reference):
     score = results["val/normalized_levenshtein"]
     assert isinstance(score, float) and np.isfinite(score) and score <= 1.0
     assert score == results[f"val/normalized_levenshtein_{results['selected_weights']}"]
+
+
+def test_a_finished_run_teaches_and_initialises_another(records, reference, jax_cache, tmp_path):
+    """The reference run as a frozen teacher (KD on a separate head) and as the starting
+    weights of a one-layer student kept from its blocks."""
+    workdir = tmp_path / "student"
+    result = succeeded(
+        run(
+            command(
+                workdir,
+                records,
+                f"--config.teacher.workdir={reference}",
+                f"--config.init_from={reference}",
+                "--config.init_keep_layers=1",
+                "--config.total_steps=4",
+                "--config.teacher.kd_weight=10.0",
+            ),
+            environment(cache=jax_cache),
+        )
+    )
+    assert re.search(
+        r"init from .*: loaded \d+ parameters, skipped 0, newly initialised 2", result.stdout
+    )
+    assert "distill_head" in result.stdout  # the new head is named as newly initialised
+    logged = [r for r in read_metrics(workdir) if r["split"] == "train"]
+    assert len(logged) == 4 and all(r["kd_loss"] > 0 for r in logged)
+    for r in logged:
+        assert r["loss"] == pytest.approx(r["task_loss"] + 10.0 * r["kd_loss"], rel=1e-5)
+    model = json.loads((workdir / "model.json").read_text())["model"]
+    assert model["distill_vocab"] == model["ctc_vocab"] == 60
