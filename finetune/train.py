@@ -150,6 +150,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         b2=config.b2,
         weight_decay=config.weight_decay,
         clip_norm=config.clip_norm,
+        lr_multipliers={"gate": config.gate.lr_multiplier},
     )
     state_shardings = sharding.state_shardings(
         jax.eval_shape(lambda: step_lib.init_state(params, tx)), mesh

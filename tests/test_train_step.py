@@ -117,3 +117,12 @@ def test_schedules_warm_up_then_decay(kind):
 def test_unknown_schedule_is_refused():
     with pytest.raises(ValueError, match="one_cycle"):
         optimizer.schedule("linear", 1e-3, 10, 100)
+
+
+def test_lr_multiplier_scales_only_its_module():
+    params = {"gate": {"logits": jnp.zeros(4)}, "head": {"bias": jnp.zeros(4)}}
+    tx = optimizer.adamw(1e-3, lr_multipliers={"gate": 10.0})
+    grads = jax.tree.map(jnp.ones_like, params)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    np.testing.assert_allclose(updates["gate"]["logits"], 10 * updates["head"]["bias"], rtol=1e-6)
+    assert float(jnp.abs(updates["head"]["bias"]).max()) == pytest.approx(1e-3, rel=1e-3)

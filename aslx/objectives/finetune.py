@@ -62,7 +62,7 @@ def gate_metrics(model: model_lib.SignModel, temperature) -> dict[str, jnp.ndarr
     probabilities = gate.keep_probabilities(temperature)
     return {
         "gate/kept": kept.astype(jnp.float32),
-        "gate/pruning_ratio": 1.0 - kept / probabilities.size,
+        "gate/pruning_ratio": (probabilities.size - kept) / probabilities.size,
         "gate/mean_keep_probability": probabilities.mean(),
         "gate/expected_l0": probabilities.sum(),
         "gate/temperature": jnp.asarray(temperature, jnp.float32),

@@ -37,6 +37,7 @@ field                          meaning
 ``ema_decay``                  weight EMA (0: none); evaluated beside the raw weights
 ``decode_beam``                CTC prefix-beam width at evaluation (0 or 1: greedy)
 ``gate.l0_weight``             weight of the expected number of kept landmarks (a sum)
+``gate.lr_multiplier``         learning rate of the keep-logits / ``lr``
 ``gate.temperature_start``,    the sigmoid gate's temperature, annealed geometrically
 ``gate.temperature_end``       over training
 ``init_from``                  a workdir or exported weights file to start from ('' none)
@@ -129,7 +130,7 @@ def finetune() -> ml_collections.ConfigDict:
     c.label_smoothing = 0.0
     c.ema_decay = 0.993
     c.decode_beam = 0
-    c.gate = dict(l0_weight=0.0, temperature_start=1.0, temperature_end=0.05)
+    c.gate = dict(l0_weight=0.0, lr_multiplier=1.0, temperature_start=1.0, temperature_end=0.05)
     c.init_from = ""
     c.init_keep_layers = 0
     c.teacher = dict(workdir="", weights="", kd_weight=10.0)

@@ -42,6 +42,17 @@ def schedule(kind: str, peak: float, warmup_steps: int, total_steps: int, end: f
     raise ValueError(f"unknown schedule {kind!r}; choose cosine or one_cycle")
 
 
+def under(module: str):
+    """``params -> mask``: True for the parameters of the top-level sub-module ``module``."""
+
+    def mask(params):
+        return jax.tree_util.tree_map_with_path(
+            lambda path, _: bool(path) and getattr(path[0], "key", None) == module, params
+        )
+
+    return mask
+
+
 def adamw(
     learning_rate,
     *,
@@ -49,9 +60,20 @@ def adamw(
     b2: float = 0.98,
     weight_decay: float = 0.01,
     clip_norm: float = 1.0,
+    lr_multipliers: dict[str, float] | None = None,
 ) -> optax.GradientTransformation:
-    """Clip by global norm, then AdamW with decay on matrices only."""
-    return optax.chain(
+    """Clip by global norm, then AdamW with decay on matrices only.
+
+    ``lr_multipliers`` scales the updates of whole top-level sub-modules (``{"gate": 10.0}``):
+    Adam's step is about the learning rate whatever the gradient's size, so a parameter that
+    must travel far in one run (a joint gate's keep-logit) needs a larger rate, not a larger
+    loss weight.
+    """
+    parts = [
         optax.clip_by_global_norm(clip_norm),
         optax.adamw(learning_rate, b1=b1, b2=b2, weight_decay=weight_decay, mask=decay_mask),
-    )
+    ]
+    for module, factor in (lr_multipliers or {}).items():
+        if factor != 1.0:
+            parts.append(optax.masked(optax.scale(factor), under(module)))
+    return optax.chain(*parts)
