@@ -38,8 +38,7 @@ sys.path.insert(0, str(ROOT))
 from absl import logging  # noqa: E402
 
 from aslx.records import ingest as ingest_lib  # noqa: E402
-from aslx.training import config as config_lib  # noqa: E402
-from configs import isolated_tiny  # noqa: E402
+from configs import finetune_tiny, isolated_tiny  # noqa: E402
 from finetune.train import train  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mp_holistic_35signs"
@@ -63,21 +62,15 @@ def isolated_config(record_dir: Path):
 
 
 def spelling_config(record_dir: Path):
-    c = config_lib.finetune()
+    c = finetune_tiny.get_config()
     c.data.dir = str(record_dir)
     c.data.test_split = "test"
     # Both hands and the arms: this recorder often loses the signing hand for whole letters,
     # and the pose's wrists, elbows and finger points still carry them.
     c.data.preset = "hands_pose"
     c.data.max_frames = 128  # words of 90–210 frames keep 128 evenly spaced frames
-    c.model.size = "tiny"
-    c.batch_size = 32
     c.total_steps = 3000
-    c.warmup_steps = 200
-    c.lr = 2e-3
     c.augment.time_flip_p = 0.0  # j and z are motions: played backwards they are other signs
-    c.eval_every = 500
-    c.checkpoint_every = 1000
     c.log_every = 250
     return c
 
