@@ -263,28 +263,29 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     )
     started = time.monotonic()
     step = start_step
+    previous = None  # (step, its non-finite count): read one step late, so the host never
+    # waits for the device just to check it
+
+    def check_finite(pending) -> None:
+        if pending is not None and int(pending[1]) >= config.max_nonfinite:
+            raise TrainingError(
+                f"step {pending[0]}: the loss was not finite for {config.max_nonfinite} steps in "
+                "a row; lower config.lr or check the data"
+            )
+
     try:
         while step < config.total_steps and stop["signal"] is None:
             batch = to_device(evaluate_lib.device_batch(next(batches)))
             state, metrics = train_step(state, batch, key, frozen)
             step += 1
+            check_finite(previous)
+            previous = (step, metrics["nonfinite"])
             if step % config.log_every == 0 or step == config.total_steps:
-                metrics = jax.device_get(metrics)
-                if int(state["nonfinite"]) >= config.max_nonfinite:
-                    raise TrainingError(
-                        f"step {step}: the loss was not finite for {config.max_nonfinite} steps "
-                        "in a row; lower config.lr or check the data"
-                    )
-                metrics = {k: float(v) for k, v in metrics.items() if k != "finite"}
+                check_finite(previous)
+                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 metrics["lr"] = float(schedule(step - 1))
-                metrics["skipped"] = float(state["skipped"])
                 log.write(step, metrics)
                 log.console(step, metrics)
-            elif int(state["nonfinite"]) >= config.max_nonfinite:
-                raise TrainingError(
-                    f"step {step}: the loss was not finite for {config.max_nonfinite} steps in "
-                    "a row; lower config.lr or check the data"
-                )
             scores = None
             if config.data.eval_split and (
                 step % config.eval_every == 0 or step == config.total_steps
@@ -297,6 +298,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
                 )
             if scores is not None or step % config.checkpoint_every == 0:
                 save(step, scores)
+        check_finite(previous)
         save(step)
     finally:
         checkpoints.wait_until_finished()

@@ -73,8 +73,8 @@ def make_train_step(
     grad_accum_steps: int = 1,
 ) -> Callable:
     """``step_fn(state, batch, key, frozen) -> (state, metrics)`` (not jitted: the caller jits
-    it with its shardings). ``metrics`` holds ``loss``, ``grad_norm``, ``finite`` and the mean
-    of every ``aux`` scalar."""
+    it with its shardings). ``metrics`` holds ``loss``, ``grad_norm``, the counters ``nonfinite``
+    and ``skipped`` after the step, and the mean of every ``aux`` scalar."""
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def gradients(params, batch, key, step, frozen):
@@ -119,7 +119,12 @@ def make_train_step(
             "nonfinite": jnp.where(finite, 0, state["nonfinite"] + 1),
             "skipped": state["skipped"] + (~finite).astype(jnp.int32),
         }
-        metrics = aux | {"loss": loss, "grad_norm": optax.global_norm(grads), "finite": finite}
+        metrics = aux | {
+            "loss": loss,
+            "grad_norm": optax.global_norm(grads),
+            "nonfinite": state["nonfinite"],
+            "skipped": state["skipped"],
+        }
         return state, metrics
 
     return step_fn
