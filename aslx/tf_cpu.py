@@ -12,6 +12,9 @@ import os
 def tensorflow():
     """The ``tensorflow`` module, with GPUs and TPUs hidden from it and its C++ logs quieted."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow only decodes and pads here; its oneDNN kernels bring nothing but a start-up
+    # banner that absl prints whatever the log level.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     import tensorflow as tf
 
     try:
