@@ -126,7 +126,15 @@ class Encoder(nnx.Module):
         self.blocks = nnx.List([Block(config, rngs) for _ in range(config.num_layers)])
         self.final_norm = layer_norm(config.dim, rngs)
 
-    def __call__(self, landmarks, frame_mask, positions, *, key: jax.Array | None = None):
+    def __call__(
+        self,
+        landmarks,
+        frame_mask,
+        positions,
+        *,
+        key: jax.Array | None = None,
+        block_outputs: int = 0,
+    ):
         """Encodes a batch.
 
         Args:
@@ -134,10 +142,13 @@ class Encoder(nnx.Module):
           frame_mask: ``[B, T]`` bool, True for real frames.
           positions: ``[B, T]`` RoPE positions (frame indices).
           key: PRNG key for dropout and LayerDrop; ``None`` means evaluation (deterministic).
+          block_outputs: also return the outputs of the last this many blocks (the residual
+            stream after each, before the final norm): Data2vec's teacher targets.
 
         Returns:
           ``[B, T, D]`` float32 features; padded frames hold values that nothing downstream
-          may use without ``frame_mask``.
+          may use without ``frame_mask``. With ``block_outputs = k``: ``(features,
+          [k, B, T, D])``.
         """
         b, t = frame_mask.shape
         x = landmarks.reshape(b, t, -1) * frame_mask[..., None]
@@ -150,6 +161,11 @@ class Encoder(nnx.Module):
             layer_key, dropout_key = jax.random.split(key)
             keep = jax.random.bernoulli(layer_key, 1 - self.config.layer_drop, (n, b))
             block_keys = list(jax.random.split(dropout_key, (n, 2)))
+        outputs = []
         for i, block in enumerate(self.blocks):
             x = block(x, positions, frame_mask, keep[i], block_keys[i])
+            if i >= n - block_outputs:
+                outputs.append(x)
+        if block_outputs:
+            return self.final_norm(x), jnp.stack(outputs)
         return self.final_norm(x)

@@ -24,7 +24,9 @@ aux)`` into ``step_fn(state, batch, key, frozen) -> (state, metrics)``:
 * a step whose loss or gradients are not finite changes nothing but the counters: parameters,
   optimiser state and EMA stay as they were (the host stops the run after too many in a row);
 * ``frozen`` holds what the loss reads but never trains (a distillation teacher's parameters),
-  passed as an argument so that XLA does not bake it into the program as constants.
+  passed as an argument so that XLA does not bake it into the program as constants; with
+  ``teacher_is_ema`` the loss gets the EMA parameters there instead (Data2vec's teacher);
+* ``ema_decay`` is a number or a function of the step (Data2vec's schedule).
 """
 
 from __future__ import annotations
@@ -69,8 +71,9 @@ def make_train_step(
     loss_fn: LossFn,
     tx: optax.GradientTransformation,
     *,
-    ema_decay: float,
+    ema_decay: float | Callable,
     grad_accum_steps: int = 1,
+    teacher_is_ema: bool = False,
 ) -> Callable:
     """``step_fn(state, batch, key, frozen) -> (state, metrics)`` (not jitted: the caller jits
     it with its shardings). ``metrics`` holds ``loss``, ``grad_norm``, the counters ``nonfinite``
@@ -99,13 +102,16 @@ def make_train_step(
 
     def step_fn(state: dict, batch: dict, key: jax.Array, frozen=None):
         params = state["params"]
+        if teacher_is_ema:
+            frozen = state["ema_params"]
+        decay = ema_decay(state["step"]) if callable(ema_decay) else ema_decay
         key = jax.random.fold_in(key, state["step"])
         (loss, aux), grads = gradients(params, batch, key, state["step"], frozen)
         finite = jnp.isfinite(loss) & _all_finite(grads)
         updates, opt_state = tx.update(grads, state["opt_state"], params)
         new_params = optax.apply_updates(params, updates)
         new_ema = jax.tree.map(
-            lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, state["ema_params"], new_params
+            lambda e, p: decay * e + (1.0 - decay) * p, state["ema_params"], new_params
         )
 
         def keep_if_finite(new, old):
@@ -125,6 +131,8 @@ def make_train_step(
             "nonfinite": state["nonfinite"],
             "skipped": state["skipped"],
         }
+        if callable(ema_decay):
+            metrics["ema_decay"] = decay
         return state, metrics
 
     return step_fn

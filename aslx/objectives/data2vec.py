@@ -1,0 +1,242 @@
+"""Data2vec 2.0 pretraining on landmark clips (Baevski et al. 2022, "Efficient Self-supervised
+Learning with Contextualized Target Representations for Vision, Speech and Language",
+arXiv:2212.07525).
+
+A student encoder sees only part of each clip and a light decoder predicts, at the hidden
+frames, what an EMA teacher computed from the whole clip:
+
+1. **Inverse block masking.** Each clip is repeated ``M`` times with different masks. A mask
+   *keeps* blocks of ``block_length`` frames and hides the rest, ``mask_ratio`` R of the
+   frames in all; every row keeps exactly ``T − round(R · T)`` frames, so the student's input
+   has one static shape. (Block starts are drawn so that about ``1 − R`` of the frames are
+   covered, then the covered frames are preferred when the exact count is taken.)
+2. **Student.** The visible frames are gathered, ``[M·B, K, L, 3]``, and encoded with their
+   original frame indices as RoPE positions; nothing is spent on hidden frames.
+3. **Decoder.** The student's features are scattered back to ``[M·B, T, D]`` with the hidden
+   slots filled by ``N(0, σ²)`` noise (σ = 0.01), then ``decoder_layers`` residual temporal
+   convolutions (kernel 7, LayerNorm, GELU, ``decoder_dim`` wide) predict the targets.
+4. **Teacher.** The EMA of the student's encoder runs once per clip on the unmasked input, in
+   evaluation mode. The target is the mean of its last ``top_k`` block outputs, each
+   instance-normalised over the clip's real frames (per channel: zero mean, unit variance).
+   The teacher gets no gradient.
+5. **Loss.** Mean squared error over hidden, real frames and all channels.
+
+The teacher's EMA decay grows linearly from 0.999 to 0.99999 over the first 100 k steps.
+The student's encoder has the finetuning model's parameter paths (``encoder/…``), so a
+finetuning run starts from a pretraining workdir with no conversion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from aslx.augment import recipe
+from aslx.augment.transforms import block_cover
+from aslx.landmarks.presets import Preset
+from aslx.model.config import ModelConfig
+from aslx.model.encoder import Encoder, dense, layer_norm
+
+
+@dataclasses.dataclass(frozen=True)
+class Data2vecConfig:
+    """The objective's constants (defaults: the design brief's)."""
+
+    num_masks: int = 8
+    mask_ratio: float = 0.5
+    block_length: int = 5
+    top_k: int = 6
+    decoder_layers: int = 4
+    decoder_dim: int = 256
+    decoder_kernel: int = 7
+    mask_noise_std: float = 0.01
+    ema_start: float = 0.999
+    ema_end: float = 0.99999
+    ema_ramp_steps: int = 100_000
+
+    def __post_init__(self):
+        if not 0 < self.mask_ratio < 1:
+            raise ValueError(f"mask_ratio must be in (0, 1), not {self.mask_ratio}")
+        if self.num_masks < 1 or self.block_length < 1 or self.top_k < 1:
+            raise ValueError("num_masks, block_length and top_k must be positive")
+
+
+def ema_decay(config: Data2vecConfig, step) -> jnp.ndarray:
+    """The teacher's decay at ``step``: linear from ``ema_start`` to ``ema_end`` over
+    ``ema_ramp_steps``, then constant."""
+    progress = jnp.minimum(jnp.asarray(step, jnp.float32) / max(config.ema_ramp_steps, 1), 1.0)
+    return config.ema_start + (config.ema_end - config.ema_start) * progress
+
+
+# --- masks, gather and scatter -------------------------------------------------------------
+
+
+def num_visible(frames: int, mask_ratio: float) -> int:
+    """Frames every row keeps: ``T − round(R · T)`` (at least 1)."""
+    return max(1, frames - round(mask_ratio * frames))
+
+
+def inverse_block_mask(
+    key: jax.Array, rows: int, frames: int, mask_ratio: float, block_length: int
+) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Which frames each row keeps.
+
+    Returns:
+      ``visible [rows, K]`` int32, the kept frame indices in increasing order, and
+      ``hidden [rows, T]`` bool, True where a frame is masked; K = :func:`num_visible`.
+    """
+    start_key, tie_key = jax.random.split(key)
+    # A frame stays uncovered when none of the block_length frames up to it starts a block:
+    # (1 − p)^block_length = R.
+    p = 1.0 - mask_ratio ** (1.0 / block_length)
+    covered = block_cover(jax.random.bernoulli(start_key, p, (rows, frames)), block_length)
+    score = covered + 0.5 * jax.random.uniform(tie_key, (rows, frames))
+    _, visible = jax.lax.top_k(score, num_visible(frames, mask_ratio))
+    visible = jnp.sort(visible, axis=-1).astype(jnp.int32)
+    hidden = jnp.ones((rows, frames), bool).at[jnp.arange(rows)[:, None], visible].set(False)
+    return visible, hidden
+
+
+def gather_frames(x: jnp.ndarray, indices: jnp.ndarray) -> jnp.ndarray:
+    """``x [R, T, …]``, ``indices [R, K]`` → ``[R, K, …]``."""
+    expanded = indices.reshape(*indices.shape, *([1] * (x.ndim - 2)))
+    return jnp.take_along_axis(x, expanded, axis=1)
+
+
+def scatter_frames(values: jnp.ndarray, indices: jnp.ndarray, base: jnp.ndarray) -> jnp.ndarray:
+    """``base [R, T, …]`` with ``values [R, K, …]`` written at frames ``indices [R, K]``."""
+    return base.at[jnp.arange(values.shape[0])[:, None], indices].set(values)
+
+
+# --- targets -------------------------------------------------------------------------------
+
+
+def instance_norm(x: jnp.ndarray, frame_mask: jnp.ndarray, eps: float = 1e-5) -> jnp.ndarray:
+    """Per example and channel, zero mean and unit variance over the real frames;
+    ``x [B, T, D]``, ``frame_mask [B, T]``; padding becomes 0."""
+    weights = frame_mask.astype(jnp.float32)[..., None]
+    count = jnp.maximum(weights.sum(1, keepdims=True), 1.0)
+    mean = (x * weights).sum(1, keepdims=True) / count
+    variance = (((x - mean) ** 2) * weights).sum(1, keepdims=True) / count
+    return (x - mean) * jax.lax.rsqrt(variance + eps) * weights
+
+
+def targets(block_outputs: jnp.ndarray, frame_mask: jnp.ndarray) -> jnp.ndarray:
+    """Mean of instance-normalised block outputs ``[K, B, T, D]`` → ``[B, T, D]``."""
+    return jax.vmap(lambda y: instance_norm(y, frame_mask))(block_outputs).mean(0)
+
+
+# --- the model -----------------------------------------------------------------------------
+
+
+class Decoder(nnx.Module):
+    """Residual temporal convolutions from the student's features to the teacher's space."""
+
+    def __init__(self, dim: int, config: Data2vecConfig, rngs: nnx.Rngs):
+        width = config.decoder_dim
+        self.project_in = dense(dim, width, ("embed", "mlp"), jnp.float32, rngs)
+        self.convs = nnx.List(
+            [
+                nnx.Conv(
+                    width,
+                    width,
+                    kernel_size=(config.decoder_kernel,),
+                    padding="SAME",
+                    param_dtype=jnp.float32,
+                    kernel_init=nnx.with_metadata(
+                        nnx.initializers.lecun_normal(), logical_axes=("conv", "mlp", None)
+                    ),
+                    bias_init=nnx.with_metadata(
+                        nnx.initializers.zeros_init(), logical_axes=(None,)
+                    ),
+                    rngs=rngs,
+                )
+                for _ in range(config.decoder_layers)
+            ]
+        )
+        self.norms = nnx.List([layer_norm(width, rngs) for _ in range(config.decoder_layers)])
+        self.project_out = dense(width, dim, ("mlp", "embed"), jnp.float32, rngs)
+
+    def __call__(self, x: jnp.ndarray, frame_mask: jnp.ndarray) -> jnp.ndarray:
+        """``[R, T, D]`` (hidden slots filled with noise), ``[R, T]`` → ``[R, T, D]``."""
+        mask = frame_mask[..., None].astype(x.dtype)
+        h = self.project_in(x)
+        for conv, norm in zip(self.convs, self.norms):
+            h = h + jax.nn.gelu(norm(conv(h * mask)))
+        return self.project_out(h)
+
+
+class PretrainModel(nnx.Module):
+    """The student: the finetuning model's encoder (same paths) and the decoder."""
+
+    def __init__(self, model_config: ModelConfig, config: Data2vecConfig, rngs: nnx.Rngs):
+        if config.top_k > model_config.num_layers:
+            raise ValueError(
+                f"top_k={config.top_k} averages more blocks than the encoder's "
+                f"{model_config.num_layers}"
+            )
+        self.encoder = Encoder(model_config, rngs)
+        self.decoder = Decoder(model_config.dim, config, rngs)
+
+
+def create(
+    model_config: ModelConfig, config: Data2vecConfig, seed: int = 0
+) -> tuple[nnx.GraphDef, nnx.State]:
+    return nnx.split(PretrainModel(model_config, config, nnx.Rngs(seed)), nnx.Param)
+
+
+def make_loss(
+    graphdef: nnx.GraphDef,
+    config: Data2vecConfig,
+    preset: Preset,
+    augment: recipe.AugmentConfig | None,
+):
+    """``loss_fn(params, batch, key, step, teacher) -> (loss, aux)`` with ``teacher`` the EMA
+    parameters (same tree as ``params``; only its encoder is used)."""
+
+    def loss_fn(params, batch, key, step, teacher):
+        augment_key, mask_key, noise_key, student_key = jax.random.split(key, 4)
+        batch = recipe.prepare_batch(augment_key, batch, augment, preset)
+        landmarks, frame_mask = batch["landmarks"], batch["frame_mask"]
+        b, t = frame_mask.shape
+        positions = jnp.broadcast_to(jnp.arange(t), (b, t))
+
+        teacher_encoder = nnx.merge(graphdef, jax.lax.stop_gradient(teacher)).encoder
+        _, blocks = teacher_encoder(landmarks, frame_mask, positions, block_outputs=config.top_k)
+        target = targets(blocks, frame_mask)
+
+        m = config.num_masks
+        repeat = lambda x: jnp.repeat(x, m, axis=0)  # noqa: E731  (row i·M + j: clip i, mask j)
+        visible, hidden = inverse_block_mask(
+            mask_key, b * m, t, config.mask_ratio, config.block_length
+        )
+        model = nnx.merge(graphdef, params)
+        features = model.encoder(
+            gather_frames(repeat(landmarks), visible),
+            gather_frames(repeat(frame_mask), visible),
+            visible,
+            key=student_key,
+        )
+        noise = config.mask_noise_std * jax.random.normal(noise_key, (b * m, t, features.shape[-1]))
+        prediction = model.decoder(scatter_frames(features, visible, noise), repeat(frame_mask))
+
+        scored = (hidden & repeat(frame_mask)).astype(jnp.float32)
+        count = jnp.maximum(scored.sum(), 1.0)
+        error = ((prediction - repeat(target)) ** 2).mean(-1)
+        loss = (error * scored).sum() / count
+
+        def variance(x):  # per channel over scored frames, then the mean over channels
+            w = scored[..., None]
+            mean = (x * w).sum((0, 1)) / count
+            return ((((x - mean) ** 2) * w).sum((0, 1)) / count).mean()
+
+        aux = {
+            "prediction_variance": variance(prediction),
+            "target_variance": variance(repeat(target)),
+        }
+        return loss, aux
+
+    return loss_fn

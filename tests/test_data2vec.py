@@ -1,0 +1,194 @@
+"""Data2vec 2.0 pieces: masks, gather/scatter, instance-normalised targets, the frozen teacher
+and its EMA schedule."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aslx.landmarks import presets
+from aslx.model import config as model_config_lib
+from aslx.objectives import data2vec
+from aslx.training import step as step_lib
+from aslx.training.warm_start import flatten
+
+PRESET = presets.get("hands_pose")
+D2V = data2vec.Data2vecConfig(num_masks=3, top_k=2, decoder_layers=2, decoder_dim=32)
+MODEL = model_config_lib.sized(
+    "tiny", num_landmarks=PRESET.num_landmarks, ctc_vocab=0, dropout=0.0, layer_drop=0.0
+)
+
+
+def runs(row: np.ndarray) -> list[int]:
+    """Lengths of the runs of True in a 1-D boolean array."""
+    lengths, current = [], 0
+    for value in row:
+        if value:
+            current += 1
+        elif current:
+            lengths.append(current)
+            current = 0
+    return lengths + ([current] if current else [])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    frames=st.integers(8, 200),
+    ratio=st.sampled_from([0.3, 0.5, 0.7]),
+    block=st.integers(1, 8),
+    seed=st.integers(0, 2**16),
+)
+def test_masks_hide_exactly_the_ratio_in_every_row(frames, ratio, block, seed):
+    visible, hidden = data2vec.inverse_block_mask(jax.random.key(seed), 6, frames, ratio, block)
+    visible, hidden = np.asarray(visible), np.asarray(hidden)
+    expected_hidden = frames - data2vec.num_visible(frames, ratio)
+    assert (hidden.sum(-1) == expected_hidden).all()
+    assert (np.diff(visible, axis=-1) > 0).all()  # sorted, distinct
+    for row_visible, row_hidden in zip(visible, hidden):
+        assert not row_hidden[row_visible].any()
+
+
+def test_masks_keep_blocks():
+    """Kept frames come in runs of about ``block_length`` or longer; an unstructured mask of the
+    same ratio has runs of about 2."""
+    frames, block = 400, 5
+    _, hidden = data2vec.inverse_block_mask(jax.random.key(0), 32, frames, 0.5, block)
+    kept_runs = [n for row in np.asarray(~hidden) for n in runs(row)]
+    assert np.mean(kept_runs) >= block
+    assert np.mean([n >= block for n in kept_runs]) > 0.5
+    rng = np.random.default_rng(0)
+    random_runs = [n for _ in range(32) for n in runs(rng.permutation(frames) < frames // 2)]
+    assert np.mean(random_runs) < 2.5
+
+
+def test_gather_then_scatter_is_the_identity_on_kept_frames():
+    x = jax.random.normal(jax.random.key(1), (4, 20, 7))
+    visible, hidden = data2vec.inverse_block_mask(jax.random.key(2), 4, 20, 0.5, 3)
+    gathered = data2vec.gather_frames(x, visible)
+    assert gathered.shape == (4, 10, 7)
+    back = np.asarray(data2vec.scatter_frames(gathered, visible, jnp.zeros_like(x)))
+    kept = ~np.asarray(hidden)
+    np.testing.assert_array_equal(back[kept], np.asarray(x)[kept])
+    assert (back[~kept] == 0).all()
+    # 2-D inputs (frame masks) gather the same way
+    mask = jnp.arange(20)[None].repeat(4, 0) < 15
+    np.testing.assert_array_equal(
+        data2vec.gather_frames(mask, visible), np.asarray(mask)[0][np.asarray(visible)]
+    )
+
+
+def test_instance_norm_gives_zero_mean_unit_variance_over_real_frames():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 5.0, size=(3, 16, 6)).astype(np.float32)
+    frame_mask = np.arange(16)[None] < np.array([[16], [9], [4]])
+    out = np.asarray(data2vec.instance_norm(jnp.asarray(x), jnp.asarray(frame_mask)))
+    for i, n in enumerate((16, 9, 4)):
+        real = out[i, :n]
+        np.testing.assert_allclose(real.mean(0), 0, atol=1e-5)
+        np.testing.assert_allclose(real.var(0), 1, rtol=1e-3)
+        reference = (x[i, :n] - x[i, :n].mean(0)) / np.sqrt(x[i, :n].var(0) + 1e-5)
+        np.testing.assert_allclose(real, reference, rtol=1e-4, atol=1e-5)
+        assert (out[i, n:] == 0).all()
+
+
+def test_targets_average_the_normalised_blocks():
+    rng = np.random.default_rng(1)
+    blocks = rng.normal(size=(3, 2, 10, 4)).astype(np.float32)
+    frame_mask = np.ones((2, 10), bool)
+    expected = np.mean(
+        [(b - b.mean(1, keepdims=True)) / np.sqrt(b.var(1, keepdims=True) + 1e-5) for b in blocks],
+        axis=0,
+    )
+    np.testing.assert_allclose(
+        data2vec.targets(jnp.asarray(blocks), jnp.asarray(frame_mask)), expected, atol=1e-5
+    )
+
+
+def test_block_outputs_are_the_residual_stream_before_the_final_norm():
+    from flax import nnx
+
+    from aslx.model.encoder import Encoder
+
+    encoder = Encoder(MODEL, nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(0), (2, 8, PRESET.num_landmarks, 3))
+    mask = jnp.ones((2, 8), bool)
+    positions = jnp.broadcast_to(jnp.arange(8), (2, 8))
+    features, blocks = encoder(x, mask, positions, block_outputs=2)
+    assert blocks.shape == (2, 2, 8, MODEL.dim)
+    np.testing.assert_allclose(encoder.final_norm(blocks[-1]), features, atol=1e-6)
+    np.testing.assert_array_equal(encoder(x, mask, positions), features)
+
+
+def batch(b=2, t=24, seed=0):
+    rng = np.random.default_rng(seed)
+    frame_mask = np.arange(t)[None] < np.array([[t], [t - 7]])
+    landmark_mask = frame_mask[..., None] & (rng.random((b, t, PRESET.num_landmarks)) > 0.1)
+    points = rng.uniform(0.2, 0.8, (b, t, PRESET.num_landmarks, 3)).astype(np.float32)
+    return {
+        "landmarks": np.where(landmark_mask[..., None], points, 0).astype(np.float32),
+        "landmark_mask": landmark_mask,
+        "frame_mask": frame_mask,
+    }
+
+
+def test_the_teacher_gets_no_gradient_and_the_student_does():
+    graphdef, params = data2vec.create(MODEL, D2V)
+    loss_fn = data2vec.make_loss(graphdef, D2V, PRESET, None)
+    teacher = jax.tree.map(lambda x: x + 0.01, params)
+    (loss, aux), (g_student, g_teacher) = jax.value_and_grad(
+        lambda p, t: loss_fn(p, batch(), jax.random.key(0), 0, t), argnums=(0, 1), has_aux=True
+    )(params, teacher)
+    assert np.isfinite(float(loss)) and float(aux["target_variance"]) > 0
+    assert all(float(jnp.abs(g).max()) == 0 for g in jax.tree.leaves(g_teacher))
+    student = flatten(g_student)
+    assert float(jnp.abs(student["encoder/stem/kernel"]).max()) > 0
+    assert float(jnp.abs(student["decoder/project_out/kernel"]).max()) > 0
+
+
+def test_the_teacher_follows_the_ema_schedule_exactly():
+    config = data2vec.Data2vecConfig(ema_start=0.9, ema_end=0.99, ema_ramp_steps=4)
+    assert [float(data2vec.ema_decay(config, s)) for s in (0, 2, 4, 9)] == pytest.approx(
+        [0.9, 0.945, 0.99, 0.99]
+    )
+    graphdef, params = data2vec.create(MODEL, D2V)
+    tx = optax.sgd(0.05)
+    step_fn = jax.jit(
+        step_lib.make_train_step(
+            data2vec.make_loss(graphdef, D2V, PRESET, None),
+            tx,
+            ema_decay=lambda s: data2vec.ema_decay(config, s),
+            teacher_is_ema=True,
+        )
+    )
+    state = step_lib.init_state(params, tx)
+    teacher = flatten(state["ema_params"])
+    for s in range(5):
+        state, metrics = step_fn(state, batch(seed=s), jax.random.key(0))
+        d = float(data2vec.ema_decay(config, s))
+        assert float(metrics["ema_decay"]) == pytest.approx(d)
+        student = flatten(state["params"])
+        teacher = {k: d * v + (1 - d) * np.asarray(student[k]) for k, v in teacher.items()}
+        for k, v in flatten(state["ema_params"]).items():
+            np.testing.assert_allclose(v, teacher[k], rtol=1e-5, atol=1e-7)
+    assert int(state["skipped"]) == 0
+
+
+def test_the_student_encoder_loads_into_a_finetuning_model_by_path():
+    from aslx.model import model as model_lib
+    from aslx.training import warm_start
+
+    _, params = data2vec.create(MODEL, D2V)
+    _, finetune_params = model_lib.create(
+        model_config_lib.sized(
+            "tiny", num_landmarks=PRESET.num_landmarks, ctc_vocab=0, num_classes=35
+        )
+    )
+    _, report = warm_start.warm_start(finetune_params, flatten(params))
+    assert report.fresh == ["class_head/bias", "class_head/kernel"]
+    assert all(s.startswith("decoder/") for s in report.skipped)
+    assert all(p.startswith("encoder/") for p in report.loaded)
