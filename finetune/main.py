@@ -7,65 +7,14 @@ Rerunning the same command resumes from the workdir's latest checkpoint. Every f
 with its meaning in ``aslx/training/config.py``; each recipe's docstring gives its command.
 """
 
-from __future__ import annotations
-
-import re
-import sys
-
-from absl import app, flags, logging
-from ml_collections import config_flags
-
-from aslx.training.config import ConfigError
-
-_CONFIG = config_flags.DEFINE_config_file("config", None, "a recipe in configs/", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "where checkpoints, logs and results go")
-flags.mark_flags_as_required(["config", "workdir"])
+from aslx.training import cli
 
 
-def _parse_flags(argv: list[str]) -> list[str]:
-    """absl's flag parsing, except that overriding a field the config does not have
-    (``--config.no_such_field=1``) ends with one line on stderr and exit status 2:
-    ml_collections raises a bare ``AttributeError`` there, which absl shows as a traceback."""
-    try:
-        return app.parse_flags_with_usage(argv)
-    except AttributeError as error:
-        root = error
-        while root.__context__ is not None:
-            root = root.__context__
-        if not (isinstance(root, KeyError) and root.args and isinstance(root.args[0], str)):
-            raise
-        key = root.args[0]
-        flag = next(
-            (
-                "--" + name
-                for name in (a.lstrip("-").split("=", 1)[0] for a in argv[1:])
-                if name.startswith("config.") and key in name.split(".")[1:]
-            ),
-            f"--config.{key}",
-        )
-        hint = re.search(r'Did you mean "([^"]+)"', str(error))
-        suggestion = f" (did you mean {hint.group(1)!r}?)" if hint else ""
-        print(
-            f"error: {flag}: the config has no field {key!r}{suggestion}; every field is "
-            "listed in aslx/training/config.py",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+def _train(config, workdir):
+    from finetune.train import train  # after flag parsing: a bad flag fails fast
 
-
-def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    logging.set_verbosity(logging.WARNING)  # keep library INFO chatter off the console
-    from finetune.train import TrainingError, train
-
-    try:
-        train(_CONFIG.value, _WORKDIR.value)
-    except (ConfigError, TrainingError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return train(config, workdir)
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=_parse_flags)
+    cli.run(_train)

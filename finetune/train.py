@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
 import time
 from pathlib import Path
 
@@ -22,35 +21,15 @@ from aslx.input import pipeline
 from aslx.landmarks import presets
 from aslx.model import model as model_lib
 from aslx.objectives import finetune as objective_lib
-from aslx.records.metadata import RecordSet
 from aslx.training import checkpoint as checkpoint_lib
 from aslx.training import config as config_lib
 from aslx.training import evaluate as evaluate_lib
-from aslx.training import metrics_log, optimizer, sharding, warm_start
+from aslx.training import loop, metrics_log, sharding, warm_start
 from aslx.training import step as step_lib
+from aslx.training.loop import TrainingError
 
 RESULTS_FILE = "results.json"
-
-
-class TrainingError(RuntimeError):
-    """The run cannot go on; the message says why and at which step."""
-
-
-def _open_records(config) -> RecordSet:
-    folder = Path(config.data.dir)
-    if not (folder / "metadata.json").is_file():
-        raise config_lib.ConfigError(
-            f"config.data.dir={config.data.dir!r}: no record set there (no metadata.json); "
-            "write one with python -m aslx.ingest"
-        )
-    records = RecordSet(folder)
-    for split in (config.data.train_split, config.data.eval_split, config.data.test_split):
-        if split and split not in records.splits:
-            raise config_lib.ConfigError(
-                f"{folder}: no split {split!r} (it has {sorted(records.splits)}); "
-                "set config.data.*_split"
-            )
-    return records
+__all__ = ["train", "TrainingError", "RESULTS_FILE"]
 
 
 def _check_vocab(config, vocab: vocab_lib.Vocab, folder) -> None:
@@ -92,25 +71,15 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     say = print_fn if lead else (lambda *a, **k: None)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    if config.batch_size % jax.process_count():
-        raise config_lib.ConfigError(
-            f"config.batch_size={config.batch_size} does not split over "
-            f"{jax.process_count()} processes"
-        )
 
     # --- data and vocabulary --------------------------------------------------------------
-    records = _open_records(config)
+    records = loop.open_records(
+        config, (config.data.train_split, config.data.eval_split, config.data.test_split)
+    )
     vocab = records.vocab
     _check_vocab(config, vocab, records.folder)
     preset = presets.get(config.data.preset) if config.data.preset else records.preset
-    input_config = pipeline.InputConfig(
-        batch_size=config.batch_size // jax.process_count(),
-        max_frames=config.data.max_frames,
-        preset=preset.name,
-        long_clips=config.data.long_clips,
-        shuffle_buffer=config.data.shuffle_buffer,
-        seed=config.seed,
-    )
+    input_config = loop.input_config(config, preset)
     ctc_vocab, blank_id = evaluate_lib.ctc_layout(vocab)
 
     # --- model, warm start, teacher -------------------------------------------------------
@@ -141,21 +110,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
 
     # --- state on the mesh ----------------------------------------------------------------
     mesh = sharding.make_mesh(config.fsdp)
-    schedule = optimizer.schedule(
-        config.schedule, config.lr, config.warmup_steps, config.total_steps, config.end_lr
-    )
-    tx = optimizer.adamw(
-        schedule,
-        b1=config.b1,
-        b2=config.b2,
-        weight_decay=config.weight_decay,
-        clip_norm=config.clip_norm,
-        lr_multipliers={"gate": config.gate.lr_multiplier},
-    )
-    state_shardings = sharding.state_shardings(
-        jax.eval_shape(lambda: step_lib.init_state(params, tx)), mesh
-    )
-    state = jax.jit(lambda p: step_lib.init_state(p, tx), out_shardings=state_shardings)(params)
+    tx, schedule = loop.optimizer_for(config, {"gate": config.gate.lr_multiplier})
+    state, state_shardings = loop.place_state(params, tx, mesh)
     frozen = sharding.shard_params(teacher_params, mesh) if teacher_params is not None else None
 
     # --- resume ---------------------------------------------------------------------------
@@ -167,11 +123,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         best_metric=eval_metric if config.data.eval_split else None,
         best_mode=metric_mode,
     )
-    start_step = 0
-    if checkpoints.latest_step() is not None:
-        state, extra = checkpoints.restore(state)
-        start_step = int(extra["next_step"])
-        say(f"resumed from {checkpoints.directory} at step {start_step}")
+    state, start_step = loop.resume(checkpoints, state, say)
     if start_step >= config.total_steps:
         say(f"{workdir}: already trained for {config.total_steps} steps")
 
@@ -201,7 +153,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     variants = {"raw": "params"} | ({"ema": "ema_params"} if config.ema_decay else {})
     better = max if metric_mode == "max" else min
 
-    def evaluate_split(split: str) -> dict[str, dict]:
+    def evaluate_split(state, split: str) -> dict[str, dict]:
         """Scores of the raw and the EMA weights on one split: ``{variant: metrics}``."""
         return {
             variant: evaluate_lib.evaluate(
@@ -236,21 +188,17 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         start_step=start_step,
         print_fn=say,
     )
-    stop = {"signal": None}
 
-    def on_signal(signum, frame):
-        stop["signal"] = signum
-
-    previous_handler = signal.signal(signal.SIGTERM, on_signal)
-
-    saved = {"step": start_step}
-
-    def save(step: int, metrics: dict | None = None) -> None:
-        if step != saved["step"]:
-            checkpoints.save(
-                step, state, extra={"next_step": step, "seed": config.seed}, metrics=metrics
-            )
-            saved["step"] = step
+    def evaluate_during_training(state, step: int) -> dict | None:
+        if not config.data.eval_split or (step % config.eval_every and step != config.total_steps):
+            return None
+        scores = flat_scores(config.data.eval_split, evaluate_split(state, config.data.eval_split))
+        log.write(step, scores, split="eval")
+        say(
+            f"step {step:,}: "
+            + "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if "examples" not in k)
+        )
+        return scores
 
     batches = pipeline.train_batches(
         records, config.data.train_split, input_config, start_step=start_step
@@ -262,50 +210,22 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         f"device(s); workdir {workdir}"
     )
     started = time.monotonic()
-    step = start_step
-    previous = None  # (step, its non-finite count): read one step late, so the host never
-    # waits for the device just to check it
-
-    def check_finite(pending) -> None:
-        if pending is not None and int(pending[1]) >= config.max_nonfinite:
-            raise TrainingError(
-                f"step {pending[0]}: the loss was not finite for {config.max_nonfinite} steps in "
-                "a row; lower config.lr or check the data"
-            )
-
-    try:
-        while step < config.total_steps and stop["signal"] is None:
-            batch = to_device(evaluate_lib.device_batch(next(batches)))
-            state, metrics = train_step(state, batch, key, frozen)
-            step += 1
-            check_finite(previous)
-            previous = (step, metrics["nonfinite"])
-            if step % config.log_every == 0 or step == config.total_steps:
-                check_finite(previous)
-                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                metrics["lr"] = float(schedule(step - 1))
-                log.write(step, metrics)
-                log.console(step, metrics)
-            scores = None
-            if config.data.eval_split and (
-                step % config.eval_every == 0 or step == config.total_steps
-            ):
-                scores = flat_scores(config.data.eval_split, evaluate_split(config.data.eval_split))
-                log.write(step, scores, split="eval")
-                say(
-                    f"step {step:,}: "
-                    + "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if "examples" not in k)
-                )
-            if scores is not None or step % config.checkpoint_every == 0:
-                save(step, scores)
-        check_finite(previous)
-        save(step)
-    finally:
-        checkpoints.wait_until_finished()
-        signal.signal(signal.SIGTERM, previous_handler)
-        log.close()
-    if stop["signal"] is not None:
-        say(f"stopped by signal {stop['signal']} at step {step}; rerun the command to resume")
+    state, step, stopped = loop.run(
+        config=config,
+        state=state,
+        train_step=train_step,
+        batches=(evaluate_lib.device_batch(b) for b in batches),
+        to_device=to_device,
+        key=key,
+        start_step=start_step,
+        checkpoints=checkpoints,
+        log=log,
+        schedule=schedule,
+        frozen=frozen,
+        evaluate=evaluate_during_training,
+        say=say,
+    )
+    if stopped:
         checkpoints.close()
         return {"stopped_at": step}
 
@@ -317,7 +237,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         results["best_step"] = best
     checkpoints.close()
     splits = [s for s in (config.data.eval_split, config.data.test_split) if s]
-    scores = {split: evaluate_split(split) for split in splits}
+    scores = {split: evaluate_split(state, split) for split in splits}
     # Raw or EMA weights, chosen on the evaluation split (never on test).
     selected = "raw"
     if config.data.eval_split:

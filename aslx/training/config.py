@@ -94,16 +94,13 @@ def _augment_defaults() -> dict:
     return out
 
 
-def finetune() -> ml_collections.ConfigDict:
-    """Every finetuning field with its default (see the module docstring)."""
+def _common() -> ml_collections.ConfigDict:
+    """The fields every training program has."""
     c = ml_collections.ConfigDict()
-    c.task = "ctc"
     c.seed = 0
     c.data = dict(
         dir="",
         train_split="train",
-        eval_split="val",
-        test_split="",
         preset="kaggle75",
         max_frames=128,
         long_clips="resample",
@@ -127,6 +124,21 @@ def finetune() -> ml_collections.ConfigDict:
     c.b1 = 0.9
     c.b2 = 0.98
     c.clip_norm = 1.0
+    c.log_every = 50
+    c.checkpoint_every = 500
+    c.keep_last = 2
+    c.max_nonfinite = 5
+    c.fsdp = 1
+    c.distributed = False
+    return c
+
+
+def finetune() -> ml_collections.ConfigDict:
+    """Every finetuning field with its default (see the module docstring)."""
+    c = _common()
+    c.task = "ctc"
+    c.data.eval_split = "val"
+    c.data.test_split = ""
     c.label_smoothing = 0.0
     c.ema_decay = 0.993
     c.decode_beam = 0
@@ -134,13 +146,19 @@ def finetune() -> ml_collections.ConfigDict:
     c.init_from = ""
     c.init_keep_layers = 0
     c.teacher = dict(workdir="", weights="", kd_weight=10.0)
-    c.log_every = 50
     c.eval_every = 500
-    c.checkpoint_every = 500
-    c.keep_last = 2
-    c.max_nonfinite = 5
-    c.fsdp = 1
-    c.distributed = False
+    return c
+
+
+def pretrain() -> ml_collections.ConfigDict:
+    """Every pretraining field: the common ones plus ``data2vec.*`` (the fields of
+    ``aslx.objectives.data2vec.Data2vecConfig``) and ``collapse_variance``: the run stops when
+    the teacher's target variance falls below it (the targets have collapsed)."""
+    from aslx.objectives.data2vec import Data2vecConfig
+
+    c = _common()
+    c.data2vec = dataclasses.asdict(Data2vecConfig())
+    c.collapse_variance = 1e-3
     return c
 
 
@@ -155,7 +173,6 @@ def check(config: ml_collections.ConfigDict) -> None:
         if not ok:
             raise ConfigError(message)
 
-    need(config.task in TASKS, f"config.task must be one of {TASKS}, not {config.task!r}")
     need(
         config.schedule in SCHEDULES,
         f"config.schedule must be one of {SCHEDULES}, not {config.schedule!r}",
@@ -175,6 +192,9 @@ def check(config: ml_collections.ConfigDict) -> None:
         f"config.warmup_steps={config.warmup_steps} must be below "
         f"config.total_steps={config.total_steps}; lower it with --config.warmup_steps=N",
     )
+    if "task" not in config:
+        return  # pretraining: no task, teacher or gate
+    need(config.task in TASKS, f"config.task must be one of {TASKS}, not {config.task!r}")
     need(0 <= config.ema_decay < 1, "config.ema_decay must be in [0, 1)")
     need(
         not (config.teacher.workdir and config.teacher.weights),

@@ -137,13 +137,16 @@ def _results(workdir: Path) -> dict:
 
 
 def source_weights(
-    path: str | os.PathLike, step: int | None = None, weights: str = "ema"
+    path: str | os.PathLike, step: int | None = None, weights: str | None = None
 ) -> dict[str, np.ndarray]:
     """Flat parameters of a workdir's checkpoint (``step``, default the latest): its EMA
-    weights (``weights='ema'``, when it has them) or its raw ones (``'raw'``)."""
+    weights (``weights='ema'``, when it has them) or its raw ones (``'raw'``); by default the
+    ones its ``results.json`` chose (a pretraining run chooses its student, the raw weights),
+    else EMA."""
     from aslx.training import checkpoint
 
     path = Path(path)
+    weights = weights or _results(path).get("selected_weights", "ema")
     if not path.is_dir():
         raise FileNotFoundError(
             f"{path}: not a training workdir (exported weights files are not readable yet)"

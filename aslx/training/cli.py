@@ -1,0 +1,70 @@
+"""The command line every training program shares: ``--config`` (a recipe, overridable
+field by field) and ``--workdir``; errors a user can fix end with one line and exit status 2.
+
+    python -m finetune.main --config configs/finetune_tiny.py --workdir DIR [--config.x=...]
+    python -m pretrain.main --config configs/pretrain_tiny.py --workdir DIR [--config.x=...]
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from aslx.training.config import ConfigError
+from aslx.training.loop import TrainingError
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "a recipe in configs/", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "where checkpoints, logs and results go")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, except that overriding a field the config does not have
+    (``--config.no_such_field=1``) ends with one line on stderr and exit status 2:
+    ml_collections raises a bare ``AttributeError`` there, which absl shows as a traceback."""
+    try:
+        return app.parse_flags_with_usage(argv)
+    except AttributeError as error:
+        root = error
+        while root.__context__ is not None:
+            root = root.__context__
+        if not (isinstance(root, KeyError) and root.args and isinstance(root.args[0], str)):
+            raise
+        key = root.args[0]
+        flag = next(
+            (
+                "--" + name
+                for name in (a.lstrip("-").split("=", 1)[0] for a in argv[1:])
+                if name.startswith("config.") and key in name.split(".")[1:]
+            ),
+            f"--config.{key}",
+        )
+        hint = re.search(r'Did you mean "([^"]+)"', str(error))
+        suggestion = f" (did you mean {hint.group(1)!r}?)" if hint else ""
+        print(
+            f"error: {flag}: the config has no field {key!r}{suggestion}; every field is "
+            "listed in aslx/training/config.py",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
+def run(train: Callable) -> None:
+    """Parses the command line and calls ``train(config, workdir)``."""
+
+    def main(argv: list[str]) -> int:
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        logging.set_verbosity(logging.WARNING)  # keep library INFO chatter off the console
+        try:
+            train(_CONFIG.value, _WORKDIR.value)
+        except (ConfigError, TrainingError, FileNotFoundError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
+
+    app.run(main, flags_parser=_parse_flags)

@@ -1,0 +1,177 @@
+"""What every training program does around its step: records, optimiser, state on the mesh,
+resume, and the loop itself (log, evaluate, checkpoint, stop cleanly).
+
+``finetune/train.py`` and ``pretrain/train.py`` differ only in their model, loss and
+evaluation; this module is the rest, so both resume, log and fail the same way.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import jax
+import ml_collections
+
+from aslx.input import pipeline
+from aslx.landmarks.presets import Preset
+from aslx.records.metadata import RecordSet
+from aslx.training import checkpoint as checkpoint_lib
+from aslx.training import metrics_log, optimizer, sharding
+from aslx.training import step as step_lib
+from aslx.training.config import ConfigError
+
+
+class TrainingError(RuntimeError):
+    """The run cannot go on; the message says why and at which step."""
+
+
+def open_records(config: ml_collections.ConfigDict, splits) -> RecordSet:
+    """The record set of ``config.data.dir``, checked to hold ``splits`` (empty ones skipped)."""
+    folder = Path(config.data.dir)
+    if not (folder / "metadata.json").is_file():
+        raise ConfigError(
+            f"config.data.dir={config.data.dir!r}: no record set there (no metadata.json); "
+            "write one with python -m aslx.ingest"
+        )
+    records = RecordSet(folder)
+    for split in splits:
+        if split and split not in records.splits:
+            raise ConfigError(
+                f"{folder}: no split {split!r} (it has {sorted(records.splits)}); "
+                "set config.data.*_split"
+            )
+    return records
+
+
+def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.InputConfig:
+    """This process's host pipeline: its share of the global batch."""
+    if config.batch_size % jax.process_count():
+        raise ConfigError(
+            f"config.batch_size={config.batch_size} does not split over "
+            f"{jax.process_count()} processes"
+        )
+    return pipeline.InputConfig(
+        batch_size=config.batch_size // jax.process_count(),
+        max_frames=config.data.max_frames,
+        preset=preset.name,
+        long_clips=config.data.long_clips,
+        shuffle_buffer=config.data.shuffle_buffer,
+        seed=config.seed,
+    )
+
+
+def optimizer_for(config: ml_collections.ConfigDict, lr_multipliers: dict | None = None):
+    """``(tx, schedule)``: AdamW with clipping and the configured schedule."""
+    schedule = optimizer.schedule(
+        config.schedule, config.lr, config.warmup_steps, config.total_steps, config.end_lr
+    )
+    tx = optimizer.adamw(
+        schedule,
+        b1=config.b1,
+        b2=config.b2,
+        weight_decay=config.weight_decay,
+        clip_norm=config.clip_norm,
+        lr_multipliers=lr_multipliers,
+    )
+    return tx, schedule
+
+
+def place_state(params, tx, mesh):
+    """``(state, shardings)``: a fresh training state built directly with its shardings."""
+    shardings = sharding.state_shardings(
+        jax.eval_shape(lambda: step_lib.init_state(params, tx)), mesh
+    )
+    state = jax.jit(lambda p: step_lib.init_state(p, tx), out_shardings=shardings)(params)
+    return state, shardings
+
+
+def resume(checkpoints: checkpoint_lib.Checkpointer, state, say: Callable) -> tuple:
+    """``(state, start_step)``: the latest checkpoint's, or the fresh state at step 0."""
+    if checkpoints.latest_step() is None:
+        return state, 0
+    state, extra = checkpoints.restore(state)
+    start_step = int(extra["next_step"])
+    say(f"resumed from {checkpoints.directory} at step {start_step}")
+    return state, start_step
+
+
+def run(
+    *,
+    config: ml_collections.ConfigDict,
+    state,
+    train_step: Callable,
+    batches: Iterator[dict],
+    to_device: Callable,
+    key: jax.Array,
+    start_step: int,
+    checkpoints: checkpoint_lib.Checkpointer,
+    log: metrics_log.MetricsLog,
+    schedule: Callable,
+    frozen=None,
+    evaluate: Callable[[object, int], dict | None] | None = None,
+    on_log: Callable[[int, dict], None] | None = None,
+    say: Callable = print,
+) -> tuple:
+    """Steps from ``start_step`` to ``config.total_steps``.
+
+    Every ``log_every`` steps the metrics are logged and ``on_log(step, metrics)`` may raise
+    :class:`TrainingError`; ``evaluate(state, step)`` returns scores to log and save with the
+    checkpoint (or ``None``). Checkpoints every ``checkpoint_every`` steps, at evaluations and
+    at the end. SIGTERM (preemption) saves and stops. A run whose loss stayed non-finite for
+    ``max_nonfinite`` steps in a row raises :class:`TrainingError` naming the step; the
+    counter is read one step late, so the host never waits on the device for it.
+
+    Returns:
+      ``(state, last step, stopped by a signal)``.
+    """
+    stop = {"signal": None}
+    saved = {"step": start_step}
+
+    def on_signal(signum, frame):
+        stop["signal"] = signum
+
+    def save(step: int, metrics: dict | None = None) -> None:
+        if step != saved["step"]:
+            checkpoints.save(
+                step, state, extra={"next_step": step, "seed": config.seed}, metrics=metrics
+            )
+            saved["step"] = step
+
+    def check_finite(pending) -> None:
+        if pending is not None and int(pending[1]) >= config.max_nonfinite:
+            raise TrainingError(
+                f"step {pending[0]}: the loss was not finite for {config.max_nonfinite} steps in "
+                "a row; lower config.lr or check the data"
+            )
+
+    previous_handler = signal.signal(signal.SIGTERM, on_signal)
+    step, previous = start_step, None
+    try:
+        while step < config.total_steps and stop["signal"] is None:
+            batch = to_device(next(batches))
+            state, metrics = train_step(state, batch, key, frozen)
+            step += 1
+            check_finite(previous)
+            previous = (step, metrics["nonfinite"])
+            if step % config.log_every == 0 or step == config.total_steps:
+                check_finite(previous)
+                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                metrics["lr"] = float(schedule(step - 1))
+                log.write(step, metrics)
+                log.console(step, metrics)
+                if on_log is not None:
+                    on_log(step, metrics)
+            scores = evaluate(state, step) if evaluate is not None else None
+            if scores is not None or step % config.checkpoint_every == 0:
+                save(step, scores)
+        check_finite(previous)
+        save(step)
+    finally:
+        checkpoints.wait_until_finished()
+        signal.signal(signal.SIGTERM, previous_handler)
+        log.close()
+    if stop["signal"] is not None:
+        say(f"stopped by signal {stop['signal']} at step {step}; rerun the command to resume")
+    return state, step, stop["signal"] is not None

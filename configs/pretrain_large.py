@@ -1,0 +1,23 @@
+"""Data2vec 2.0 pretraining of the Large encoder (24 × 1024) on a pod slice.
+
+    python -m pretrain.main --config configs/pretrain_large.py --workdir gs://BUCKET/pretrain \\
+        --config.data.dir=RECORDS --config.distributed=True --config.fsdp=8
+
+Weights sharded over ``fsdp`` devices, bfloat16 compute, the design brief's constants.
+"""
+
+from aslx.training import config as config_lib
+
+
+def get_config(arg: str | None = None):
+    c = config_lib.pretrain()
+    c.data.max_frames = 384
+    c.model.size = "large"
+    c.model.compute_dtype = "bfloat16"
+    c.batch_size = 512
+    c.total_steps = 200_000
+    c.warmup_steps = 10_000
+    c.lr = 3e-4
+    c.checkpoint_every = 1_000
+    c.log_every = 100
+    return c

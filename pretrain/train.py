@@ -1,0 +1,168 @@
+"""The pretraining loop (Data2vec 2.0), in sections.
+
+Set-up → records (labels unused) → student and decoder → state on the mesh → resume → compile
+→ loop (step, log, stop on collapse, checkpoint) → results. The objective lives in
+``aslx/objectives/data2vec.py``; the loop, resume and checkpoints are the finetuning program's
+(``aslx/training/loop.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+
+from aslx.augment.recipe import AugmentConfig
+from aslx.input import pipeline
+from aslx.landmarks import presets
+from aslx.model import model as model_lib
+from aslx.objectives import data2vec
+from aslx.training import checkpoint as checkpoint_lib
+from aslx.training import config as config_lib
+from aslx.training import evaluate as evaluate_lib
+from aslx.training import loop, metrics_log, sharding, warm_start
+from aslx.training import step as step_lib
+from aslx.training.loop import TrainingError
+
+RESULTS_FILE = "results.json"
+
+
+def augment_config(config: ml_collections.ConfigDict) -> AugmentConfig | None:
+    """The recipe without its label steps: pretraining has no labels to keep aligned."""
+    recipe = config_lib.augment_config(config)
+    if recipe is None:
+        return None
+    return dataclasses.replace(recipe, align_ctc_label=False, cutmix_p=0.0)
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) -> dict:
+    """Pretrains as ``config`` says, in ``workdir``; resumes when it holds a checkpoint.
+
+    Returns what ``workdir/results.json`` holds.
+    """
+    # --- set-up ---------------------------------------------------------------------------
+    config_lib.check(config)
+    if config.distributed:
+        jax.distributed.initialize()
+    lead = jax.process_index() == 0
+    say = print_fn if lead else (lambda *a, **k: None)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    # --- records (labels unused) ----------------------------------------------------------
+    records = loop.open_records(config, (config.data.train_split,))
+    preset = presets.get(config.data.preset) if config.data.preset else records.preset
+    input_config = loop.input_config(config, preset)
+
+    # --- student and decoder --------------------------------------------------------------
+    try:
+        objective = data2vec.Data2vecConfig(**config.data2vec)
+    except ValueError as e:
+        raise config_lib.ConfigError(f"config.data2vec: {e}") from None
+    model_config = config_lib.model_config(config, num_landmarks=preset.num_landmarks)
+    try:
+        graphdef, params = data2vec.create(model_config, objective, seed=config.seed)
+    except ValueError as e:
+        raise config_lib.ConfigError(f"config.data2vec: {e}") from None
+    if lead:
+        warm_start.write_model_file(
+            workdir,
+            {
+                "model": dataclasses.asdict(model_config),
+                "vocab": records.vocab.to_json(),
+                "preset": preset.name,
+                "task": "pretrain",
+                "max_frames": config.data.max_frames,
+                "data2vec": dataclasses.asdict(objective),
+            },
+        )
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=1) + "\n")
+
+    # --- state on the mesh, resume --------------------------------------------------------
+    mesh = sharding.make_mesh(config.fsdp)
+    tx, schedule = loop.optimizer_for(config)
+    state, state_shardings = loop.place_state(params, tx, mesh)
+    checkpoints = checkpoint_lib.Checkpointer(workdir / "checkpoints", keep_last=config.keep_last)
+    state, start_step = loop.resume(checkpoints, state, say)
+    if start_step >= config.total_steps:
+        say(f"{workdir}: already trained for {config.total_steps} steps")
+
+    # --- compile --------------------------------------------------------------------------
+    step_fn = step_lib.make_train_step(
+        data2vec.make_loss(graphdef, objective, preset, augment_config(config)),
+        tx,
+        ema_decay=lambda step: data2vec.ema_decay(objective, step),
+        grad_accum_steps=config.grad_accum_steps,
+        teacher_is_ema=True,
+    )
+    train_step = jax.jit(step_fn, donate_argnums=(0,), out_shardings=(state_shardings, None))
+
+    # --- loop -----------------------------------------------------------------------------
+    log = metrics_log.MetricsLog(
+        workdir,
+        total_steps=config.total_steps,
+        global_batch_size=config.batch_size,
+        enabled=lead,
+        console_every=config.log_every,
+        start_step=start_step,
+        print_fn=say,
+    )
+
+    def stop_on_collapse(step: int, metrics: dict) -> None:
+        if metrics["target_variance"] < config.collapse_variance:
+            raise TrainingError(
+                f"step {step}: the teacher's targets collapsed (variance "
+                f"{metrics['target_variance']:.2e} < config.collapse_variance="
+                f"{config.collapse_variance}); lower config.lr, raise the EMA decay "
+                "(config.data2vec.ema_start) or check the data"
+            )
+
+    batches = pipeline.train_batches(
+        records, config.data.train_split, input_config, start_step=start_step
+    )
+    say(
+        f"pretraining {config.model.size} ({model_lib.count_params(params):,} parameters with "
+        f"the decoder, {preset.name} {preset.num_landmarks} points), {objective.num_masks} masks "
+        f"of ratio {objective.mask_ratio} per clip, for {config.total_steps} steps, batch "
+        f"{config.batch_size}, on {jax.device_count()} {jax.devices()[0].platform} device(s); "
+        f"workdir {workdir}"
+    )
+    started = time.monotonic()
+    state, step, stopped = loop.run(
+        config=config,
+        state=state,
+        train_step=train_step,
+        batches=(evaluate_lib.device_batch(b) for b in batches),
+        to_device=sharding.host_to_global(mesh),
+        key=jax.random.key(config.seed),
+        start_step=start_step,
+        checkpoints=checkpoints,
+        log=log,
+        schedule=schedule,
+        on_log=stop_on_collapse,
+        say=say,
+    )
+    checkpoints.close()
+    if stopped:
+        return {"stopped_at": step}
+
+    # --- results --------------------------------------------------------------------------
+    # Finetuning starts from the student (raw weights); the EMA weights are the teacher.
+    results = {
+        "steps": step,
+        "seconds": time.monotonic() - started,
+        "workdir": str(workdir),
+        "selected_weights": "raw",
+    }
+    if lead:
+        (workdir / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n")
+    say(
+        f"pretrained for {step} steps; finetune from it with "
+        f"--config.init_from={workdir}\ncheckpoints: {checkpoints.directory}\n"
+        f"TensorBoard: pip install tensorboard && tensorboard --logdir {workdir / 'tensorboard'}"
+    )
+    return results
