@@ -96,3 +96,24 @@ def fingerspelling_source(tmp_path: Path):
     with open(src / "character_to_prediction_index.json", "w") as f:
         json.dump({c: i for i, c in enumerate(KAGGLE_CHARACTERS)}, f)
     return src, good, sorted(bad) + [108, 401]
+
+
+@pytest.fixture(scope="session")
+def synthetic_records(tmp_path_factory) -> Path:
+    """48 synthetic phrases of 4 signers, ingested in-process into 2 shards per split
+    (train 36, val 12): a record set for short training runs."""
+    from aslx.formats import synthetic
+    from aslx.records import ingest
+
+    root = tmp_path_factory.mktemp("synthetic_records")
+    synthetic.generate(root / "raw", num_phrases=48, num_signers=4, seed=0)
+    ingest.ingest(
+        "kaggle-fingerspelling",
+        root / "raw",
+        root / "records",
+        val_fraction=0.25,
+        num_shards=2,
+        progress=False,
+        log=lambda line: None,
+    )
+    return root / "records"

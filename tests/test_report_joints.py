@@ -19,26 +19,14 @@ N = presets.get(PRESET).num_landmarks
 
 
 @pytest.fixture(scope="module")
-def gated_run(tmp_path_factory):
+def gated_run(synthetic_records, tmp_path_factory):
     """A 6-step hard-concrete finetuning run on a synthetic record set, and its report."""
-    from aslx.formats import synthetic
-    from aslx.records import ingest
     from aslx.training import config as config_lib
     from finetune import train
 
     root = tmp_path_factory.mktemp("joints")
-    synthetic.generate(root / "raw", num_phrases=48, num_signers=4, seed=0)
-    ingest.ingest(
-        "kaggle-fingerspelling",
-        root / "raw",
-        root / "records",
-        val_fraction=0.25,
-        num_shards=2,
-        progress=False,
-        log=lambda line: None,
-    )
     config = config_lib.finetune()
-    config.data.dir = str(root / "records")
+    config.data.dir = str(synthetic_records)
     config.data.preset = PRESET
     config.data.max_frames = 32
     config.model.gate = "hard_concrete"
