@@ -53,6 +53,10 @@ field                          meaning
 ``fsdp``                       devices that split the weights (the rest split the batch)
 ``distributed``                call ``jax.distributed.initialize()`` first (pods)
 =============================  ===========================================================
+
+Pretraining (:func:`pretrain`) has the common fields (seed, data except the eval and test
+splits, model, augment, optimiser, logging, checkpoints, fsdp, distributed) plus
+``data2vec.*`` (``aslx.objectives.data2vec.Data2vecConfig``) and ``collapse_variance``.
 """
 
 from __future__ import annotations
