@@ -65,8 +65,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     """
     # --- set-up ---------------------------------------------------------------------------
     config_lib.check(config)
-    if config.distributed:
-        jax.distributed.initialize()
+    loop.initialize_distributed(config)
     lead = jax.process_index() == 0
     say = print_fn if lead else (lambda *a, **k: None)
     workdir = Path(workdir)
@@ -200,9 +199,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         )
         return scores
 
-    batches = pipeline.train_batches(
-        records, config.data.train_split, input_config, start_step=start_step
-    )
+    batches = loop.train_batches(config, records, input_config, start_step)
     say(
         f"training {config.model.size} ({model_lib.count_params(params):,} parameters, "
         f"{preset.name} {preset.num_landmarks} points) for {config.total_steps} steps, "

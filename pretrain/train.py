@@ -17,7 +17,6 @@ import jax
 import ml_collections
 
 from aslx.augment.recipe import AugmentConfig
-from aslx.input import pipeline
 from aslx.landmarks import presets
 from aslx.model import model as model_lib
 from aslx.objectives import data2vec
@@ -46,8 +45,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     """
     # --- set-up ---------------------------------------------------------------------------
     config_lib.check(config)
-    if config.distributed:
-        jax.distributed.initialize()
+    loop.initialize_distributed(config)
     lead = jax.process_index() == 0
     say = print_fn if lead else (lambda *a, **k: None)
     workdir = Path(workdir)
@@ -121,9 +119,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
                 "(config.data2vec.ema_start) or check the data"
             )
 
-    batches = pipeline.train_batches(
-        records, config.data.train_split, input_config, start_step=start_step
-    )
+    batches = loop.train_batches(config, records, input_config, start_step)
     say(
         f"pretraining {config.model.size} ({model_lib.count_params(params):,} parameters with "
         f"the decoder, {preset.name} {preset.num_landmarks} points), {objective.num_masks} masks "

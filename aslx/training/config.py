@@ -51,7 +51,13 @@ field                          meaning
 ``keep_last``                  checkpoints kept besides the best
 ``max_nonfinite``              stop after this many non-finite losses in a row
 ``fsdp``                       devices that split the weights (the rest split the batch)
+``data.readers``               input streams that make each global batch, split among the
+                               processes (0: one per process); a run with the same number
+                               of readers sees the same batches on any number of hosts
 ``distributed``                call ``jax.distributed.initialize()`` first (pods)
+``coordinator_address``,       where the processes meet (``host:port``), how many there are
+``num_processes``,             and which one this is; left empty, JAX detects them (TPU
+``process_id``                 pods, SLURM, Open MPI)
 =============================  ===========================================================
 
 Pretraining (:func:`pretrain`) has the common fields (seed, data except the eval and test
@@ -109,6 +115,7 @@ def _common() -> ml_collections.ConfigDict:
         max_frames=128,
         long_clips="resample",
         shuffle_buffer=1024,
+        readers=0,
     )
     model_fields = [f.name for f in dataclasses.fields(ModelConfig)]
     c.model = {"size": "tiny"} | {
@@ -134,6 +141,9 @@ def _common() -> ml_collections.ConfigDict:
     c.max_nonfinite = 5
     c.fsdp = 1
     c.distributed = False
+    c.coordinator_address = ""
+    c.num_processes = 0
+    c.process_id = -1
     return c
 
 

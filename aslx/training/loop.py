@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jax
 import ml_collections
+import numpy as np
 
 from aslx.input import pipeline
 from aslx.landmarks.presets import Preset
@@ -45,21 +46,77 @@ def open_records(config: ml_collections.ConfigDict, splits) -> RecordSet:
     return records
 
 
-def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.InputConfig:
-    """This process's host pipeline: its share of the global batch."""
-    if config.batch_size % jax.process_count():
+def initialize_distributed(config: ml_collections.ConfigDict) -> None:
+    """``jax.distributed.initialize()`` when ``config.distributed``, with the coordinator,
+    process count and id of the config where given (else JAX detects them). On CPUs the
+    processes talk through gloo."""
+    if not config.distributed:
+        return
+    kwargs = {}
+    if config.coordinator_address:
+        kwargs["coordinator_address"] = config.coordinator_address
+    if config.num_processes > 0:
+        kwargs["num_processes"] = config.num_processes
+    if config.process_id >= 0:
+        kwargs["process_id"] = config.process_id
+    # Cross-process collectives of the CPU backend (tests, CPU clusters); GPUs and TPUs use
+    # their own, whatever this says.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(**kwargs)
+
+
+def readers(config: ml_collections.ConfigDict) -> tuple[int, range]:
+    """``(readers in all, this process's readers)``: the global batch is the concatenation of
+    every reader's batch in reader order, and process ``p`` of ``n`` owns a contiguous run."""
+    total = config.data.readers or jax.process_count()
+    n, p = jax.process_count(), jax.process_index()
+    if total % n or config.batch_size % total:
         raise ConfigError(
-            f"config.batch_size={config.batch_size} does not split over "
-            f"{jax.process_count()} processes"
+            f"config.data.readers={total} must divide among {n} processes and divide "
+            f"config.batch_size={config.batch_size}"
         )
+    share = total // n
+    return total, range(p * share, (p + 1) * share)
+
+
+def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.InputConfig:
+    """One reader's host pipeline: its share of the global batch."""
+    total, _ = readers(config)
     return pipeline.InputConfig(
-        batch_size=config.batch_size // jax.process_count(),
+        batch_size=config.batch_size // total,
         max_frames=config.data.max_frames,
         preset=preset.name,
         long_clips=config.data.long_clips,
         shuffle_buffer=config.data.shuffle_buffer,
         seed=config.seed,
     )
+
+
+def train_batches(
+    config: ml_collections.ConfigDict,
+    records: RecordSet,
+    input_config: pipeline.InputConfig,
+    start_step: int,
+) -> Iterator[dict]:
+    """This process's rows of every global training batch from ``start_step`` on: its readers'
+    batches, concatenated. Reader ``r`` of ``R`` reads shard files ``r, r + R, …`` with the
+    pipeline's resumable stream, so the global batches depend on ``(seed, step, R)`` only,
+    never on how many processes share the readers."""
+    total, mine = readers(config)
+    streams = [
+        pipeline.train_batches(
+            records,
+            config.data.train_split,
+            input_config,
+            start_step=start_step,
+            process_index=r,
+            process_count=total,
+        )
+        for r in mine
+    ]
+    while True:
+        parts = [next(stream) for stream in streams]
+        yield {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
 
 def optimizer_for(config: ml_collections.ConfigDict, lr_multipliers: dict | None = None):

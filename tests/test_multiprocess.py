@@ -1,0 +1,123 @@
+"""Pods on one machine: 2 processes × 4 fake CPU devices on localhost train exactly like
+1 process × 8 devices (the same global batches, losses and final weights), and write one
+checkpoint together."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aslx.training.checkpoint import read_arrays
+from aslx.training.metrics_log import read_metrics
+from aslx.training.warm_start import flatten
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = 6
+
+
+def command(records: Path, workdir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pretrain.main",
+        "--config",
+        "configs/pretrain_tiny.py",
+        f"--workdir={workdir}",
+        f"--config.data.dir={records}",
+        "--config.data.preset=hands_pose",
+        "--config.data.max_frames=32",
+        "--config.data.readers=2",
+        "--config.model.num_layers=2",
+        "--config.model.dim=32",
+        "--config.data2vec.top_k=2",
+        "--config.data2vec.num_masks=2",
+        "--config.data2vec.decoder_layers=1",
+        "--config.data2vec.decoder_dim=32",
+        "--config.batch_size=8",
+        f"--config.total_steps={STEPS}",
+        "--config.warmup_steps=1",
+        "--config.log_every=1",
+        "--config.checkpoint_every=3",
+        *extra,
+    ]
+
+
+def environment(devices: int) -> dict[str, str]:
+    return dict(os.environ) | {
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "JAX_PLATFORMS": "cpu",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def runs(synthetic_records, tmp_path_factory):
+    base = tmp_path_factory.mktemp("multiprocess")
+    one = subprocess.run(
+        command(synthetic_records, base / "one"),
+        cwd=ROOT,
+        env=environment(8),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert one.returncode == 0, one.stderr[-3000:]
+    port = free_port()
+    processes = [
+        subprocess.Popen(
+            command(
+                synthetic_records,
+                base / "two",
+                "--config.distributed=True",
+                f"--config.coordinator_address=127.0.0.1:{port}",
+                "--config.num_processes=2",
+                f"--config.process_id={i}",
+            ),
+            cwd=ROOT,
+            env=environment(4),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for p, (_, err) in zip(processes, outputs):
+        assert p.returncode == 0, err[-3000:]
+    return base / "one", base / "two", one.stdout, outputs
+
+
+def test_two_processes_give_the_losses_of_one(runs):
+    one, two, one_out, outputs = runs
+    assert "on 8 cpu device(s)" in one_out and "on 8 cpu device(s)" in outputs[0][0]
+    # only process 0 prints (gloo's own connection lines aside)
+    assert "step 1/" in outputs[0][0] and "step " not in outputs[1][0]
+    assert "pretraining" not in outputs[1][0]
+    a = [r["loss"] for r in read_metrics(one) if r["split"] == "train"]
+    b = [r["loss"] for r in read_metrics(two) if r["split"] == "train"]
+    assert len(a) == len(b) == STEPS and len(set(a)) == STEPS
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_the_processes_write_one_checkpoint_with_the_same_weights(runs):
+    one, two, _, _ = runs
+    assert sorted(p.name for p in (two / "checkpoints").iterdir() if p.name.isdigit()) == [
+        "3",
+        "6",
+    ]
+    a, b = (flatten(read_arrays(w / "checkpoints")["params"]) for w in (one, two))
+    assert a.keys() == b.keys()
+    for path in a:
+        np.testing.assert_allclose(a[path], b[path], rtol=1e-5, atol=1e-6, err_msg=path)
