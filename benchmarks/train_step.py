@@ -6,10 +6,12 @@
         --json runs/bench/large.json        # on a GPU
 
 The step is CTC on random labels over random (already normalised) landmarks of the
-``kaggle75`` preset: the model's full cost without the data pipeline. FLOPs per step come from
-XLA's cost analysis of the compiled step; MFU = FLOPs per second / the device's peak, where the
-peak assumed is printed (dense bf16 tensor-core peak for bfloat16, dense TF32 for float32; no
-peak, hence ``mfu: null``, on a CPU).
+``kaggle75`` preset: the model's full cost without the data pipeline. ``--objective data2vec``
+times a pretraining step instead (``aslx.objectives.data2vec``: 8 masked copies of each clip
+through the student, the EMA teacher once per clip, the decoder; normalisation included).
+FLOPs per step come from XLA's cost analysis of the compiled step; MFU = FLOPs per second /
+the device's peak, where the peak assumed is printed (dense bf16 tensor-core peak for
+bfloat16, dense TF32 for float32; no peak, hence ``mfu: null``, on a CPU).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from aslx.landmarks import presets
 from aslx.model import config as config_lib
 from aslx.model import model as model_lib
+from aslx.objectives import data2vec
 from aslx.training import optimizer
+from aslx.training import step as step_lib
 
 #: (substring of jax device_kind, dtype) -> dense peak FLOP/s assumed for MFU.
 PEAK_FLOPS = {
@@ -60,6 +65,9 @@ def make_batch(rng: np.random.Generator, batch: int, frames: int, landmarks: int
         "frame_mask": np.arange(frames)[None] < lengths[:, None],
         "labels": rng.integers(0, vocab - 1, size=(batch, max_label)).astype(np.int32),
         "label_mask": np.arange(max_label)[None] < label_lengths[:, None],
+        "landmark_mask": np.broadcast_to(
+            (np.arange(frames)[None] < lengths[:, None])[..., None], (batch, frames, landmarks)
+        ).copy(),
     }
 
 
@@ -91,16 +99,54 @@ def flops_of(compiled) -> float | None:
     return float(flops) if flops is not None else None
 
 
-def run(model: str, batch: int, frames: int, dtype: str, steps: int, warmup: int) -> dict:
+def build_data2vec_step(config, tx):
+    """A Data2vec step with the library's own train step: ``(params, opt_state) -> …`` as for
+    CTC, the EMA teacher folded into the timed function."""
+    # The design brief's objective; tiny gets the decoder of configs/pretrain_tiny.py.
+    small_encoder = config.num_layers < 6
+    objective = data2vec.Data2vecConfig(
+        top_k=min(6, config.num_layers),
+        decoder_layers=2 if small_encoder else 4,
+        decoder_dim=min(256, config.dim),
+    )
+    graphdef, params = data2vec.create(config, objective, seed=0)
+    step_fn = step_lib.make_train_step(
+        data2vec.make_loss(graphdef, objective, presets.get("kaggle75"), None),
+        tx,
+        ema_decay=lambda s: data2vec.ema_decay(objective, s),
+        teacher_is_ema=True,
+    )
+
+    def step(state, _, batch, key):
+        state, metrics = step_fn(state, batch, key)
+        return state, None, metrics["loss"]
+
+    return params, jax.jit(step, donate_argnums=(0,)), lambda p: step_lib.init_state(p, tx)
+
+
+def run(
+    model: str,
+    batch: int,
+    frames: int,
+    dtype: str,
+    steps: int,
+    warmup: int,
+    objective: str = "ctc",
+) -> dict:
     config = config_lib.sized(model, compute_dtype=dtype)
-    graphdef, params = model_lib.create(config, seed=0)
     tx = optimizer.adamw(1e-4)
-    opt_state = tx.init(params)
     data = make_batch(
         np.random.default_rng(0), batch, frames, config.num_landmarks, config.ctc_vocab
     )
+    if objective == "data2vec":
+        config = config_lib.sized(model, compute_dtype=dtype, ctc_vocab=0)
+        params, step, init = build_data2vec_step(config, tx)
+        params, opt_state = init(params), None
+    else:
+        graphdef, params = model_lib.create(config, seed=0)
+        opt_state = tx.init(params)
+        step = build_step(graphdef, tx, blank_id=config.ctc_vocab - 1)
     data = jax.device_put(data)
-    step = build_step(graphdef, tx, blank_id=config.ctc_vocab - 1)
     key = jax.random.key(0)
     compiled = step.lower(params, opt_state, data, key).compile()
     flops = flops_of(compiled)
@@ -114,9 +160,11 @@ def run(model: str, batch: int, frames: int, dtype: str, steps: int, warmup: int
     seconds = (time.perf_counter() - start) / steps
     device = jax.devices()[0]
     peak = peak_flops(device, dtype)
+    counted = params["params"] if objective == "data2vec" else params
     return {
         "model": model,
-        "params": model_lib.count_params(params),
+        "objective": objective,
+        "params": model_lib.count_params(counted),
         "batch": batch,
         "frames": frames,
         "dtype": dtype,
@@ -143,11 +191,19 @@ def main(argv: list[str] | None = None) -> int:
         default="float32",
         help="compute dtype (parameters stay float32)",
     )
+    parser.add_argument(
+        "--objective",
+        choices=["ctc", "data2vec"],
+        default="ctc",
+        help="finetuning (CTC) or pretraining (Data2vec 2.0) step (default ctc)",
+    )
     parser.add_argument("--steps", type=int, default=10, help="timed steps (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps after compiling")
     parser.add_argument("--json", required=True, help="where to write the result")
     args = parser.parse_args(argv)
-    result = run(args.model, args.batch, args.frames, args.dtype, args.steps, args.warmup)
+    result = run(
+        args.model, args.batch, args.frames, args.dtype, args.steps, args.warmup, args.objective
+    )
     print(
         f"{'model':<7}{'params':>12}{'batch':>7}{'frames':>8}{'dtype':>10}{'step ms':>10}"
         f"{'samples/s':>11}{'GFLOP/step':>12}{'MFU':>7}  device"

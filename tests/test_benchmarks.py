@@ -7,6 +7,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,9 +39,12 @@ def test_input_pipeline_benchmark_writes_its_fields(tmp_path):
     assert result["sequences_per_s"] > 0 and result["max_frames"] == 64
 
 
-def test_train_step_benchmark_writes_its_fields(tmp_path):
+@pytest.mark.parametrize("objective, params", [("ctc", 147_260), ("data2vec", 209_408)])
+def test_train_step_benchmark_writes_its_fields(tmp_path, objective, params):
     out = tmp_path / "step.json"
     args = [
+        "--objective",
+        objective,
         "--model",
         "tiny",
         "--batch",
@@ -64,7 +69,8 @@ def test_train_step_benchmark_writes_its_fields(tmp_path):
         "mfu",
         "device",
     } <= set(result)
-    assert result["params"] == 147_260 and result["flops_per_step"] > 0
+    assert result["objective"] == objective
+    assert result["params"] == params and result["flops_per_step"] > 0
     assert result["mfu"] is None  # no peak is assumed for a CPU
     assert result["loss"] == result["loss"]  # finite, not NaN
 

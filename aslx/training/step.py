@@ -42,14 +42,17 @@ LossFn = Callable[..., tuple[jnp.ndarray, dict]]
 
 def init_state(params, tx: optax.GradientTransformation) -> dict:
     """A fresh training state for ``params``."""
-    zero = jnp.zeros((), jnp.int32)
+
+    def zero():  # one buffer each: a donated state must not hold one buffer twice
+        return jnp.zeros((), jnp.int32)
+
     return {
-        "step": zero,
+        "step": zero(),
         "params": params,
         "opt_state": tx.init(params),
         "ema_params": jax.tree.map(jnp.copy, params),
-        "nonfinite": zero,
-        "skipped": zero,
+        "nonfinite": zero(),
+        "skipped": zero(),
     }
 
 
