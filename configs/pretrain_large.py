@@ -1,6 +1,6 @@
 """Data2vec 2.0 pretraining of the Large encoder (24 × 1024) on a pod slice.
 
-    python -m pretrain.main --config configs/pretrain_large.py --workdir gs://BUCKET/pretrain \\
+    python -m pretrain.main --config configs/pretrain_large.py --workdir /mnt/shared/pretrain \\
         --config.data.dir=RECORDS --config.distributed=True --config.fsdp=8
 
 Weights sharded over ``fsdp`` devices, bfloat16 compute, the design brief's constants.
