@@ -3,6 +3,7 @@
     python benchmarks/real_data.py --task isolated --json runs/bench/isolated.json
     python benchmarks/real_data.py --task spelling --json runs/bench/spelling.json
     python benchmarks/real_data.py --task joint_gate --json runs/bench/joint_gate.json
+    python benchmarks/real_data.py --task pretrain_gain --json runs/bench/pretrain_gain.json
 
 Every run uses the data's fixed split: it trains on ``train``, picks the checkpoint (and raw or
 EMA weights) on ``val`` and scores ``test`` once at the end; nothing is tuned on test.
@@ -16,6 +17,9 @@ EMA weights) on ``val`` and scores ``test`` once at the end; nothing is tuned on
 * ``joint_gate``: the isolated task on all 543 landmarks, once without a gate and once with a
   hard-concrete joint gate and its L0 penalty; reports the landmarks the gate keeps and both
   test accuracies.
+* ``pretrain_gain``: Data2vec pretraining of the tiny encoder on the train split (labels
+  unused), then both tasks finetuned with 10 % of the training labels (clips 0–3 of each class;
+  200 words spelled from them), once from the pretrained encoder and once from scratch.
 
 The records are written once under ``--workdir`` (default ``runs/real_data``) and reused; each
 training run gets its own sub-folder, and an existing one is resumed, so delete it to retrain.
@@ -38,19 +42,41 @@ sys.path.insert(0, str(ROOT))
 from absl import logging  # noqa: E402
 
 from aslx.records import ingest as ingest_lib  # noqa: E402
-from configs import finetune_tiny, isolated_tiny  # noqa: E402
+from configs import finetune_tiny, isolated_tiny, pretrain_tiny  # noqa: E402
 from finetune.train import train  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mp_holistic_35signs"
 
 
+#: 10 % of the training labels: clips 0–3 of each class (of 0–41) keep their split; 4–41 are
+#: set aside (``unused``); val and test are the fixed ones.
+FEW_LABELS = ((4, "train"), (42, "unused"), (48, "val"), (None, "test"))
+RECORDS = {
+    # kind: (format, stored preset, reader options)
+    "signs": ("npz", "full543", {}),
+    "spelled": ("npz-spelled", "hands_pose", {}),
+    "signs_10pct": ("npz", "hands_pose", {"boundaries": FEW_LABELS}),
+    "spelled_10pct": (
+        "npz-spelled",
+        "hands_pose",
+        {"boundaries": FEW_LABELS, "words": {"train": 200, "val": 200, "test": 400}},
+    ),
+}
+
+
 def records(kind: str, data: Path, workdir: Path) -> Path:
-    """The record set of ``kind`` (``signs`` or ``spelled``), ingested once."""
+    """The record set of ``kind`` (a key of :data:`RECORDS`), ingested once."""
     out = workdir / f"records_{kind}"
     if not (out / "metadata.json").is_file():
-        fmt, preset = {"signs": ("npz", "full543"), "spelled": ("npz-spelled", "hands_pose")}[kind]
+        fmt, preset, options = RECORDS[kind]
         ingest_lib.ingest(
-            fmt, data / "landmarks_f16.npz", out, preset=preset, num_shards=4, overwrite=True
+            fmt,
+            data / "landmarks_f16.npz",
+            out,
+            preset=preset,
+            num_shards=4,
+            overwrite=True,
+            reader_options=options,
         )
     return out
 
@@ -96,11 +122,56 @@ def run(config, workdir: Path) -> dict:
     return results
 
 
+def pretrain_config(record_dir: Path):
+    """Data2vec on the train split of the clips (labels unused), tiny encoder."""
+    c = pretrain_tiny.get_config()
+    c.data.dir = str(record_dir)
+    c.data.preset = "hands_pose"
+    c.data.max_frames = 32
+    c.data2vec.block_length = 3  # 30-frame clips: blocks of 5 would leave few of them
+    c.batch_size = 32
+    c.total_steps = 1500
+    c.log_every = 250
+    return c
+
+
+def pretrain_gain(args) -> tuple[dict, list]:
+    """Pretrain once, then finetune with 10 % of the labels from it and from scratch."""
+    from pretrain.train import train as pretrain
+
+    logging.set_verbosity(logging.WARNING)
+    pretrained_dir = args.workdir / "pretrain_tiny"
+    pretrain(pretrain_config(records("signs", args.data, args.workdir)), str(pretrained_dir))
+    out, rows = {}, []
+    tasks = (
+        ("isolated", isolated_config, "signs_10pct", "top1", "test_accuracy"),
+        (
+            "spelling",
+            spelling_config,
+            "spelled_10pct",
+            "normalized_levenshtein",
+            "test_normalized_levenshtein",
+        ),
+    )
+    for name, make_config, kind, metric, field in tasks:
+        for start in ("scratch", "pretrained"):
+            config = make_config(records(kind, args.data, args.workdir))
+            config.total_steps = 1500
+            if start == "pretrained":
+                config.init_from = str(pretrained_dir)
+            result = run(config, args.workdir / f"{name}_10pct_{start}")
+            out[f"{start}_{field}"] = result[f"test/{metric}"]
+            rows.append((f"{name}, 10 % labels, {start}", result))
+    return out, rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--task", required=True, choices=["isolated", "spelling", "joint_gate"])
+    parser.add_argument(
+        "--task", required=True, choices=["isolated", "spelling", "joint_gate", "pretrain_gain"]
+    )
     parser.add_argument("--json", required=True, help="where to write the result")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="mp_holistic_35signs")
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "real_data")
@@ -124,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             "val_normalized_levenshtein": result["val/normalized_levenshtein"],
         }
         rows = [("spelling, hands_pose, tiny", result)]
+    elif args.task == "pretrain_gain":
+        gains, rows = pretrain_gain(args)
+        out |= gains
     else:
         record_dir = records("signs", args.data, args.workdir)
         ungated_config, gated_config = gate_configs(record_dir)

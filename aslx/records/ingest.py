@@ -155,6 +155,7 @@ def ingest(
     overwrite: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    reader_options: Mapping | None = None,
 ) -> dict:
     """Reads a raw source and writes a record set. Returns its metadata.
 
@@ -169,6 +170,8 @@ def ingest(
       val_fraction: share of the source's training signers moved to a ``val`` split.
       replacements: for character vocabularies, ``{char: replacement}`` for characters outside
         the vocabulary (``''`` drops them). Without one, such clips are skipped.
+      reader_options: keyword arguments of the format's ``read`` (e.g. ``boundaries`` of the
+        ``npz`` split, ``words`` of ``npz-spelled``).
       overwrite: replace an existing output folder.
       progress: show a progress bar on stderr.
       log: where skip lines go (default: the progress bar's stderr).
@@ -201,7 +204,12 @@ def ingest(
     frame_counts: list[int] = []
     label_lengths: list[int] = []
     try:
-        bar = tqdm(reader.read(src), desc=f"ingest {fmt}", unit=" clips", disable=not progress)
+        bar = tqdm(
+            reader.read(src, **(reader_options or {})),
+            desc=f"ingest {fmt}",
+            unit=" clips",
+            disable=not progress,
+        )
         for item in bar:
             if isinstance(item, Skipped):
                 reason = item.reason
