@@ -24,7 +24,7 @@ from aslx.objectives import finetune as objective_lib
 from aslx.training import checkpoint as checkpoint_lib
 from aslx.training import config as config_lib
 from aslx.training import evaluate as evaluate_lib
-from aslx.training import loop, metrics_log, sharding, warm_start
+from aslx.training import loop, sharding, warm_start
 from aslx.training import step as step_lib
 from aslx.training.loop import TrainingError
 
@@ -178,15 +178,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         return scores
 
     # --- loop -----------------------------------------------------------------------------
-    log = metrics_log.MetricsLog(
-        workdir,
-        total_steps=config.total_steps,
-        global_batch_size=config.batch_size,
-        enabled=lead,
-        console_every=config.log_every,
-        start_step=start_step,
-        print_fn=say,
-    )
+    log = loop.open_log(config, workdir, start_step, say)
 
     def evaluate_during_training(state, step: int) -> dict | None:
         if not config.data.eval_split or (step % config.eval_every and step != config.total_steps):
@@ -211,7 +203,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         config=config,
         state=state,
         train_step=train_step,
-        batches=(evaluate_lib.device_batch(b) for b in batches),
+        batches=batches,
         to_device=to_device,
         key=key,
         start_step=start_step,

@@ -22,8 +22,7 @@ from aslx.model import model as model_lib
 from aslx.objectives import data2vec
 from aslx.training import checkpoint as checkpoint_lib
 from aslx.training import config as config_lib
-from aslx.training import evaluate as evaluate_lib
-from aslx.training import loop, metrics_log, sharding, warm_start
+from aslx.training import loop, sharding, warm_start
 from aslx.training import step as step_lib
 from aslx.training.loop import TrainingError
 
@@ -100,15 +99,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     train_step = jax.jit(step_fn, donate_argnums=(0,), out_shardings=(state_shardings, None))
 
     # --- loop -----------------------------------------------------------------------------
-    log = metrics_log.MetricsLog(
-        workdir,
-        total_steps=config.total_steps,
-        global_batch_size=config.batch_size,
-        enabled=lead,
-        console_every=config.log_every,
-        start_step=start_step,
-        print_fn=say,
-    )
+    log = loop.open_log(config, workdir, start_step, say)
 
     def stop_on_collapse(step: int, metrics: dict) -> None:
         if metrics["target_variance"] < config.collapse_variance:
@@ -132,7 +123,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         config=config,
         state=state,
         train_step=train_step,
-        batches=(evaluate_lib.device_batch(b) for b in batches),
+        batches=batches,
         to_device=sharding.host_to_global(mesh),
         key=jax.random.key(config.seed),
         start_step=start_step,

@@ -22,6 +22,7 @@ from aslx.training import checkpoint as checkpoint_lib
 from aslx.training import metrics_log, optimizer, sharding
 from aslx.training import step as step_lib
 from aslx.training.config import ConfigError
+from aslx.training.evaluate import device_batch
 
 
 class TrainingError(RuntimeError):
@@ -99,9 +100,9 @@ def train_batches(
     start_step: int,
 ) -> Iterator[dict]:
     """This process's rows of every global training batch from ``start_step`` on: its readers'
-    batches, concatenated. Reader ``r`` of ``R`` reads shard files ``r, r + R, …`` with the
-    pipeline's resumable stream, so the global batches depend on ``(seed, step, R)`` only,
-    never on how many processes share the readers."""
+    batches (the arrays that go to the devices), concatenated. Reader ``r`` of ``R`` reads
+    shard files ``r, r + R, …`` with the pipeline's resumable stream, so the global batches
+    depend on ``(seed, step, R)`` only, never on how many processes share the readers."""
     total, mine = readers(config)
     streams = [
         pipeline.train_batches(
@@ -115,8 +116,23 @@ def train_batches(
         for r in mine
     ]
     while True:
-        parts = [next(stream) for stream in streams]
+        parts = [device_batch(next(stream)) for stream in streams]
         yield {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+
+
+def open_log(
+    config: ml_collections.ConfigDict, workdir, start_step: int, say: Callable
+) -> metrics_log.MetricsLog:
+    """The run's metrics log; only process 0 writes."""
+    return metrics_log.MetricsLog(
+        workdir,
+        total_steps=config.total_steps,
+        global_batch_size=config.batch_size,
+        enabled=jax.process_index() == 0,
+        console_every=config.log_every,
+        start_step=start_step,
+        print_fn=say,
+    )
 
 
 def optimizer_for(config: ml_collections.ConfigDict, lr_multipliers: dict | None = None):
