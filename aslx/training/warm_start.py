@@ -1,11 +1,15 @@
 """Start a model from other weights: match parameters by path, keep n layers evenly spaced.
 
-A source is a training workdir (its checkpoint's EMA weights, or raw weights) of any aslx
-program, pretraining's student included. Parameters are matched by their path in the model
-(``encoder/blocks/3/mlp_in/kernel``): a path present in both with the same shape is loaded; a
-source path the target lacks, or whose shape differs, is skipped; a target path the source
-lacks keeps its fresh initialisation. The report lists all three, so a user sees at once what
-a mismatch cost.
+A source is either a training workdir of any aslx program, pretraining's student included (a
+checkpoint's raw or EMA weights, with ``model.json`` beside it), or an exported weights file
+(:mod:`aslx.export.weights`: the same flat parameters and the same model description in one
+safetensors file). Both are read by :func:`read_source` and serve alike wherever a source is
+accepted (``init_from``, a distillation teacher, :func:`load_trained`), with no conversion.
+
+Parameters are matched by their path in the model (``encoder/blocks/3/mlp_in/kernel``): a path
+present in both with the same shape is loaded; a source path the target lacks, or whose shape
+differs, is skipped; a target path the source lacks keeps its fresh initialisation. The report
+lists all three, so a user sees at once what a mismatch cost.
 
 ``keep_layers = n`` builds the target's ``n`` blocks from ``n`` of the source's ``N`` blocks,
 evenly spaced from the first to the last (``round(linspace(0, N − 1, n))``): a 24-block
@@ -136,53 +140,107 @@ def _results(workdir: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def source_weights(
+@dataclasses.dataclass
+class Source:
+    """One set of weights and what rebuilds their model, from a workdir or an exported file."""
+
+    description: dict  # as model.json: model config, vocab, preset, task, max_frames
+    params: dict[str, np.ndarray]  # flat {path: array}, paths as flatten() names them
+    weights: str  # 'raw' or 'ema'
+    step: int  # the training step of the checkpoint they come from
+    origin: str  # the workdir they were trained in (absolute path)
+
+
+def read_source(
     path: str | os.PathLike, step: int | None = None, weights: str | None = None
-) -> dict[str, np.ndarray]:
-    """Flat parameters of a workdir's checkpoint (``step``, default the latest): its EMA
-    weights (``weights='ema'``, when it has them) or its raw ones (``'raw'``); by default the
-    ones its ``results.json`` chose (a pretraining run chooses its student, the raw weights),
-    else EMA."""
+) -> Source:
+    """The weights of a workdir or of an exported weights file.
+
+    A workdir gives its checkpoint at ``step`` (default: the best step its ``results.json``
+    names, else the latest), its raw (``weights='raw'``) or EMA (``'ema'``) parameters (default:
+    the ones ``results.json`` chose; without results, a pretraining run's raw student weights,
+    another run's EMA weights). A file holds one step's raw or EMA weights: ``step`` and
+    ``weights``, when given, must be what it holds.
+
+    Raises ``FileNotFoundError`` when ``path`` is neither, ``ValueError`` when the asked-for
+    weights are not there.
+    """
     from aslx.training import checkpoint
 
     path = Path(path)
-    weights = weights or _results(path).get("selected_weights", "ema")
+    if weights not in (None, "raw", "ema"):
+        raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
+    if path.is_file():
+        from aslx.export import weights as exported
+
+        source = exported.read_weights_file(path)
+        asked = (f"step {step}" if step not in (None, source.step) else "") or (
+            f"the {weights} weights" if weights not in (None, source.weights) else ""
+        )
+        if asked:
+            raise ValueError(
+                f"{path}: holds the {source.weights} weights of step {source.step}, not "
+                f"{asked}; export those from the workdir {source.origin}"
+            )
+        return source
     if not path.is_dir():
         raise FileNotFoundError(
-            f"{path}: not a training workdir (exported weights files are not readable yet)"
+            f"{path}: neither a training workdir nor an exported weights file; check the path"
         )
-    arrays = checkpoint.read_arrays(path / "checkpoints", step)
-    key = "ema_params" if weights == "ema" and "ema_params" in arrays else "params"
-    return flatten(arrays[key])
+    description = read_model_file(path)
+    results = _results(path)
+    step = results.get("best_step") if step is None else step
+    weights = weights or results.get("selected_weights")
+    with checkpoint.Checkpointer(path / "checkpoints", read_only=True) as checkpoints:
+        step = checkpoints.latest_step() if step is None else step
+        arrays = checkpoints.read_arrays(step)  # FileNotFoundError when there is no step
+    if weights is None:
+        # A pretraining run's EMA weights are its teacher; what one starts from is the student.
+        pretraining = description.get("task") == "pretrain"
+        weights = "ema" if "ema_params" in arrays and not pretraining else "raw"
+    if weights == "ema" and "ema_params" not in arrays:
+        raise ValueError(
+            f"{path}: the checkpoint of step {step} holds no EMA weights; ask for weights='raw'"
+        )
+    params = flatten(arrays["ema_params" if weights == "ema" else "params"])
+    return Source(description, params, weights, int(step), os.path.abspath(path))
+
+
+def source_weights(
+    path: str | os.PathLike, step: int | None = None, weights: str | None = None
+) -> dict[str, np.ndarray]:
+    """Flat parameters ``{path: array}`` of a workdir or an exported weights file; ``step`` and
+    ``weights`` as :func:`read_source` takes them (by default, what the run chose)."""
+    return read_source(path, step, weights).params
 
 
 @dataclasses.dataclass
 class TrainedModel:
-    """A finished run's model, rebuilt from its workdir."""
+    """A trained model, rebuilt from its workdir or from an exported weights file."""
 
-    description: dict  # model.json
+    description: dict  # as model.json
     config: ModelConfig
     graphdef: nnx.GraphDef
     params: nnx.State
     weights: str  # 'raw' or 'ema'
-    step: int | None  # the checkpoint's step (None: the latest)
+    step: int  # the checkpoint's step
 
 
-def load_trained(workdir: str | os.PathLike) -> TrainedModel:
-    """The model a workdir's run chose: the best checkpoint and the raw or EMA weights that
-    ``results.json`` names; without results, the latest checkpoint's EMA weights.
+def load_trained(path: str | os.PathLike) -> TrainedModel:
+    """The model a run chose, from its workdir (the best checkpoint and the raw or EMA weights
+    that ``results.json`` names; without results, the latest checkpoint's EMA weights) or from
+    an exported weights file (the weights it holds).
 
-    Raises ``ValueError`` when the checkpoint does not fit ``model.json``.
+    Raises ``ValueError`` when the weights do not fit the model description.
     """
     from aslx.model import model as model_lib
 
-    workdir = Path(workdir)
-    description = read_model_file(workdir)
-    config = ModelConfig(**description["model"])
-    results = _results(workdir)
-    step, weights = results.get("best_step"), results.get("selected_weights", "ema")
+    source = read_source(path)
+    config = ModelConfig(**source.description["model"])
     graphdef, params = model_lib.create(config)
-    params, report = warm_start(params, source_weights(workdir, step, weights))
+    params, report = warm_start(params, source.params)
     if report.skipped or report.fresh:
-        raise ValueError(f"{workdir}: the checkpoint does not fit model.json: {report.details()}")
-    return TrainedModel(description, config, graphdef, params, weights, step)
+        raise ValueError(
+            f"{path}: the weights do not fit its model description: {report.details()}"
+        )
+    return TrainedModel(source.description, config, graphdef, params, source.weights, source.step)

@@ -1,0 +1,1 @@
+"""Exporting trained models: framework-neutral weights files and on-device formats."""
