@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 #: Multiply normalised y by this to undo the portrait aspect ratio (1 / 0.5268970670149133),
 #: estimated from Kaggle asl-fingerspelling hands.
@@ -52,22 +53,33 @@ def normalize_groups(
     """
     if sum(group_sizes) != points.shape[-2]:
         raise ValueError(f"group sizes {tuple(group_sizes)} do not add up to {points.shape[-2]}")
-    group_ids = np.repeat(np.arange(len(group_sizes)), group_sizes)
     bounds = np.cumsum((0, *group_sizes))
     valid = mask.astype(bool)[..., None]
     points = jnp.where(valid, points.astype(jnp.float32), 0.0)
 
-    def per_group(per_landmark, reduce):
+    def per_group(values, reduce):
         """``[L, …]`` → ``[G, …]`` over each group's landmarks (static slices of small arrays)."""
-        return jnp.stack([reduce(per_landmark[a:b], axis=0) for a, b in zip(bounds, bounds[1:])])
+        return jnp.stack([reduce(values[a:b], axis=0) for a, b in zip(bounds, bounds[1:])])
+
+    def per_landmark(values):
+        """``[G, …]`` → ``[L, …]``, each group's value repeated over its landmarks. Slices and
+        broadcasts, not a gather: the TFLite converter refuses gathers in graphs whose frame
+        count is dynamic (:mod:`aslx.export.tflite`)."""
+        return jnp.concatenate(
+            [
+                jnp.broadcast_to(values[g : g + 1], (size, *values.shape[1:]))
+                for g, size in enumerate(group_sizes)
+            ]
+        )
 
     # Reduce over frames first: the big [T, L, 3] array is read once per statistic.
     sums = per_group(points.sum(axis=0), jnp.sum)  # [G, 3]
     counts = per_group(valid.sum(axis=0, dtype=jnp.float32), jnp.sum)  # [G, 1]
-    mean = (sums / jnp.maximum(counts, 1))[group_ids]  # [L, 3]
+    mean = per_landmark(sums / jnp.maximum(counts, 1))  # [L, 3]
     centred = jnp.where(valid, points - mean, 0.0)
-    extent = per_group(jnp.abs(centred[..., :2]).max(axis=(0, 2)), jnp.max)  # [G]
+    xy = lax.slice_in_dim(centred, 0, 2, axis=-1)  # a slice, not a gather (see per_landmark)
+    extent = per_group(jnp.abs(xy).max(axis=(0, 2)), jnp.max)  # [G]
     # A group without extent (one point) becomes 0; dividing rounding residue by a floor would
     # blow it up instead.
-    scale = jnp.where(extent > eps, extent, jnp.inf)[group_ids]
+    scale = per_landmark(jnp.where(extent > eps, extent, jnp.inf))
     return centred / scale[:, None]

@@ -10,6 +10,7 @@ original frame indices of the frames it keeps.
 from __future__ import annotations
 
 import jax.numpy as jnp
+from jax import lax
 
 
 def rotate(x: jnp.ndarray, positions: jnp.ndarray, base: float = 10_000.0) -> jnp.ndarray:
@@ -28,6 +29,8 @@ def rotate(x: jnp.ndarray, positions: jnp.ndarray, base: float = 10_000.0) -> jn
     angles = positions.astype(jnp.float32)[..., None, None] * inv_freq  # [B, T, 1, half]
     cos, sin = jnp.cos(angles), jnp.sin(angles)
     pairs = x.astype(jnp.float32).reshape(*x.shape[:-1], half, 2)
-    even, odd = pairs[..., 0], pairs[..., 1]
+    # Static slices rather than integer indexing: indexing lowers to a gather, which the
+    # TFLite converter cannot take when the frame count is dynamic (aslx.export.tflite).
+    even, odd = (lax.index_in_dim(pairs, i, axis=-1, keepdims=False) for i in (0, 1))
     rotated = jnp.stack([even * cos - odd * sin, even * sin + odd * cos], axis=-1)
     return rotated.reshape(x.shape).astype(x.dtype)
