@@ -70,7 +70,7 @@ def vocabulary(src: str | os.PathLike, **kwargs) -> CharVocab:
         return CharVocab.from_index_map(json.load(f), **kwargs)
 
 
-def _read_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns (sequence_id [rows], frame [rows], landmarks [rows, 543, 3]) of one parquet file."""
     columns = layouts.wide_columns()
     schema_names = set(pq.read_schema(path).names)
@@ -102,7 +102,7 @@ def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
             yield Skipped(str(relpath), f"file not found ({len(rows)} phrases listed)", len(rows))
             continue
         try:
-            sequence_ids, frames, landmarks = _read_file(path)
+            sequence_ids, frames, landmarks = read_file(path)
         except (FormatError, pa.ArrowException, OSError) as e:
             yield Skipped(str(relpath), str(e), len(rows))
             continue

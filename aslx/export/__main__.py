@@ -1,0 +1,121 @@
+"""Export a trained model: its weights for other runs, or one TFLite graph for devices.
+
+    python -m aslx.export --workdir runs/finetune_small --format weights --out small.safetensors
+    python -m aslx.export --workdir runs/finetune_small --format tflite --out runs/export/small
+
+``--format weights`` writes the parameters (raw or EMA, ``--weights``) with the model config
+and vocabulary in one safetensors file (:mod:`aslx.export.weights`); finetuning takes it as
+``--config.init_from=FILE`` or ``--config.teacher.weights=FILE``.
+
+``--format tflite`` writes ``model.tflite`` and ``inference_args.json`` into the ``--out``
+folder (:mod:`aslx.export.tflite`): raw Kaggle columns of any number of frames in, the decoded
+text or the class scores out. float16 weights by default; ``--quantize int8`` calibrates on
+``--representative`` clips (any input ``python -m aslx.predict`` reads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+from aslx.formats import detect
+from aslx.formats.clip import Clip, FormatError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from aslx.export import tflite
+
+    parser = argparse.ArgumentParser(
+        prog="python -m aslx.export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--workdir", required=True, help="a training workdir (or weights file)")
+    parser.add_argument("--format", required=True, choices=["weights", "tflite"])
+    parser.add_argument(
+        "--out", required=True, help="weights: the file to write; tflite: the folder to write"
+    )
+    parser.add_argument(
+        "--weights",
+        default="selected",
+        choices=["selected", "raw", "ema"],
+        help="weights: which parameters (default: the ones the run chose on its eval split)",
+    )
+    parser.add_argument(
+        "--quantize",
+        default="float16",
+        choices=tflite.QUANTIZATIONS,
+        help="tflite: how weights are stored (default float16)",
+    )
+    parser.add_argument(
+        "--representative",
+        default="",
+        help="tflite int8: clips to calibrate on (a parquet, .npz, .pose file or folder)",
+    )
+    parser.add_argument(
+        "--representative-clips",
+        type=int,
+        default=200,
+        help="tflite int8: clips taken from --representative (default 200)",
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=int,
+        default=None,
+        help="tflite: frames the encoder sees at most, longer clips keep evenly spaced frames "
+        "(default: the run's data.max_frames; 0: all)",
+    )
+    return parser.parse_args(argv)
+
+
+def _representative(path: str, count: int, preset_name: str):
+    from aslx.export import tflite
+    from aslx.landmarks import presets
+
+    preset = presets.get(preset_name)
+    clips = (c for c in detect.read_path(path) if isinstance(c, Clip) and c.num_frames)
+    return [tflite.clip_columns(c.landmarks, preset) for c in itertools.islice(clips, count)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.format == "weights":
+            from aslx.export import weights
+
+            path = weights.export_weights(args.workdir, args.out, args.weights)
+            print(f"wrote {path} ({Path(path).stat().st_size / 2**20:.1f} MiB)")
+            return 0
+        from aslx.export import tflite
+        from aslx.training import warm_start
+
+        if args.weights != "selected":
+            raise ValueError(
+                "--weights applies to --format weights; a TFLite export takes the run's chosen "
+                "weights (export a weights file first to pick others)"
+            )
+        representative = None
+        if args.representative:
+            preset = warm_start.load_trained(args.workdir).description["preset"]
+            representative = _representative(args.representative, args.representative_clips, preset)
+        written = tflite.export(
+            args.workdir,
+            args.out,
+            quantize=args.quantize,
+            max_frames=args.max_frames,
+            representative=representative,
+        )
+    except (FileNotFoundError, FormatError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {written['model']} ({written['bytes'] / 1e6:.2f} MB, {args.quantize} weights) "
+        f"and {written['args']}\npredict with: python -m aslx.predict --model {args.out} INPUT"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

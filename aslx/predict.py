@@ -1,0 +1,171 @@
+"""Predict the sign, or the spelled text, of raw landmark clips.
+
+    python -m aslx.predict --model runs/export/spelling INPUT.parquet
+    python -m aslx.predict --model runs/finetune_tiny ../shared/data/pose_files/some.pose
+
+``--model`` is an exported TFLite model (``model.tflite``, or the folder holding it with
+``inference_args.json``, from ``python -m aslx.export --format tflite``) or a training workdir
+(its chosen weights, run with JAX). Both take the same path from raw points to the answer, so
+they give the same predictions.
+
+Each INPUT is a ``.parquet`` file (Kaggle asl-fingerspelling or asl-signs layout), a ``.pose``
+file, an ``.npz`` archive of clips, a folder of ``.pose`` files or an ``MP_Data`` folder
+(:mod:`aslx.formats.detect`). One line per clip: its id and the predicted text, or for a
+classifier the top 5 classes with their probabilities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from aslx import vocab as vocab_lib
+from aslx.decoding import ctc as ctc_decoding
+from aslx.export import tflite
+from aslx.formats import detect
+from aslx.formats.clip import FormatError, Skipped
+from aslx.landmarks import presets
+from aslx.training import warm_start
+
+#: Classes shown per clip for a classifier.
+TOP_K = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """What a model says of one clip.
+
+    Attributes:
+      ids: CTC: the decoded label ids; classification: class ids, most probable first.
+      scores: classification: the probabilities of ``ids``; CTC: empty.
+      text: the decoded string, or the most probable class name.
+    """
+
+    ids: tuple[int, ...]
+    scores: tuple[float, ...]
+    text: str
+
+
+class Predictor:
+    """A model from a TFLite export or a workdir, as one call: ``predictor(landmarks)``.
+
+    Attributes:
+      preset, task, vocab, blank_id, max_frames: what the model reads and says.
+      backend: ``'tflite'`` or ``'jax'``.
+    """
+
+    def __init__(self, model: str | Path):
+        model = Path(model)
+        if (model / warm_start.MODEL_FILE).is_file() or model.suffix == ".safetensors":
+            trained = warm_start.load_trained(model)
+            args = tflite.inference_args(trained, int(trained.description.get("max_frames", 0)))
+            self._jitted = jax.jit(tflite.inference_function(trained))
+            self._graph = None
+            self.backend = "jax"
+        else:
+            self._graph = tflite.TFLiteModel(model)
+            args = self._graph.args
+            self.backend = "tflite"
+        meta = args["aslx"]
+        self.preset = presets.get(meta["preset"])
+        self.task = meta["task"]
+        self.vocab = vocab_lib.from_json(meta["vocab"])
+        self.blank_id = meta["blank_id"]
+        self.max_frames = int(meta["max_frames"])
+
+    def log_probs(self, landmarks: np.ndarray) -> np.ndarray:
+        """``[frames, 543, 3]`` canonical points (NaN missing) → per-frame CTC
+        log-probabilities ``[fitted frames, V]`` or class log-probabilities ``[C]``."""
+        columns = tflite.clip_columns(landmarks, self.preset)
+        if self._graph is not None:
+            return np.asarray(self._graph(columns)["logits"])
+        columns = columns[tflite.fit_indices(len(columns), self.max_frames)]
+        n = len(columns)
+        length = tflite.padded_length(n, self.max_frames)
+        padded = np.full((length, columns.shape[1]), np.nan, np.float32)
+        padded[:n] = columns
+        out = np.asarray(self._jitted(padded, np.int32(n)))
+        return out if self.task == "classification" else out[:n]
+
+    def __call__(self, landmarks: np.ndarray) -> Prediction:
+        if self.task == "classification":
+            log_probs = self.log_probs(landmarks)
+            top = np.argsort(-log_probs)[:TOP_K]
+            return Prediction(
+                tuple(int(i) for i in top),
+                tuple(float(np.exp(log_probs[i])) for i in top),
+                self.vocab.decode([int(top[0])]),
+            )
+        if self._graph is not None:
+            # The graph decodes: one row per emitted character, the blank column removed.
+            outputs = self._graph(tflite.clip_columns(landmarks, self.preset))["outputs"]
+            ids = [int(j) + (int(j) >= self.blank_id) for j in np.argmax(outputs, -1)]
+        else:
+            ids = ctc_decoding.collapse(self.log_probs(landmarks).argmax(-1), self.blank_id)
+        return Prediction(tuple(ids), (), self.vocab.decode(ids))
+
+
+def format_prediction(prediction: Prediction, predictor: Predictor) -> str:
+    if predictor.task != "classification":
+        return repr(prediction.text)
+    return "  ".join(
+        f"{predictor.vocab.decode([i])} {p:.3f}" for i, p in zip(prediction.ids, prediction.scores)
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m aslx.predict",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="exported model (model.tflite or its folder), a training workdir, or an exported "
+        "weights file (.safetensors)",
+    )
+    parser.add_argument("inputs", nargs="+", help="parquet, .pose, .npz files or folders")
+    parser.add_argument(
+        "--limit", type=int, default=0, help="predict at most this many clips per input (0: all)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        predictor = Predictor(args.model)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        print(f"error: --model {args.model}: {e}", file=sys.stderr)
+        return 2
+    failed = 0
+    for source in args.inputs:
+        try:
+            clips = detect.read_path(source)
+            if args.limit:
+                clips = itertools.islice(clips, args.limit)
+            for clip in clips:
+                if isinstance(clip, Skipped):
+                    print(f"{clip}", file=sys.stderr)
+                    failed += 1
+                    continue
+                if clip.num_frames == 0:
+                    print(f"skipped {clip.clip_id}: no frames", file=sys.stderr)
+                    failed += 1
+                    continue
+                print(f"{clip.clip_id}\t{format_prediction(predictor(clip.landmarks), predictor)}")
+        except FormatError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
