@@ -18,6 +18,9 @@ labels             [B, S] int32        label ids, padded with ``vocab.LABEL_PAD`
 label_mask         [B, S] bool         label position real
 example_mask       [B] bool            example real (evaluation pads its last batch)
 clip_id            [B] bytes           the clip's id ('' for padding examples)
+record_frames      [B] int32           frames stored in the record (before fitting into T)
+alignment          [B, T] int32        training with ``InputConfig.alignments`` only: the label
+                                       position each frame shows, -1 on blanks and padding
 =================  ==================  ==========================================================
 
 **Training streams are a pure function of (seed, step).** Epoch ``e`` of a process reads its
@@ -30,6 +33,15 @@ at most one epoch of *serialized* records (no decoding) to get there.
 **Processes** read disjoint shard files (process ``i`` of ``n`` takes shards ``i, i+n, …``) in
 training, and disjoint records in evaluation; every process yields the same number of
 evaluation batches, so collective steps stay in lockstep.
+
+**Alignments** (``InputConfig.alignments``, a file of ``python -m aslx.align``): per-frame label
+positions for temporal CutMix, stored per *record* frame and fitted into ``T`` with the very
+gather that fits the landmarks, so each fitted frame keeps the label it shows whatever
+``max_frames`` or ``long_clips`` this run uses. Only training streams carry them (evaluation
+has no use for them). The file must have been made for this record set and split (checked when
+the stream is built, from its ``metadata.json`` fingerprint), and then holds every clip of it; a
+clip the file lacks, or whose frame count or label length differs from its entry, stops
+:func:`train_batches` with an error naming the clip rather than train CutMix on wrong spans.
 """
 
 from __future__ import annotations
@@ -37,16 +49,23 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
 from aslx import vocab as vocab_lib
+from aslx.decoding import align as align_lib
 from aslx.landmarks import layouts, presets
 from aslx.records import example
 from aslx.records.metadata import RecordSet
 from aslx.tf_cpu import tensorflow
 
 LONG_CLIP_POLICIES = ("resample", "truncate")
+#: ``alignment`` values the dataset gives every frame of a clip it cannot align (never reach a
+#: batch of :func:`train_batches`, which raises instead): the file lacks the clip, or its entry
+#: does not fit the record (frame count, label length).
+ALIGNMENT_MISSING = -2
+ALIGNMENT_MISMATCH = -3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +83,8 @@ class InputConfig:
       seed: the stream's seed.
       cycle_length: shard files read at once (training).
       prefetch: batches prepared ahead.
+      alignments: an alignments file of ``python -m aslx.align`` for this record set and the
+        training split ('' none): training examples then carry ``alignment``.
     """
 
     batch_size: int
@@ -75,6 +96,7 @@ class InputConfig:
     seed: int = 0
     cycle_length: int = 8
     prefetch: int = 2
+    alignments: str = ""
 
     def __post_init__(self):
         if self.long_clips not in LONG_CLIP_POLICIES:
@@ -95,10 +117,53 @@ def _process(process_index: int | None, process_count: int | None) -> tuple[int,
     return process_index, process_count
 
 
+class _AlignmentTable:
+    """An alignments file as TensorFlow constants: clip id -> row, rows of per-record-frame
+    label positions concatenated, and their offsets."""
+
+    def __init__(self, path: str | os.PathLike, records: RecordSet, split: str):
+        tf = tensorflow()
+        alignments, meta = align_lib.read_file(path)
+        align_lib.check_fits(meta, records.folder, split, path)
+        ids = sorted(alignments)
+        lengths = np.asarray([len(alignments[i]) for i in ids], np.int64)
+        self.offsets = tf.constant(np.concatenate([[0], np.cumsum(lengths)]), tf.int64)
+        values = [alignments[i] for i in ids] + [np.zeros(0, np.int32)]
+        self.values = tf.constant(np.concatenate(values).astype(np.int32))
+        self.rows = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant([i.encode() for i in ids] or [b""], tf.string),
+                tf.range(max(len(ids), 1), dtype=tf.int64),
+            ),
+            default_value=-1,
+        )
+        self.empty = not ids
+
+    def lookup(self, tf, clip_id, frames, num_labels):
+        """``[frames]`` int32: the clip's stored alignment, or a sentinel on every frame."""
+        row = tf.constant(-1, tf.int64) if self.empty else self.rows.lookup(clip_id)
+        start = self.offsets[tf.maximum(row, 0)]
+        length = self.offsets[tf.maximum(row, 0) + 1] - start
+        fits = (row >= 0) & (length == tf.cast(frames, tf.int64))
+
+        def stored():
+            values = self.values[start : start + length]
+            in_label = tf.reduce_all(values < num_labels)
+            return tf.where(in_label, values, ALIGNMENT_MISMATCH)
+
+        def sentinel():
+            code = tf.where(row >= 0, ALIGNMENT_MISMATCH, ALIGNMENT_MISSING)
+            return tf.fill([frames], code)
+
+        return tf.cond(fits, stored, sentinel)
+
+
 class _Prepare:
     """The per-record transform: parse -> select -> fit to T -> mask -> pad."""
 
-    def __init__(self, records: RecordSet, config: InputConfig):
+    def __init__(
+        self, records: RecordSet, config: InputConfig, alignments: _AlignmentTable | None = None
+    ):
         stored = records.preset
         self.preset = presets.get(config.preset) if config.preset else stored
         if self.preset.name != stored.name and stored.name != presets.FULL543.name:
@@ -116,6 +181,7 @@ class _Prepare:
                 f"({longest}) in {records.folder}; labels are never cut"
             )
         self.config = config
+        self.alignments = alignments
         self.tf = tensorflow()
 
     def _select(self, tf, points):
@@ -151,6 +217,7 @@ class _Prepare:
     def __call__(self, serialized):
         tf = self.tf
         record = example.parse(serialized, self.num_stored)
+        record_frames = tf.shape(record["landmarks"])[0]
         points = self._fit(tf, self._select(tf, record["landmarks"]))
         frames = tf.shape(points)[0]
         pad = self.config.max_frames - frames
@@ -159,7 +226,16 @@ class _Prepare:
         ids = tf.cast(record["label_ids"], tf.int32)
         label_pad = self.max_label_length - tf.shape(ids)[0]
         num_landmarks = self.preset.num_landmarks
-        return {
+        extra = {}
+        if self.alignments is not None:
+            stored = self.alignments.lookup(tf, record["clip_id"], record_frames, tf.shape(ids)[0])
+            # The landmarks' own gather (same frame count, same indices).
+            fitted = self._fit(tf, stored)
+            extra["alignment"] = tf.ensure_shape(
+                tf.pad(fitted, [[0, pad]], constant_values=align_lib.NO_LABEL),
+                [self.config.max_frames],
+            )
+        return extra | {
             "landmarks": tf.ensure_shape(
                 tf.pad(points, [[0, pad], [0, 0], [0, 0]]),
                 [self.config.max_frames, num_landmarks, 3],
@@ -176,6 +252,7 @@ class _Prepare:
             "label_mask": tf.sequence_mask(tf.shape(ids)[0], self.max_label_length),
             "example_mask": tf.constant(True),
             "clip_id": record["clip_id"],
+            "record_frames": record_frames,
         }
 
 
@@ -205,10 +282,26 @@ def batches_per_epoch(
     return mine // batch_size
 
 
-def _setup(records, config: InputConfig, process_index, process_count):
-    """Opens the record set, resolves this process, builds the per-record transform."""
+def _setup(records, config: InputConfig, process_index, process_count, split=None):
+    """Opens the record set, resolves this process, builds the per-record transform (with the
+    alignments of ``split`` when given and the config names a file)."""
     records = records if isinstance(records, RecordSet) else RecordSet(records)
-    return records, *_process(process_index, process_count), _Prepare(records, config)
+    table = None
+    if split is not None and config.alignments:
+        table = _AlignmentTable(config.alignments, records, split)
+    return records, *_process(process_index, process_count), _Prepare(records, config, table)
+
+
+def check_alignments(
+    path: str | os.PathLike, records: RecordSet | str | os.PathLike, split: str
+) -> dict:
+    """The provenance of alignments file ``path`` (see :mod:`aslx.decoding.align`), after
+    checking that it was made for ``split`` of this record set; raises ``FileNotFoundError``
+    or ``ValueError`` naming the fix otherwise. Cheap: reads only the file's header entry."""
+    folder = records.folder if isinstance(records, RecordSet) else Path(records)
+    meta = align_lib.read_meta(path)
+    align_lib.check_fits(meta, folder, split, path)
+    return meta
 
 
 def _map_prepare(tf, ds, prepare: _Prepare):
@@ -232,7 +325,7 @@ def train_dataset(
     """The endless training ``tf.data.Dataset`` of this process, starting at ``start_step``."""
     tf = tensorflow()
     records, process_index, process_count, prepare = _setup(
-        records, config, process_index, process_count
+        records, config, process_index, process_count, split
     )
     per_epoch = batches_per_epoch(records, split, config.batch_size, process_index, process_count)
     files = tf.constant([p for p, _ in records.shards(split)[process_index::process_count]])
@@ -270,7 +363,8 @@ def train_batches(
 ) -> Iterator[dict[str, np.ndarray]]:
     """Endless training batches (NumPy) of this process.
 
-    Batch ``i`` of the iterator is global step ``start_step + i``.
+    Batch ``i`` of the iterator is global step ``start_step + i``. With
+    ``config.alignments``, a clip the file cannot align raises ``ValueError`` naming it.
     """
     ds = train_dataset(
         records,
@@ -280,7 +374,26 @@ def train_batches(
         process_index=process_index,
         process_count=process_count,
     )
-    return ds.as_numpy_iterator()
+    if not config.alignments:
+        return ds.as_numpy_iterator()
+    return _checked(ds.as_numpy_iterator(), config.alignments)
+
+
+def _checked(batches, path) -> Iterator[dict[str, np.ndarray]]:
+    for batch in batches:
+        bad = (batch["alignment"] < align_lib.NO_LABEL).any(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            clip = batch["clip_id"][i].decode()
+            if batch["alignment"][i].min() == ALIGNMENT_MISSING:
+                why = "the file has no entry for it"
+            else:
+                why = "its entry does not fit the record (frame count or label length differs)"
+            raise ValueError(
+                f"{path}: cannot align clip {clip!r}: {why}; rerun python -m aslx.align on this "
+                "record set"
+            )
+        yield batch
 
 
 def eval_batches(
@@ -326,7 +439,10 @@ def _pad_batch(batch: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]
         return batch
     out = {}
     for key, value in batch.items():
-        fill = vocab_lib.LABEL_PAD if key == "labels" else (b"" if value.dtype.kind in "SO" else 0)
+        if key in ("labels", "alignment"):
+            fill = vocab_lib.LABEL_PAD
+        else:
+            fill = b"" if value.dtype.kind in "SO" else 0
         pad = np.full((missing, *value.shape[1:]), fill, dtype=value.dtype)
         out[key] = np.concatenate([value, pad])
     return out

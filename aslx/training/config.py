@@ -19,6 +19,10 @@ field                          meaning
 ``data.max_frames``            static frame count T; longer clips keep T evenly spaced frames
 ``data.long_clips``            ``resample`` or ``truncate`` clips longer than T
 ``data.shuffle_buffer``        records in the training shuffle buffer
+``data.alignments``            per-frame label positions of the training split, a file of
+                               ``python -m aslx.align`` for ``data.dir`` (from a trained CTC
+                               model): training examples carry them and temporal CutMix
+                               (``augment.cutmix_p``) splices clips along them ('' none)
 ``model.size``                 ``tiny``, ``small``, ``large`` (``aslx.model.config.SIZES``)
 ``model.*``                    any other ``ModelConfig`` field overrides the size's value
                                (``None``: the size's default)
@@ -153,6 +157,7 @@ def finetune() -> ml_collections.ConfigDict:
     c.task = "ctc"
     c.data.eval_split = "val"
     c.data.test_split = ""
+    c.data.alignments = ""
     c.label_smoothing = 0.0
     c.ema_decay = 0.993
     c.decode_beam = 0

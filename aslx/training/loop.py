@@ -81,8 +81,16 @@ def readers(config: ml_collections.ConfigDict) -> tuple[int, range]:
 
 
 def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.InputConfig:
-    """One reader's host pipeline: its share of the global batch."""
+    """One reader's host pipeline: its share of the global batch. An alignments file
+    (``data.alignments``, finetuning only) is checked against the training split here, so a
+    wrong one fails before anything is compiled."""
     total, _ = readers(config)
+    alignments = config.data.get("alignments", "")
+    if alignments:
+        try:
+            pipeline.check_alignments(alignments, config.data.dir, config.data.train_split)
+        except (FileNotFoundError, ValueError) as e:
+            raise ConfigError(f"config.data.alignments: {e}") from None
     return pipeline.InputConfig(
         batch_size=config.batch_size // total,
         max_frames=config.data.max_frames,
@@ -90,6 +98,7 @@ def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.
         long_clips=config.data.long_clips,
         shuffle_buffer=config.data.shuffle_buffer,
         seed=config.seed,
+        alignments=alignments,
     )
 
 
