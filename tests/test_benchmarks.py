@@ -94,3 +94,32 @@ def test_augment_benchmark_writes_its_fields(tmp_path):
     assert {"device_samples_per_s", "numpy_samples_per_s", "speedup", "device"} <= set(result)
     ratio = result["device_samples_per_s"] / result["numpy_samples_per_s"]
     assert abs(result["speedup"] - ratio) <= 0.01 * ratio + 0.01
+
+
+def test_inference_benchmark_writes_its_fields(tmp_path, shared_data):
+    out = tmp_path / "inference.json"
+    args = [
+        "--json",
+        str(out),
+        "--data",
+        str(shared_data / "mp_holistic_35signs"),
+        "--workdir",
+        str(tmp_path / "work"),
+        "--sizes",
+        "tiny",
+        "--tiny-steps",
+        "4",
+        "--clips",
+        "3",
+    ]
+    assert load("inference").main(args) == 0
+    result = json.loads(out.read_text())["tiny"]
+    assert {
+        "tflite_ms",
+        "jax_ms",
+        "tflite_bytes",
+        "decode_agreement",
+        "max_rel_logit_error",
+    } <= set(result)
+    assert result["clips"] == 3 and result["tflite_bytes"] > 0
+    assert 0 <= result["decode_agreement"] <= 1 and result["max_rel_logit_error"] < 1e-2

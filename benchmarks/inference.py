@@ -1,0 +1,136 @@
+"""Per-clip inference: the exported TFLite graph against the jitted JAX model, on a CPU.
+
+    python benchmarks/inference.py --json runs/bench/inference.json
+
+For each size (tiny, small) a spelling model is finetuned on the real-letter spelled words of
+``mp_holistic_35signs`` (the ``spelling`` recipe of ``benchmarks/real_data.py``, shortened by
+``--tiny-steps`` / ``--small-steps``; an existing run under ``--workdir`` is reused), exported
+with float16 weights, and both the TFLite file and the JAX model predict every validation word
+one clip at a time, as an app would:
+
+* ``tflite_ms``, ``jax_ms``: median milliseconds per clip (raw columns in, decoded text out; JAX
+  pads the fitted clip to the model's ``max_frames`` and runs the jitted forward, compiled once);
+* ``tflite_bytes``: size of ``model.tflite``;
+* ``decode_agreement``: share of clips whose greedy decodes are identical (the TFLite graph
+  decodes in-graph; JAX decodes on the host);
+* ``max_rel_logit_error``: over all clips, ``max |tflite − jax| / max |jax|`` of the per-frame
+  log-probabilities.
+
+Nothing here is tuned on test: the clips are the validation words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from absl import logging  # noqa: E402
+
+from aslx.formats import spelled  # noqa: E402
+from aslx.predict import Predictor  # noqa: E402
+from benchmarks import real_data  # noqa: E402
+
+SIZES = ("tiny", "small")
+
+
+def train_model(size: str, steps: int, args) -> Path:
+    from finetune.train import train
+
+    config = real_data.spelling_config(real_data.records("spelled", args.data, args.workdir))
+    config.model.size = size
+    config.total_steps = steps
+    config.warmup_steps = min(config.warmup_steps, steps // 5)
+    config.eval_every = steps
+    config.checkpoint_every = steps
+    if size == "small":
+        config.batch_size = 8
+        config.lr = 5e-4
+    workdir = args.workdir / f"inference_{size}_{steps}"
+    logging.set_verbosity(logging.WARNING)
+    train(config, str(workdir))
+    return workdir
+
+
+def timed(fn, clips) -> tuple[list, float]:
+    """Outputs of ``fn`` on every clip and the median milliseconds per clip (after one
+    warm-up call, so JAX's compilation is not counted)."""
+    fn(clips[0])
+    outputs, times = [], []
+    for clip in clips:
+        start = time.perf_counter()
+        outputs.append(fn(clip))
+        times.append((time.perf_counter() - start) * 1e3)
+    return outputs, statistics.median(times)
+
+
+def measure(workdir: Path, clips: list[np.ndarray], out: Path) -> dict:
+    from aslx.export import tflite
+
+    written = tflite.export(workdir, out, quantize="float16")
+    graph, model = Predictor(out), Predictor(workdir)
+    graph_predictions, tflite_ms = timed(graph, clips)
+    jax_predictions, jax_ms = timed(model, clips)
+    agree = [g.ids == j.ids for g, j in zip(graph_predictions, jax_predictions)]
+    errors = []
+    for clip in clips:
+        reference = model.log_probs(clip)
+        errors.append(np.abs(graph.log_probs(clip) - reference).max() / np.abs(reference).max())
+    return {
+        "tflite_ms": tflite_ms,
+        "jax_ms": jax_ms,
+        "tflite_bytes": written["bytes"],
+        "decode_agreement": float(np.mean(agree)),
+        "max_rel_logit_error": float(np.max(errors)),
+        "clips": len(clips),
+        "workdir": str(workdir),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", required=True, help="where to write the result")
+    parser.add_argument("--data", type=Path, default=real_data.DEFAULT_DATA)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "real_data")
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=SIZES)
+    parser.add_argument("--tiny-steps", type=int, default=1500, help="finetuning steps, tiny")
+    parser.add_argument("--small-steps", type=int, default=200, help="finetuning steps, small")
+    parser.add_argument("--clips", type=int, default=200, help="validation words measured")
+    args = parser.parse_args(argv)
+    archive = args.data / "landmarks_f16.npz"
+    if not archive.is_file():
+        print(f"error: {archive} not found (--data)", file=sys.stderr)
+        return 2
+    words = spelled.read(archive, words={"val": args.clips})
+    clips = [w.landmarks for w in words]
+    steps = {"tiny": args.tiny_steps, "small": args.small_steps}
+    results = {}
+    for size in args.sizes:
+        workdir = train_model(size, steps[size], args)
+        results[size] = measure(workdir, clips, args.workdir / f"export_{size}")
+        results[size]["finetune_steps"] = steps[size]
+    print(f"\n{'size':<6}{'tflite ms':>10}{'jax ms':>8}{'MB':>7}{'agree':>7}{'rel err':>10}")
+    for size, r in results.items():
+        print(
+            f"{size:<6}{r['tflite_ms']:>10.2f}{r['jax_ms']:>8.2f}{r['tflite_bytes'] / 1e6:>7.2f}"
+            f"{r['decode_agreement']:>7.3f}{r['max_rel_logit_error']:>10.2e}"
+        )
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
