@@ -21,7 +21,7 @@ from aslx.records import ingest
 ARCHIVE = "mp_holistic_35signs/landmarks_f16.npz"
 #: Small counts keep the tests fast.
 WORDS = {"train": 12, "val": 4, "test": 6}
-SOURCE = re.compile(r"^landmarks_f16\.npz\[(\d+(?:,\d+)*)\]$")
+SOURCE = re.compile(r"^[\w.-]+\.npz\[(\d+(?:,\d+)*)\]$")
 
 
 def source_indices(clip) -> list[int]:
@@ -166,3 +166,27 @@ def test_bad_archives_and_arguments(tmp_path):
         list(spelled.read(good, min_letters=4, max_letters=3))
     with pytest.raises(ValueError, match="unknown splits"):
         list(spelled.read(good, words={"dev": 3}))
+
+
+def test_sequences_of_all_signs(tmp_path):
+    """``signs='all'`` draws from every class (letters and words), joined by spaces; each
+    segment is a clip of its sign from the word's own split; ``letters`` never draws 'hello'."""
+    path = tmp_path / "tiny.npz"
+    write_archive(path)
+    with np.load(path) as data:
+        classes, y, seq_id = list(data["classes"]), data["y"], data["seq_id"]
+    counts = {"train": 60, "test": 5}
+    clips = list(spelled.read(path, words=counts, seed=1, signs="all", max_letters=4))
+    assert collections.Counter(c.split for c in clips) == counts
+    seen = set()
+    for clip in clips:
+        signs = clip.label.split(" ")
+        assert 3 <= len(signs) <= 4 and clip.landmarks.shape[0] == 2 * len(signs)
+        for sign, index in zip(signs, source_indices(clip)):
+            assert classes[y[index]] == sign and split_of(int(seq_id[index])) == clip.split
+        seen |= set(signs)
+    assert "hello" in seen
+    letters = list(spelled.read(path, words=counts, seed=1))
+    assert all(re.fullmatch(r"[a-z]+", c.label) for c in letters)
+    with pytest.raises(ValueError, match="signs"):
+        list(spelled.read(path, signs="words"))

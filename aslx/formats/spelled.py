@@ -10,6 +10,11 @@ Every letter clip comes from the word's own split (the archive's fixed split by 
 test words are made of test clips only and never see a training recording. The hand shapes are
 real; the transitions between letters are not (one clip simply ends where the next begins).
 
+With ``signs='all'`` a sequence is drawn from every class of the archive instead (letters and
+words alike, e.g. ``'hello my a name'``, its signs joined by spaces): longer unlabelled
+material with transitions between any signs, for pretraining an encoder that must serve both
+spelling and isolated signs.
+
 Labels are the words themselves, in the Kaggle character vocabulary
 (:meth:`aslx.vocab.CharVocab.kaggle`), so the records suit fingerspelling models. A fixed seed
 makes the output the same on every run; each split draws from its own random stream, so changing
@@ -40,6 +45,9 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 SPLITS = ("train", "val", "test")
 #: Words made per split by default.
 DEFAULT_WORDS: Mapping[str, int] = MappingProxyType({"train": 2000, "val": 200, "test": 400})
+#: What sequences are made of: ``letters`` (a–z, joined into a word) or ``all`` (every class of
+#: the archive, joined by spaces).
+SIGNS = ("letters", "all")
 #: Arrays the archive must hold (``X`` is streamed from its ``X.npy`` member).
 REQUIRED_KEYS = ("X", "y", "classes", "seq_id")
 
@@ -89,23 +97,28 @@ def _open_index(src: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[st
     return y, seq_id, classes
 
 
-def letter_pools(
-    y: np.ndarray, seq_id: np.ndarray, classes: list[str], boundaries=SPLIT_BOUNDARIES
+def sign_pools(
+    y: np.ndarray,
+    seq_id: np.ndarray,
+    classes: list[str],
+    boundaries=SPLIT_BOUNDARIES,
+    signs: tuple[str, ...] = tuple(LETTERS),
 ) -> dict[str, dict[str, np.ndarray]]:
-    """``{split: {letter: sorted clip indices}}`` for every letter of :data:`LETTERS`.
+    """``{split: {sign: sorted clip indices}}`` for every sign of ``signs`` (classes of the
+    archive; by default the letters a–z).
 
-    Raises :class:`FormatError` when a letter is not a class, or has no clip in a split.
+    Raises :class:`FormatError` when a sign is not a class.
     """
-    absent = [c for c in LETTERS if c not in classes]
+    absent = [c for c in signs if c not in classes]
     if absent:
-        raise FormatError(f"letters {absent} are not classes of the archive")
+        raise FormatError(f"signs {absent} are not classes of the archive")
     splits = np.array([split_of(int(s), boundaries) for s in seq_id])
     pools: dict[str, dict[str, np.ndarray]] = {}
     for split in SPLITS:
         pools[split] = {}
-        for letter in LETTERS:
-            indices = np.flatnonzero((y == classes.index(letter)) & (splits == split))
-            pools[split][letter] = indices
+        for sign in signs:
+            indices = np.flatnonzero((y == classes.index(sign)) & (splits == split))
+            pools[split][sign] = indices
     return pools
 
 
@@ -116,11 +129,13 @@ def plan(
     min_letters: int = 3,
     max_letters: int = 7,
     seed: int = 0,
+    separator: str = "",
 ) -> list[Word]:
-    """Draws the words of every split (in :data:`SPLITS` order) and the clip of each letter.
+    """Draws the words of every split (in :data:`SPLITS` order) and the clip of each sign.
 
-    Each split has its own random stream derived from ``seed``, so one split's words do not
-    depend on how many words another split gets.
+    A word is ``min_letters``–``max_letters`` signs drawn uniformly from the pools' signs,
+    joined by ``separator``. Each split has its own random stream derived from ``seed``, so one
+    split's words do not depend on how many words another split gets.
     """
     unknown = sorted(set(words) - set(SPLITS))
     if unknown:
@@ -138,15 +153,16 @@ def plan(
         count = words.get(split, 0)
         if count == 0:
             continue
-        empty = [c for c in LETTERS if len(pools[split][c]) == 0]
+        signs = list(pools[split])
+        empty = [c for c in signs if len(pools[split][c]) == 0]
         if empty:
-            raise FormatError(f"no {split} clips of the letters {empty}")
+            raise FormatError(f"no {split} clips of the signs {empty}")
         rng = np.random.default_rng(stream)
         for number in range(count):
             length = int(rng.integers(min_letters, max_letters + 1))
-            text = "".join(LETTERS[i] for i in rng.integers(0, len(LETTERS), size=length))
-            clips = tuple(int(pools[split][c][rng.integers(len(pools[split][c]))]) for c in text)
-            planned.append(Word(split, number, text, clips))
+            chosen = [signs[i] for i in rng.integers(0, len(signs), size=length)]
+            clips = tuple(int(pools[split][c][rng.integers(len(pools[split][c]))]) for c in chosen)
+            planned.append(Word(split, number, separator.join(chosen), clips))
     return planned
 
 
@@ -195,6 +211,7 @@ def read(
     max_letters: int = 7,
     seed: int = 0,
     boundaries=SPLIT_BOUNDARIES,
+    signs: str = "letters",
 ) -> Iterator[Clip | Skipped]:
     """Yields spelled words made from the letter clips of the archive ``src``.
 
@@ -205,14 +222,26 @@ def read(
       min_letters, max_letters: the word length is uniform in ``[min_letters, max_letters]``.
       seed: the same seed gives the same words, clips and order.
       boundaries: the archive's split by ``seq_id`` (:data:`aslx.formats.npz.SPLIT_BOUNDARIES`).
+      signs: ``letters`` (words of a–z) or ``all`` (sequences of every class, joined by
+        spaces; ``min_letters``/``max_letters`` then count signs).
 
     Each :class:`Clip` has ``label`` = the word, ``split`` = its letters' split, ``clip_id``
     ``'<split>/<number>-<word>'``, ``source`` ``'<archive>[i,j,…]'`` naming the clips used, and
     ``[frames × letters, 543, 3]`` float32 landmarks, NaN where the archive has zeros.
     """
+    if signs not in SIGNS:
+        raise ValueError(f"signs must be one of {SIGNS}, not {signs!r}")
     y, seq_id, classes = _open_index(src)
-    pools = letter_pools(y, seq_id, classes, boundaries)
-    planned = plan(pools, words, min_letters=min_letters, max_letters=max_letters, seed=seed)
+    chosen = tuple(LETTERS) if signs == "letters" else tuple(classes)
+    pools = sign_pools(y, seq_id, classes, boundaries, chosen)
+    planned = plan(
+        pools,
+        words,
+        min_letters=min_letters,
+        max_letters=max_letters,
+        seed=seed,
+        separator="" if signs == "letters" else " ",
+    )
     letters = load_clips(src, {i for word in planned for i in word.clips})
     for i, points in letters.items():
         # Mark missing points once per source clip, not once per use. A float16 archive stays
