@@ -24,6 +24,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from absl import logging
 
 from aslx import vocab as vocab_lib
 from aslx.decoding import ctc as ctc_decoding
@@ -140,6 +141,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Orbax warns through absl on every read-only checkpoint open; a user here reads results.
+    logging.set_verbosity(logging.ERROR)
     try:
         predictor = Predictor(args.model)
     except (FileNotFoundError, ValueError, KeyError) as e:

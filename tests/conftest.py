@@ -117,3 +117,34 @@ def synthetic_records(tmp_path_factory) -> Path:
         log=lambda line: None,
     )
     return root / "records"
+
+
+def tiny_ctc_config(records: Path):
+    """A 4-step CTC finetuning configuration on ``records``: one 32-wide block, 48 frames,
+    batch 8, no augmentation (not what its users test; it saves compiling the recipe)."""
+    from aslx.training import config as config_lib
+
+    c = config_lib.finetune()
+    c.data.dir = str(records)
+    c.data.max_frames = 48
+    c.model.num_layers = 1
+    c.model.dim = 32
+    c.batch_size = 8
+    c.total_steps = 4
+    c.warmup_steps = 1
+    c.log_every = 1
+    c.eval_every = 1000
+    c.augment.enabled = False
+    return c
+
+
+@pytest.fixture(scope="session")
+def tiny_ctc_run(synthetic_records, tmp_path_factory) -> Path:
+    """The workdir of a finished :func:`tiny_ctc_config` run on the synthetic record set, with
+    raw and EMA weights that differ. Shared by every test that needs a trained model: read it,
+    never write into it."""
+    from finetune.train import train
+
+    workdir = tmp_path_factory.mktemp("tiny_ctc_run") / "work"
+    train(tiny_ctc_config(synthetic_records), str(workdir), print_fn=lambda *a, **k: None)
+    return workdir

@@ -23,23 +23,9 @@ MAX_FRAMES = 48  # the synthetic clips have 29–163 frames: many are fitted
 
 
 @pytest.fixture(scope="module")
-def ctc_run(synthetic_records, tmp_path_factory):
-    """A 4-step CTC finetuning run (one 32-wide block) on the synthetic record set."""
-    from finetune import train
-
-    config = config_lib.finetune()
-    config.data.dir = str(synthetic_records)
-    config.data.max_frames = MAX_FRAMES
-    config.model.num_layers = 1
-    config.model.dim = 32
-    config.batch_size = 8
-    config.total_steps = 4
-    config.warmup_steps = 1
-    config.eval_every = 1000
-    config.augment.enabled = False  # not what is tested here; saves compiling the recipe
-    workdir = tmp_path_factory.mktemp("align_run") / "work"
-    train.train(config, str(workdir), print_fn=lambda *a, **k: None)
-    return workdir
+def ctc_run(tiny_ctc_run):
+    """A 4-step CTC finetuning run (one 32-wide block, 48 frames) on the synthetic record set."""
+    return tiny_ctc_run
 
 
 @pytest.fixture(scope="module")

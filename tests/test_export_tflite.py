@@ -175,24 +175,9 @@ def test_int8_export_calibrates_and_runs(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained_workdir(synthetic_records, tmp_path_factory):
-    """A 10-step CTC finetuning run on the synthetic record set."""
-    from aslx.training import config as config_lib
-    from finetune import train
-
-    config = config_lib.finetune()
-    config.data.dir = str(synthetic_records)
-    config.data.max_frames = 48
-    config.model.num_layers = 1
-    config.model.dim = 32
-    config.batch_size = 8
-    config.total_steps = 10
-    config.warmup_steps = 1
-    config.eval_every = 1000
-    config.augment.enabled = False
-    workdir = tmp_path_factory.mktemp("trained") / "work"
-    train.train(config, str(workdir), print_fn=lambda *a, **k: None)
-    return workdir
+def trained_workdir(tiny_ctc_run):
+    """A 4-step CTC finetuning run on the synthetic record set (48 frames)."""
+    return tiny_ctc_run
 
 
 def run_main(main, argv) -> tuple[int, str, str]:

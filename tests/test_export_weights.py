@@ -15,38 +15,14 @@ from safetensors import numpy as safetensors_numpy
 from aslx.export import weights as weights_lib
 from aslx.model import model as model_lib
 from aslx.training import checkpoint, warm_start
-from aslx.training import config as config_lib
 from aslx.training.metrics_log import read_metrics
-
-PRESET = "hands_pose"
-
-
-def small_finetune(records):
-    """A 3-step, one-block finetuning run without augmentation: seconds on a CPU."""
-    c = config_lib.finetune()
-    c.data.dir = str(records)
-    c.data.preset = PRESET
-    c.data.max_frames = 32
-    c.model.num_layers = 1
-    c.model.dim = 32
-    c.batch_size = 8
-    c.total_steps = 3
-    c.warmup_steps = 1
-    c.log_every = 1
-    c.eval_every = 1000
-    c.checkpoint_every = 3
-    c.augment.enabled = False  # not what is tested here; saves compiling the recipe
-    return c
+from tests.conftest import tiny_ctc_config
 
 
 @pytest.fixture(scope="module")
-def teacher(synthetic_records, tmp_path_factory):
+def teacher(tiny_ctc_run):
     """A finished tiny finetuning run's workdir: raw and EMA weights that differ."""
-    from finetune.train import train
-
-    workdir = tmp_path_factory.mktemp("export") / "teacher"
-    train(small_finetune(synthetic_records), str(workdir), print_fn=lambda *a, **k: None)
-    return workdir
+    return tiny_ctc_run
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +121,7 @@ def test_a_file_teaches_and_initialises_a_finetuning_run(synthetic_records, expo
 
     teacher_file = exported["selected"]
     teacher_description, teacher_params = weights_lib.load_weights(teacher_file)
-    config = small_finetune(synthetic_records)
+    config = tiny_ctc_config(synthetic_records)
     config.total_steps = 2
     config.data.eval_split = ""  # the student's scores are not what is tested here
     config.teacher.weights = str(teacher_file)

@@ -20,6 +20,8 @@ import itertools
 import sys
 from pathlib import Path
 
+from absl import logging
+
 from aslx.formats import detect
 from aslx.formats.clip import Clip, FormatError
 
@@ -81,6 +83,8 @@ def _representative(path: str, count: int, preset_name: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Orbax warns through absl on every read-only checkpoint open; a user here reads results.
+    logging.set_verbosity(logging.ERROR)
     try:
         if args.format == "weights":
             from aslx.export import weights

@@ -127,7 +127,7 @@ def read_weights_file(path: str | os.PathLike) -> warm_start.Source:
     if not path.exists():
         raise FileNotFoundError(
             f"{path}: no such weights file; write one with "
-            "aslx.export.weights.export_weights(workdir, out)"
+            "python -m aslx.export --workdir DIR --format weights --out FILE"
         )
     if not path.is_file():
         raise ValueError(f"{path}: a folder, not a weights file; pass an exported .safetensors")
@@ -139,7 +139,7 @@ def read_weights_file(path: str | os.PathLike) -> warm_start.Source:
     except safetensors.SafetensorError as error:
         raise ValueError(
             f"{path}: not a safetensors file ({error}); export a workdir with "
-            "aslx.export.weights.export_weights(workdir, out)"
+            "python -m aslx.export --workdir DIR --format weights --out FILE"
         ) from None
     try:
         description = json.loads(metadata["model"])
@@ -155,7 +155,7 @@ def _check_metadata(path: Path, metadata: dict[str, str]) -> None:
     if metadata.get("format") != FORMAT:
         raise ValueError(
             f"{path}: a safetensors file without aslx metadata (format={FORMAT!r}); "
-            "export a training workdir with aslx.export.weights.export_weights(workdir, out)"
+            "export a training workdir with python -m aslx.export --format weights"
         )
     version = metadata.get("format_version")
     if version != FORMAT_VERSION:
