@@ -3,6 +3,9 @@
     python -m finetune.main --config configs/distill_small.py --workdir runs/distill_small \\
         --config.data.dir=RECORDS --config.teacher.workdir=runs/finetune_large
 
+or, from an exported teacher (``python -m aslx.export --format weights``), with
+``--config.teacher.weights=large.safetensors`` instead of ``teacher.workdir``.
+
 The recipe of ``configs/finetune_small.py`` plus the teacher: it runs frozen inside the step on
 the same augmented batch, and the student's separate distillation head learns its per-frame
 argmax.
