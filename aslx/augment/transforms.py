@@ -200,9 +200,11 @@ def feature_mask(sample: Sample, dropped: jnp.ndarray) -> Sample:
 
 
 def permute(x: jnp.ndarray, permutation, axis: int) -> jnp.ndarray:
-    """``x`` reordered along ``axis`` by a static ``permutation``, as a concatenation of its
-    contiguous runs: XLA fuses slices and concatenations, where a gather would force the
-    producer's whole computation (random noise included) to be redone per read."""
+    """``x`` reordered along ``axis`` by a static ``permutation`` (or any fixed selection of
+    indices: ``jnp.take(x, permutation, axis)``), as a concatenation of its contiguous runs:
+    XLA fuses slices and concatenations, where a gather would force the producer's whole
+    computation (random noise included) to be redone per read; and the TFLite converter
+    refuses gathers in a graph whose frame count is dynamic (:mod:`aslx.export.tflite`)."""
     permutation = [int(i) for i in permutation]
     runs, start = [], 0
     for i in range(1, len(permutation) + 1):

@@ -46,6 +46,7 @@ import numpy as np
 from jax import lax
 
 from aslx import vocab as vocab_lib
+from aslx.augment import transforms
 from aslx.landmarks import layouts, presets
 from aslx.tf_cpu import tensorflow
 from aslx.training import evaluate as evaluate_lib
@@ -90,20 +91,6 @@ def fit_indices(num_frames: int, max_frames: int) -> np.ndarray:
     return np.arange(max_frames) * num_frames // max_frames
 
 
-def take_static(x: jnp.ndarray, indices, axis: int) -> jnp.ndarray:
-    """``jnp.take(x, indices, axis)`` for fixed ``indices``, built from slices of consecutive
-    runs and one concatenation. The TFLite converter refuses gathers in a graph whose frame
-    count is dynamic; slices it takes."""
-    indices = [int(i) for i in indices]
-    runs, start = [], 0
-    for k in range(1, len(indices) + 1):
-        if k == len(indices) or indices[k] != indices[k - 1] + 1:
-            runs.append((indices[start], indices[k - 1] + 1))
-            start = k
-    parts = [lax.slice_in_dim(x, a, b, axis=axis) for a, b in runs]
-    return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=axis)
-
-
 def columns_to_batch(
     columns: jnp.ndarray, num_frames: jnp.ndarray, preset: presets.Preset
 ) -> dict[str, jnp.ndarray]:
@@ -116,14 +103,18 @@ def columns_to_batch(
     graph = graph_landmarks(preset)
     slot = {int(c): i for i, c in enumerate(graph)}
     points = columns.reshape(columns.shape[0], 3, len(graph)).transpose(0, 2, 1)
-    selected = take_static(points, [slot[int(c)] for c in preset.indices], axis=1)
+    selected = transforms.permute(points, [slot[int(c)] for c in preset.indices], axis=1)
     if preset.picks_dominant_hand:
-        mirrored = take_static(points, [slot[int(c)] for c in preset.mirrored_indices], axis=1)
+        mirrored = transforms.permute(
+            points, [slot[int(c)] for c in preset.mirrored_indices], axis=1
+        )
         mirrored = mirrored * jnp.array([-1.0, 1.0, 1.0]) + jnp.array([1.0, 0.0, 0.0])  # x → 1 − x
 
         def missing_frames(group: str) -> jnp.ndarray:
             hand = layouts.group_slice(group)
-            hand_points = take_static(points, [slot[c] for c in range(hand.start, hand.stop)], 1)
+            hand_points = transforms.permute(
+                points, [slot[c] for c in range(hand.start, hand.stop)], 1
+            )
             return jnp.all(jnp.isnan(hand_points), axis=(1, 2)).sum()
 
         left_dominant = missing_frames("left_hand") < missing_frames("right_hand")
@@ -151,7 +142,7 @@ def inference_function(trained: warm_start.TrainedModel) -> Callable:
     def log_probs(columns, num_frames):
         batch = columns_to_batch(columns.astype(jnp.float32), num_frames, preset)
         out = forward(trained.params, batch)
-        # Index the one-clip batch by slicing: see take_static.
+        # Index the one-clip batch by slicing, not a gather: see transforms.permute.
         if task == "classification":
             return jax.nn.log_softmax(lax.index_in_dim(out["class_logits"], 0, keepdims=False))
         return lax.index_in_dim(out["log_probs"], 0, keepdims=False)
