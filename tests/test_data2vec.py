@@ -24,6 +24,10 @@ MODEL = model_config_lib.sized(
 )
 
 
+# One compiled program per shape is far cheaper than running the ops one by one.
+MASKS = jax.jit(data2vec.inverse_block_mask, static_argnums=(1, 2, 3, 4))
+
+
 def runs(row: np.ndarray) -> list[int]:
     """Lengths of the runs of True in a 1-D boolean array."""
     lengths, current = [], 0
@@ -44,7 +48,7 @@ def runs(row: np.ndarray) -> list[int]:
     seed=st.integers(0, 2**16),
 )
 def test_masks_hide_exactly_the_ratio_in_every_row(frames, ratio, block, seed):
-    visible, hidden = data2vec.inverse_block_mask(jax.random.key(seed), 6, frames, ratio, block)
+    visible, hidden = MASKS(jax.random.key(seed), 6, frames, ratio, block)
     visible, hidden = np.asarray(visible), np.asarray(hidden)
     expected_hidden = frames - data2vec.num_visible(frames, ratio)
     assert (hidden.sum(-1) == expected_hidden).all()
@@ -109,7 +113,7 @@ def test_targets_average_the_normalised_blocks():
     )
 
 
-def test_block_outputs_are_the_residual_stream_before_the_final_norm():
+def test_block_outputs_are_the_residual_stream_or_the_mlp_output_before_it():
     from flax import nnx
 
     from aslx.model.encoder import Encoder
@@ -118,10 +122,20 @@ def test_block_outputs_are_the_residual_stream_before_the_final_norm():
     x = jax.random.normal(jax.random.key(0), (2, 8, PRESET.num_landmarks, 3))
     mask = jnp.ones((2, 8), bool)
     positions = jnp.broadcast_to(jnp.arange(8), (2, 8))
-    features, blocks = encoder(x, mask, positions, block_outputs=2)
-    assert blocks.shape == (2, 2, 8, MODEL.dim)
-    np.testing.assert_allclose(encoder.final_norm(blocks[-1]), features, atol=1e-6)
+    features, stream = encoder(x, mask, positions, block_outputs=2, block_output_kind="residual")
+    assert stream.shape == (2, 2, 8, MODEL.dim)
+    np.testing.assert_allclose(encoder.final_norm(stream[-1]), features, atol=1e-6)
     np.testing.assert_array_equal(encoder(x, mask, positions), features)
+
+    # Data2vec's targets: the last block's MLP output, recomputed by hand from its input.
+    _, mlp_outputs = encoder(x, mask, positions, block_outputs=2)
+    last = encoder.blocks[-1]
+    middle = stream[0] + last.attention(last.attention_norm(stream[0]), positions, mask)
+    expected = last.mlp_out(jax.nn.gelu(last.mlp_in(last.mlp_norm(middle))))
+    np.testing.assert_allclose(mlp_outputs[-1], expected, atol=1e-5)
+    np.testing.assert_allclose(middle + mlp_outputs[-1], stream[-1], atol=1e-5)
+    with pytest.raises(ValueError, match="block_output_kind"):
+        encoder(x, mask, positions, block_outputs=1, block_output_kind="attention")
 
 
 def batch(b=2, t=24, seed=0):
@@ -140,9 +154,10 @@ def test_the_teacher_gets_no_gradient_and_the_student_does():
     graphdef, params = data2vec.create(MODEL, D2V)
     loss_fn = data2vec.make_loss(graphdef, D2V, PRESET, None)
     teacher = jax.tree.map(lambda x: x + 0.01, params)
-    (loss, aux), (g_student, g_teacher) = jax.value_and_grad(
-        lambda p, t: loss_fn(p, batch(), jax.random.key(0), 0, t), argnums=(0, 1), has_aux=True
-    )(params, teacher)
+    grad_fn = jax.value_and_grad(
+        lambda p, t, b: loss_fn(p, b, jax.random.key(0), 0, t), argnums=(0, 1), has_aux=True
+    )
+    (loss, aux), (g_student, g_teacher) = jax.jit(grad_fn)(params, teacher, batch())
     assert np.isfinite(float(loss)) and float(aux["target_variance"]) > 0
     assert all(float(jnp.abs(g).max()) == 0 for g in jax.tree.leaves(g_teacher))
     student = flatten(g_student)

@@ -97,12 +97,14 @@ class Block(nnx.Module):
         self.mlp_out = dense(config.mlp_ratio * d, d, ("mlp", "embed"), dtype, rngs)
 
     def __call__(self, x, positions, frame_mask, keep, keys):
-        """``keep [B]``: 1 to run the block for an example, 0 to skip it (LayerDrop)."""
+        """``keep [B]``: 1 to run the block for an example, 0 to skip it (LayerDrop).
+
+        Returns the new residual stream and the MLP's output before it is added to it."""
         keep = keep[:, None, None].astype(x.dtype)
         h = self.attention(self.attention_norm(x), positions, frame_mask)
         x = x + keep * dropout(h, self.dropout_rate, keys[0])
         h = self.mlp_out(jax.nn.gelu(self.mlp_in(self.mlp_norm(x))))
-        return x + keep * dropout(h, self.dropout_rate, keys[1])
+        return x + keep * dropout(h, self.dropout_rate, keys[1]), h
 
 
 class Encoder(nnx.Module):
@@ -134,6 +136,7 @@ class Encoder(nnx.Module):
         *,
         key: jax.Array | None = None,
         block_outputs: int = 0,
+        block_output_kind: str = "ffn",
     ):
         """Encodes a batch.
 
@@ -142,8 +145,11 @@ class Encoder(nnx.Module):
           frame_mask: ``[B, T]`` bool, True for real frames.
           positions: ``[B, T]`` RoPE positions (frame indices).
           key: PRNG key for dropout and LayerDrop; ``None`` means evaluation (deterministic).
-          block_outputs: also return the outputs of the last this many blocks (the residual
-            stream after each, before the final norm): Data2vec's teacher targets.
+          block_outputs: also return the outputs of the last this many blocks: Data2vec's
+            teacher targets.
+          block_output_kind: what a block's output is: ``ffn``, its MLP's output before the
+            residual connection adds it (Data2vec's choice), or ``residual``, the residual
+            stream after the block (before the final norm).
 
         Returns:
           ``[B, T, D]`` float32 features; padded frames hold values that nothing downstream
@@ -161,11 +167,15 @@ class Encoder(nnx.Module):
             layer_key, dropout_key = jax.random.split(key)
             keep = jax.random.bernoulli(layer_key, 1 - self.config.layer_drop, (n, b))
             block_keys = list(jax.random.split(dropout_key, (n, 2)))
+        if block_output_kind not in ("ffn", "residual"):
+            raise ValueError(
+                f"block_output_kind must be 'ffn' or 'residual', not {block_output_kind!r}"
+            )
         outputs = []
         for i, block in enumerate(self.blocks):
-            x = block(x, positions, frame_mask, keep[i], block_keys[i])
+            x, mlp_output = block(x, positions, frame_mask, keep[i], block_keys[i])
             if i >= n - block_outputs:
-                outputs.append(x)
+                outputs.append(mlp_output if block_output_kind == "ffn" else x)
         if block_outputs:
             return self.final_norm(x), jnp.stack(outputs)
         return self.final_norm(x)

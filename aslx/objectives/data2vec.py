@@ -18,7 +18,11 @@ frames, what an EMA teacher computed from the whole clip:
 4. **Teacher.** The EMA of the student's encoder runs once per clip on the unmasked input, in
    evaluation mode. The target is the mean of its last ``top_k`` block outputs, each
    instance-normalised over the clip's real frames (per channel: zero mean, unit variance).
-   The teacher gets no gradient.
+   A block's output is, as in Data2vec, its MLP's output before the residual connection adds
+   it (``target_kind='ffn'``); ``'residual'`` takes the residual stream after the block
+   instead, which in a shallow encoder is mostly the stem's projection of the input, so the
+   decoder can largely interpolate it from the visible neighbours. The teacher gets no
+   gradient.
 5. **Loss.** Mean squared error over hidden, real frames and all channels.
 
 The teacher's EMA decay grows linearly from 0.999 to 0.99999 over the first 100 k steps.
@@ -49,6 +53,7 @@ class Data2vecConfig:
     mask_ratio: float = 0.5
     block_length: int = 5
     top_k: int = 6
+    target_kind: str = "ffn"
     decoder_layers: int = 4
     decoder_dim: int = 256
     decoder_kernel: int = 7
@@ -62,6 +67,8 @@ class Data2vecConfig:
             raise ValueError(f"mask_ratio must be in (0, 1), not {self.mask_ratio}")
         if self.num_masks < 1 or self.block_length < 1 or self.top_k < 1:
             raise ValueError("num_masks, block_length and top_k must be positive")
+        if self.target_kind not in ("ffn", "residual"):
+            raise ValueError(f"target_kind must be 'ffn' or 'residual', not {self.target_kind!r}")
 
 
 def ema_decay(config: Data2vecConfig, step) -> jnp.ndarray:
@@ -205,7 +212,13 @@ def make_loss(
         positions = jnp.broadcast_to(jnp.arange(t), (b, t))
 
         teacher_encoder = nnx.merge(graphdef, jax.lax.stop_gradient(teacher)).encoder
-        _, blocks = teacher_encoder(landmarks, frame_mask, positions, block_outputs=config.top_k)
+        _, blocks = teacher_encoder(
+            landmarks,
+            frame_mask,
+            positions,
+            block_outputs=config.top_k,
+            block_output_kind=config.target_kind,
+        )
         target = targets(blocks, frame_mask)
 
         m = config.num_masks
