@@ -24,7 +24,7 @@ from aslx.objectives import finetune as objective_lib
 from aslx.training import checkpoint as checkpoint_lib
 from aslx.training import config as config_lib
 from aslx.training import evaluate as evaluate_lib
-from aslx.training import loop, sharding, warm_start
+from aslx.training import loop, optimizer, sharding, warm_start
 from aslx.training import step as step_lib
 from aslx.training.loop import TrainingError
 
@@ -109,7 +109,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
 
     # --- state on the mesh ----------------------------------------------------------------
     mesh = sharding.make_mesh(config.fsdp)
-    tx, schedule = loop.optimizer_for(config, {"gate": config.gate.lr_multiplier})
+    multipliers = {"gate": config.gate.lr_multiplier}
+    multipliers |= optimizer.layer_decay_multipliers(model_config.num_layers, config.layer_decay)
+    tx, schedule = loop.optimizer_for(config, multipliers)
     state, state_shardings = loop.place_state(params, tx, mesh)
     frozen = sharding.shard_params(teacher_params, mesh) if teacher_params is not None else None
 

@@ -126,3 +126,33 @@ def test_lr_multiplier_scales_only_its_module():
     updates, _ = tx.update(grads, tx.init(params), params)
     np.testing.assert_allclose(updates["gate"]["logits"], 10 * updates["head"]["bias"], rtol=1e-6)
     assert float(jnp.abs(updates["head"]["bias"]).max()) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_layer_decay_scales_each_block_of_the_real_model():
+    from aslx.model import config as model_config_lib
+    from aslx.model import model as model_lib
+    from aslx.training.warm_start import flatten
+
+    config = model_config_lib.sized("tiny", num_landmarks=5, ctc_vocab=7)  # 2 blocks
+    _, params = model_lib.create(config)
+    multipliers = optimizer.layer_decay_multipliers(config.num_layers, 0.5)
+    assert multipliers == {"encoder/stem": 0.125, "encoder/blocks/0": 0.25, "encoder/blocks/1": 0.5}
+    tx = optimizer.adamw(1e-3, weight_decay=0.0, lr_multipliers=multipliers)
+    grads = jax.tree.map(jnp.ones_like, params)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    steps = {path: float(np.abs(u).max()) for path, u in flatten(updates).items()}
+    expected = {
+        "encoder/stem/": 0.125e-3,
+        "encoder/blocks/0/": 0.25e-3,
+        "encoder/blocks/1/": 0.5e-3,
+    }
+    for path, step in steps.items():
+        want = next((v for k, v in expected.items() if path.startswith(k)), 1e-3)
+        assert step == pytest.approx(want, rel=1e-3), path
+    assert {p.split("/")[0] for p, s in steps.items() if s == pytest.approx(1e-3, rel=1e-3)} == {
+        "encoder",  # the final norm
+        "ctc_head",
+    }
+    assert optimizer.layer_decay_multipliers(2, 1.0) == {}
+    with pytest.raises(ValueError, match="layer decay"):
+        optimizer.layer_decay_multipliers(2, 0.0)

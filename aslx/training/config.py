@@ -46,6 +46,10 @@ field                          meaning
 ``gate.temperature_end``       over training
 ``init_from``                  a workdir or exported weights file to start from ('' none)
 ``init_keep_layers``           keep this many encoder blocks, evenly spaced (0: all)
+``layer_decay``                layer-wise learning-rate decay: the last block learns at
+                               ``layer_decay`` × ``lr``, each one below at one more factor,
+                               the stem lowest; heads at ``lr`` (1: none; 0.5–0.9 suit a
+                               pretrained ``init_from``)
 ``teacher.workdir``,           a frozen teacher: a finetuning workdir or exported weights;
 ``teacher.weights``            its per-frame argmax trains a separate distillation head
 ``teacher.kd_weight``          loss = task loss + ``kd_weight`` · distillation
@@ -164,6 +168,7 @@ def finetune() -> ml_collections.ConfigDict:
     c.gate = dict(l0_weight=0.0, lr_multiplier=1.0, temperature_start=1.0, temperature_end=0.05)
     c.init_from = ""
     c.init_keep_layers = 0
+    c.layer_decay = 1.0
     c.teacher = dict(workdir="", weights="", kd_weight=10.0)
     c.eval_every = 500
     return c
@@ -215,6 +220,10 @@ def check(config: ml_collections.ConfigDict) -> None:
         return  # pretraining: no task, teacher or gate
     need(config.task in TASKS, f"config.task must be one of {TASKS}, not {config.task!r}")
     need(0 <= config.ema_decay < 1, "config.ema_decay must be in [0, 1)")
+    need(
+        0 < config.layer_decay <= 1,
+        f"config.layer_decay must be in (0, 1] (1: no decay), not {config.layer_decay}",
+    )
     need(
         not (config.teacher.workdir and config.teacher.weights),
         "set one of config.teacher.workdir and config.teacher.weights, not both",

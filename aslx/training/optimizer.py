@@ -42,15 +42,42 @@ def schedule(kind: str, peak: float, warmup_steps: int, total_steps: int, end: f
     raise ValueError(f"unknown schedule {kind!r}; choose cosine or one_cycle")
 
 
-def under(module: str):
-    """``params -> mask``: True for the parameters of the top-level sub-module ``module``."""
+def _key(entry) -> str:
+    """One pytree path entry as the text a parameter path spells it with."""
+    for attribute in ("key", "name", "idx"):
+        if hasattr(entry, attribute):
+            return str(getattr(entry, attribute))
+    return str(entry)
+
+
+def under(prefix: str):
+    """``params -> mask``: True for the parameters whose path starts with ``prefix``, a
+    sub-module path such as ``gate`` or ``encoder/blocks/0``."""
+    parts = prefix.split("/")
 
     def mask(params):
         return jax.tree_util.tree_map_with_path(
-            lambda path, _: bool(path) and getattr(path[0], "key", None) == module, params
+            lambda path, _: [_key(p) for p in path[: len(parts)]] == parts, params
         )
 
     return mask
+
+
+def layer_decay_multipliers(num_layers: int, decay: float) -> dict[str, float]:
+    """Layer-wise learning-rate decay (Clark et al. 2020, arXiv:2003.10555; BEiT, Bao et al.
+    2022, arXiv:2106.08254): the last encoder block learns at ``decay`` × the rate, each block
+    below at one more factor ``decay``, the stem at ``decay ** (num_layers + 1)``; the final
+    norm and the heads keep the full rate. A pretrained encoder's lower layers hold general
+    features that a small labelled set should move least. ``decay = 1`` is no decay (``{}``).
+    """
+    if not 0 < decay <= 1:
+        raise ValueError(f"layer decay must be in (0, 1], not {decay}")
+    if decay == 1:
+        return {}
+    multipliers = {"encoder/stem": decay ** (num_layers + 1)}
+    for i in range(num_layers):
+        multipliers[f"encoder/blocks/{i}"] = decay ** (num_layers - i)
+    return multipliers
 
 
 def adamw(
@@ -64,16 +91,17 @@ def adamw(
 ) -> optax.GradientTransformation:
     """Clip by global norm, then AdamW with decay on matrices only.
 
-    ``lr_multipliers`` scales the updates of whole top-level sub-modules (``{"gate": 10.0}``):
-    Adam's step is about the learning rate whatever the gradient's size, so a parameter that
-    must travel far in one run (a joint gate's keep-logit) needs a larger rate, not a larger
-    loss weight.
+    ``lr_multipliers`` scales the updates of whole sub-modules, named by path prefix
+    (``{"gate": 10.0, "encoder/blocks/0": 0.5}``): Adam's step is about the learning rate
+    whatever the gradient's size, so a parameter that must travel far in one run (a joint
+    gate's keep-logit) needs a larger rate, not a larger loss weight; and one that should stay
+    near its pretrained value (:func:`layer_decay_multipliers`) a smaller one.
     """
     parts = [
         optax.clip_by_global_norm(clip_norm),
         optax.adamw(learning_rate, b1=b1, b2=b2, weight_decay=weight_decay, mask=decay_mask),
     ]
-    for module, factor in (lr_multipliers or {}).items():
+    for prefix, factor in (lr_multipliers or {}).items():
         if factor != 1.0:
-            parts.append(optax.masked(optax.scale(factor), under(module)))
+            parts.append(optax.masked(optax.scale(factor), under(prefix)))
     return optax.chain(*parts)
