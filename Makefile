@@ -25,8 +25,10 @@ demo: install
 	$(PY) -m finetune.main --config configs/finetune_tiny.py --workdir $(DEMO)/finetune \
 		--config.data.dir=$(DEMO)/records
 
+# One pytest worker per core (at most 4), whole files per worker so module fixtures are built
+# once; most of the suite's time is single-threaded XLA compilation.
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile --durations 15 tests
 
 lint: install
 	$(VENV)/bin/ruff check .
