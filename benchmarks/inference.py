@@ -18,6 +18,9 @@ one clip at a time, as an app would:
   log-probabilities;
 * ``val_normalized_levenshtein``: how well the measured model spells.
 
+``--model WORKDIR`` (repeatable) measures finished CTC runs of your own instead of training the
+sizes; each result is keyed by the workdir's name.
+
 Nothing here is tuned on test: the clips are the validation words.
 """
 
@@ -121,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         "error; its decodes mean little until it has learned to spell)",
     )
     parser.add_argument("--clips", type=int, default=200, help="validation words measured")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        action="append",
+        default=[],
+        help="a finished CTC finetuning workdir to measure instead of training --sizes "
+        "(repeatable)",
+    )
     args = parser.parse_args(argv)
     archive = args.data / "landmarks_f16.npz"
     if not archive.is_file():
@@ -130,15 +141,27 @@ def main(argv: list[str] | None = None) -> int:
     clips = [w.landmarks for w in words]
     steps = {"tiny": args.tiny_steps, "small": args.small_steps}
     results = {}
-    for size in args.sizes:
+    for workdir in args.model:
+        if not (workdir / "results.json").is_file():
+            print(
+                f"error: {workdir}: no results.json, not a finished run (--model)", file=sys.stderr
+            )
+            return 2
+        results[workdir.name] = measure(workdir, clips, args.workdir / f"export_{workdir.name}")
+        results[workdir.name]["finetune_steps"] = json.loads(
+            (workdir / "results.json").read_text()
+        )["steps"]
+    for size in [] if args.model else args.sizes:
         workdir = train_model(size, steps[size], args)
         results[size] = measure(workdir, clips, args.workdir / f"export_{size}")
         results[size]["finetune_steps"] = steps[size]
-    print(f"\n{'size':<6}{'tflite ms':>10}{'jax ms':>8}{'MB':>7}{'agree':>7}{'rel err':>10}")
-    for size, r in results.items():
+    width = max(6, *map(len, results))
+    print(f"\n{'model':<{width}}{'tflite ms':>10}{'jax ms':>8}{'MB':>7}{'agree':>7}{'rel err':>10}")
+    for name, r in results.items():
         print(
-            f"{size:<6}{r['tflite_ms']:>10.2f}{r['jax_ms']:>8.2f}{r['tflite_bytes'] / 1e6:>7.2f}"
-            f"{r['decode_agreement']:>7.3f}{r['max_rel_logit_error']:>10.2e}"
+            f"{name:<{width}}{r['tflite_ms']:>10.2f}{r['jax_ms']:>8.2f}"
+            f"{r['tflite_bytes'] / 1e6:>7.2f}{r['decode_agreement']:>7.3f}"
+            f"{r['max_rel_logit_error']:>10.2e}"
         )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")

@@ -96,7 +96,9 @@ def test_augment_benchmark_writes_its_fields(tmp_path):
     assert abs(result["speedup"] - ratio) <= 0.01 * ratio + 0.01
 
 
-def test_inference_benchmark_writes_its_fields(tmp_path, shared_data):
+def test_inference_benchmark_writes_its_fields(tmp_path, shared_data, tiny_ctc_run):
+    """On the shared trained model (``--model``); training the sizes is the same code as the
+    ``spelling`` task of ``real_data.py``."""
     out = tmp_path / "inference.json"
     args = [
         "--json",
@@ -105,15 +107,13 @@ def test_inference_benchmark_writes_its_fields(tmp_path, shared_data):
         str(shared_data / "mp_holistic_35signs"),
         "--workdir",
         str(tmp_path / "work"),
-        "--sizes",
-        "tiny",
-        "--tiny-steps",
-        "4",
+        "--model",
+        str(tiny_ctc_run),
         "--clips",
         "3",
     ]
     assert load("inference").main(args) == 0
-    result = json.loads(out.read_text())["tiny"]
+    result = json.loads(out.read_text())[tiny_ctc_run.name]
     assert {
         "tflite_ms",
         "jax_ms",
