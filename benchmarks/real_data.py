@@ -17,12 +17,12 @@ EMA weights) on ``val`` and scores ``test`` once at the end; nothing is tuned on
 * ``joint_gate``: the isolated task on all 543 landmarks, once without a gate and once with a
   hard-concrete joint gate and its L0 penalty; reports the landmarks the gate keeps and both
   test accuracies.
-* ``pretrain_gain``: Data2vec pretraining of the tiny encoder on unlabelled sequences of the
-  train split (3,000 sequences of 3–7 signs of any class, joined end to end: both the letters
-  spelling needs and the word signs the isolated task has), then both tasks finetuned with 10 %
-  of the training labels (clips 0–3 of each class; 200 words spelled from them), from the
-  pretrained encoder and from scratch. Each start gets its own peak learning rate, the better
-  on val of :data:`FINETUNE_LRS`; test is scored once with it.
+* ``pretrain_gain``: Data2vec pretraining of the tiny encoder on the train split's 1,470 clips
+  (30 frames each, labels unused; every class, so both the letters spelling needs and the word
+  signs of the isolated task), then both tasks finetuned with 10 % of the training labels
+  (clips 0–3 of each class; 200 words spelled from them), from the pretrained encoder and from
+  scratch. Each start gets its own peak learning rate, the better on val of
+  :data:`FINETUNE_LRS`; test is scored once with it.
 
 The records are written once under ``--workdir`` (default ``runs/real_data``) and reused; each
 training run gets its own sub-folder, and an existing one is resumed, so delete it to retrain.
@@ -59,8 +59,6 @@ RECORDS = {
     "signs": ("npz", "full543", {}),
     "spelled": ("npz-spelled", "hands_pose", {}),
     "signs_10pct": ("npz", "hands_pose", {"boundaries": FEW_LABELS}),
-    # Unlabelled pretraining material: train-split clips of every class, joined.
-    "sequences": ("npz-spelled", "hands_pose", {"signs": "all", "words": {"train": 3000}}),
     "spelled_10pct": (
         "npz-spelled",
         "hands_pose",
@@ -132,11 +130,11 @@ FINETUNE_LRS = (2e-3, 1e-3)
 
 
 def pretrain_config(record_dir: Path):
-    """Data2vec on unlabelled train-split sequences of 128 frames, tiny encoder."""
+    """Data2vec on the unlabelled train-split clips (32 frames), tiny encoder."""
     c = pretrain_tiny.get_config()
     c.data.dir = str(record_dir)
     c.data.preset = "hands_pose"
-    c.data.max_frames = 128
+    c.data.max_frames = 32
     c.batch_size = 16
     c.total_steps = 3000
     c.log_every = 250
@@ -149,9 +147,16 @@ def pretrain_gain(args) -> tuple[dict, list]:
     from pretrain.train import train as pretrain
 
     logging.set_verbosity(logging.WARNING)
-    pretrained_dir = args.workdir / "pretrain_tiny_sequences"
-    pretrain(pretrain_config(records("sequences", args.data, args.workdir)), str(pretrained_dir))
-    out, rows = {}, []
+    pretrained_dir = args.workdir / "pretrain_tiny_clips"
+    config = pretrain_config(records("signs", args.data, args.workdir))
+    pretrained = pretrain(config, str(pretrained_dir))
+    out = {
+        "pretrain_steps": config.total_steps,
+        "pretrain_frames": config.data.max_frames,
+        "pretrain_target_kind": config.data2vec.target_kind,
+        "pretrain_minutes": pretrained.get("seconds", 0) / 60,
+    }
+    rows = []
     tasks = (
         ("isolated", isolated_config, "signs_10pct", "top1", "test_accuracy"),
         (
