@@ -92,6 +92,7 @@ def measure(workdir: Path, clips: list[np.ndarray], out: Path) -> dict:
     for clip in clips:
         reference = model.log_probs(clip)
         errors.append(np.abs(graph.log_probs(clip) - reference).max() / np.abs(reference).max())
+    run = json.loads((workdir / "results.json").read_text())
     return {
         "tflite_ms": tflite_ms,
         "jax_ms": jax_ms,
@@ -100,10 +101,9 @@ def measure(workdir: Path, clips: list[np.ndarray], out: Path) -> dict:
         "max_rel_logit_error": float(np.max(errors)),
         "clips": len(clips),
         "workdir": str(workdir),
+        "finetune_steps": run["steps"],
         # How well the measured model spells: agreement on an all-blank model is no test.
-        "val_normalized_levenshtein": json.loads((workdir / "results.json").read_text())[
-            "val/normalized_levenshtein"
-        ],
+        "val_normalized_levenshtein": run["val/normalized_levenshtein"],
     }
 
 
@@ -148,13 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         results[workdir.name] = measure(workdir, clips, args.workdir / f"export_{workdir.name}")
-        results[workdir.name]["finetune_steps"] = json.loads(
-            (workdir / "results.json").read_text()
-        )["steps"]
     for size in [] if args.model else args.sizes:
         workdir = train_model(size, steps[size], args)
         results[size] = measure(workdir, clips, args.workdir / f"export_{size}")
-        results[size]["finetune_steps"] = steps[size]
     width = max(6, *map(len, results))
     print(f"\n{'model':<{width}}{'tflite ms':>10}{'jax ms':>8}{'MB':>7}{'agree':>7}{'rel err':>10}")
     for name, r in results.items():

@@ -86,6 +86,10 @@ class Attention(nnx.Module):
         return self.out(jnp.einsum("bnts,bsnh->btnh", probs, v).reshape(b, t, d))
 
 
+#: What a block's output is for Data2vec's targets (see ``Encoder.__call__``).
+BLOCK_OUTPUT_KINDS = ("ffn", "residual")
+
+
 class Block(nnx.Module):
     def __init__(self, config: ModelConfig, rngs: nnx.Rngs):
         d, dtype = config.dim, jnp.dtype(config.compute_dtype)
@@ -167,9 +171,9 @@ class Encoder(nnx.Module):
             layer_key, dropout_key = jax.random.split(key)
             keep = jax.random.bernoulli(layer_key, 1 - self.config.layer_drop, (n, b))
             block_keys = list(jax.random.split(dropout_key, (n, 2)))
-        if block_output_kind not in ("ffn", "residual"):
+        if block_output_kind not in BLOCK_OUTPUT_KINDS:
             raise ValueError(
-                f"block_output_kind must be 'ffn' or 'residual', not {block_output_kind!r}"
+                f"block_output_kind must be one of {BLOCK_OUTPUT_KINDS}, not {block_output_kind!r}"
             )
         outputs = []
         for i, block in enumerate(self.blocks):

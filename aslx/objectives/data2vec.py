@@ -42,7 +42,7 @@ from aslx.augment import recipe
 from aslx.augment.transforms import block_cover
 from aslx.landmarks.presets import Preset
 from aslx.model.config import ModelConfig
-from aslx.model.encoder import Encoder, dense, layer_norm
+from aslx.model.encoder import BLOCK_OUTPUT_KINDS, Encoder, dense, layer_norm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +67,10 @@ class Data2vecConfig:
             raise ValueError(f"mask_ratio must be in (0, 1), not {self.mask_ratio}")
         if self.num_masks < 1 or self.block_length < 1 or self.top_k < 1:
             raise ValueError("num_masks, block_length and top_k must be positive")
-        if self.target_kind not in ("ffn", "residual"):
-            raise ValueError(f"target_kind must be 'ffn' or 'residual', not {self.target_kind!r}")
+        if self.target_kind not in BLOCK_OUTPUT_KINDS:
+            raise ValueError(
+                f"target_kind must be one of {BLOCK_OUTPUT_KINDS}, not {self.target_kind!r}"
+            )
 
 
 def ema_decay(config: Data2vecConfig, step) -> jnp.ndarray:

@@ -61,6 +61,8 @@ import orbax.checkpoint as ocp
 from etils import epath
 from orbax.checkpoint import checkpoint_managers
 
+from aslx.training import tree_paths
+
 STATE = "state"
 EXTRA = "extra"
 _SHOWN = 5  # differing paths named in a structure-mismatch error, per kind
@@ -74,19 +76,6 @@ def _as_path(directory: str | os.PathLike) -> epath.Path:
     return epath.Path(os.path.abspath(text))
 
 
-def _key_name(key: Any) -> str:
-    """One path entry as a string, the way orbax names it on disk.
-
-    Orbax stores every pytree node as a dict or a list, so a ``GetAttrKey`` (namedtuple
-    fields, ``Variable.value``), a ``DictKey`` with an int key (``nnx.State`` layer indices)
-    and a ``SequenceKey`` must compare by their string form.
-    """
-    for attr in ("key", "name", "idx"):
-        if hasattr(key, attr):
-            return str(getattr(key, attr))
-    return str(key)
-
-
 def _leaf_shapes(tree: Any) -> dict[tuple[str, ...], tuple[int, ...] | None]:
     """``{path: shape}`` for every leaf of ``tree`` (shape ``None`` where a leaf has none)."""
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
@@ -95,7 +84,7 @@ def _leaf_shapes(tree: Any) -> dict[tuple[str, ...], tuple[int, ...] | None]:
         shape = getattr(leaf, "shape", None)
         if shape is None and isinstance(leaf, int | float | bool | np.number):
             shape = ()
-        shapes[tuple(_key_name(k) for k in path)] = None if shape is None else tuple(shape)
+        shapes[tree_paths.path_names(path)] = None if shape is None else tuple(shape)
     return shapes
 
 

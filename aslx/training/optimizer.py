@@ -18,6 +18,8 @@ from __future__ import annotations
 import jax
 import optax
 
+from aslx.training import tree_paths
+
 
 def decay_mask(params):
     """True for parameters that get weight decay (ndim ≥ 2)."""
@@ -42,22 +44,14 @@ def schedule(kind: str, peak: float, warmup_steps: int, total_steps: int, end: f
     raise ValueError(f"unknown schedule {kind!r}; choose cosine or one_cycle")
 
 
-def _key(entry) -> str:
-    """One pytree path entry as the text a parameter path spells it with."""
-    for attribute in ("key", "name", "idx"):
-        if hasattr(entry, attribute):
-            return str(getattr(entry, attribute))
-    return str(entry)
-
-
 def under(prefix: str):
     """``params -> mask``: True for the parameters whose path starts with ``prefix``, a
     sub-module path such as ``gate`` or ``encoder/blocks/0``."""
-    parts = prefix.split("/")
+    parts = tuple(prefix.split("/"))
 
     def mask(params):
         return jax.tree_util.tree_map_with_path(
-            lambda path, _: [_key(p) for p in path[: len(parts)]] == parts, params
+            lambda path, _: tree_paths.path_names(path[: len(parts)]) == parts, params
         )
 
     return mask
