@@ -22,7 +22,10 @@ EMA weights) on ``val`` and scores ``test`` once at the end; nothing is tuned on
   signs of the isolated task), then both tasks finetuned with 10 % of the training labels
   (clips 0–3 of each class; 200 words spelled from them), from the pretrained encoder and from
   scratch. Each start gets its own peak learning rate, the better on val of
-  :data:`FINETUNE_LRS`; test is scored once with it.
+  :data:`FINETUNE_LRS` with seed 0; then ``--seeds`` finetunes at that rate (seeds 0, 1, …:
+  initialisation of new layers, augmentation, batch order) are each scored on test once, and
+  the JSON's ``*_test_*`` fields are their mean (``*_per_seed`` lists them). One seed moves
+  the isolated test accuracy by up to 6 points on this data, more than the gains measured.
 
 The records are written once under ``--workdir`` (default ``runs/real_data``) and reused; each
 training run gets its own sub-folder, and an existing one is resumed, so delete it to retrain.
@@ -141,9 +144,20 @@ def pretrain_config(record_dir: Path):
     return c
 
 
+def few_label_run(config, lr: float, seed: int, workdir: Path, tag: str, rows: list) -> dict:
+    """One finetune of ``config`` at peak rate ``lr`` with ``seed``, in
+    ``workdir/{tag}_lr{lr}[_seed{seed}]``; appends ``(label, result)`` to ``rows``."""
+    config = config.copy_and_resolve_references()
+    config.update(lr=lr, seed=seed)
+    result = run(config, workdir / (f"{tag}_lr{lr:g}" + (f"_seed{seed}" if seed else "")))
+    rows.append((f"{tag.replace('_', ', ')}, lr {lr:g}, seed {seed}", result))
+    return result
+
+
 def pretrain_gain(args) -> tuple[dict, list]:
     """Pretrain once, then finetune with 10 % of the labels from it and from scratch, each
-    start at the learning rate of :data:`FINETUNE_LRS` that does best on val."""
+    start at the learning rate of :data:`FINETUNE_LRS` that does best on val, with
+    ``args.seeds`` seeds."""
     from pretrain.train import train as pretrain
 
     logging.set_verbosity(logging.WARNING)
@@ -169,20 +183,24 @@ def pretrain_gain(args) -> tuple[dict, list]:
     )
     for name, make_config, kind, metric, field in tasks:
         for start in ("scratch", "pretrained"):
-            tried = []
-            for lr in FINETUNE_LRS:
-                config = make_config(records(kind, args.data, args.workdir))
-                config.total_steps = 1500
-                config.lr = lr
-                if start == "pretrained":
-                    config.init_from = str(pretrained_dir)
-                result = run(config, args.workdir / f"{name}_10pct_{start}_lr{lr:g}")
-                result["lr"] = lr
-                tried.append(result)
-                rows.append((f"{name}, 10 %, {start}, lr {lr:g}", result))
-            best = max(tried, key=lambda r: r[f"val/{metric}"])
-            out[f"{start}_{field}"] = best[f"test/{metric}"]
-            out[f"{start}_{name}_lr"] = best["lr"]
+            init_from = str(pretrained_dir) if start == "pretrained" else ""
+            config = make_config(records(kind, args.data, args.workdir))
+            config.update(total_steps=1500, init_from=init_from)
+            tag = f"{name}_10pct_{start}"
+            first = {
+                lr: few_label_run(config, lr, 0, args.workdir, tag, rows) for lr in FINETUNE_LRS
+            }
+            lr = max(FINETUNE_LRS, key=lambda lr: first[lr][f"val/{metric}"])
+            seeds = [first[lr]]
+            seeds += [
+                few_label_run(config, lr, s, args.workdir, tag, rows) for s in range(1, args.seeds)
+            ]
+            tests = [r[f"test/{metric}"] for r in seeds]
+            vals = [r[f"val/{metric}"] for r in seeds]
+            out[f"{start}_{field}"] = sum(tests) / len(tests)
+            out[f"{start}_{field}_per_seed"] = tests
+            out[f"{start}_{name}_val_{metric}"] = sum(vals) / len(vals)
+            out[f"{start}_{name}_lr"] = lr
     return out, rows
 
 
@@ -196,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", required=True, help="where to write the result")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="mp_holistic_35signs")
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "real_data")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="pretrain_gain: finetunes per start at its chosen rate, averaged (default 3)",
+    )
     args = parser.parse_args(argv)
     if not (args.data / "landmarks_f16.npz").is_file():
         print(f"error: {args.data / 'landmarks_f16.npz'} not found (--data)", file=sys.stderr)
