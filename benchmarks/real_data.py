@@ -168,7 +168,7 @@ def pretrain_gain(args) -> tuple[dict, list]:
         "pretrain_steps": config.total_steps,
         "pretrain_frames": config.data.max_frames,
         "pretrain_target_kind": config.data2vec.target_kind,
-        "pretrain_minutes": pretrained.get("seconds", 0) / 60,
+        "pretrain_minutes": pretrained["seconds"] / 60,
     }
     rows = []
     tasks = (
@@ -256,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         rows = [("full543, no gate", ungated), ("full543, hard-concrete gate", gated)]
     out["runs"] = {name: result for name, result in rows}
+    # Training minutes as the run recorded them: a reused workdir keeps its own figure.
     print(f"\n{'run':<40}{'steps':>7}{'minutes':>9}  scores (selected weights)")
     for name, result in rows:
         scores = "  ".join(
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in result.items()
             if k.count("/") == 1 and not k.endswith(("_raw", "_ema", "examples"))
         )
-        print(f"{name:<40}{result['steps']:>7}{result['wall_seconds'] / 60:>9.1f}  {scores}")
+        print(f"{name:<40}{result['steps']:>7}{result['seconds'] / 60:>9.1f}  {scores}")
     print(json.dumps({k: v for k, v in out.items() if k != "runs"}, indent=1))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1) + "\n")

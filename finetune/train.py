@@ -28,7 +28,7 @@ from aslx.training import loop, optimizer, sharding, warm_start
 from aslx.training import step as step_lib
 from aslx.training.loop import TrainingError
 
-RESULTS_FILE = "results.json"
+RESULTS_FILE = loop.RESULTS_FILE
 __all__ = ["train", "TrainingError", "RESULTS_FILE"]
 
 
@@ -221,7 +221,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         return {"stopped_at": step}
 
     # --- final scores ---------------------------------------------------------------------
-    results = {"steps": step, "seconds": time.monotonic() - started, "workdir": str(workdir)}
+    seconds = loop.training_seconds(workdir, start_step >= config.total_steps, started)
+    results = {"steps": step, "seconds": seconds, "workdir": str(workdir)}
     best = checkpoints.best_step()
     if best is not None:
         state, _ = checkpoints.restore(state, best)

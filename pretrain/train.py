@@ -26,7 +26,7 @@ from aslx.training import loop, sharding, warm_start
 from aslx.training import step as step_lib
 from aslx.training.loop import TrainingError
 
-RESULTS_FILE = "results.json"
+RESULTS_FILE = loop.RESULTS_FILE
 
 
 def augment_config(config: ml_collections.ConfigDict) -> AugmentConfig | None:
@@ -141,7 +141,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     # Finetuning starts from the student (raw weights); the EMA weights are the teacher.
     results = {
         "steps": step,
-        "seconds": time.monotonic() - started,
+        "seconds": loop.training_seconds(workdir, start_step >= config.total_steps, started),
         "workdir": str(workdir),
         "selected_weights": "raw",
     }

@@ -59,6 +59,23 @@ def test_pretraining_logs_its_loss_and_variances(pretrained):
     assert f"--config.init_from={workdir}" in output
 
 
+def test_a_finished_workdir_run_again_keeps_its_results(pretrained, synthetic_records, tmp_path):
+    import shutil
+
+    from pretrain.train import train
+
+    workdir, results, _ = pretrained
+    again_dir = tmp_path / "work"
+    shutil.copytree(workdir, again_dir)
+    lines = []
+    again = train(small_pretrain(synthetic_records), str(again_dir), print_fn=lines.append)
+    assert any("already trained" in str(line) for line in lines)
+    assert again["steps"] == STEPS
+    # the training time, not this call's
+    assert again["seconds"] == results["seconds"] > 0
+    assert json.loads((again_dir / "results.json").read_text())["seconds"] == results["seconds"]
+
+
 def test_collapsed_targets_stop_the_run(synthetic_records, tmp_path):
     from pretrain.train import train
 

@@ -7,7 +7,9 @@ evaluation; this module is the rest, so both resume, log and fail the same way.
 
 from __future__ import annotations
 
+import json
 import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -177,6 +179,20 @@ def resume(checkpoints: checkpoint_lib.Checkpointer, state, say: Callable) -> tu
     start_step = int(extra["next_step"])
     say(f"resumed from {checkpoints.directory} at step {start_step}")
     return state, start_step
+
+
+#: What a finished run writes into its workdir (both programs).
+RESULTS_FILE = "results.json"
+
+
+def training_seconds(workdir: Path, finished_before: bool, started: float) -> float:
+    """Wall seconds the training took: since ``started`` (``time.monotonic()``), or, for a run
+    that was already finished when this call began, what its results file recorded, so that
+    calling a program again on a finished workdir keeps the figure."""
+    stored = Path(workdir) / RESULTS_FILE
+    if finished_before and stored.is_file():
+        return float(json.loads(stored.read_text()).get("seconds", 0.0))
+    return time.monotonic() - started
 
 
 def run(
