@@ -44,6 +44,7 @@ from absl import logging  # noqa: E402
 
 from aslx.formats import spelled  # noqa: E402
 from aslx.predict import Predictor  # noqa: E402
+from aslx.training import warm_start  # noqa: E402
 from benchmarks import real_data  # noqa: E402
 
 SIZES = ("tiny", "small")
@@ -92,7 +93,7 @@ def measure(workdir: Path, clips: list[np.ndarray], out: Path) -> dict:
     for clip in clips:
         reference = model.log_probs(clip)
         errors.append(np.abs(graph.log_probs(clip) - reference).max() / np.abs(reference).max())
-    run = json.loads((workdir / "results.json").read_text())
+    run = warm_start.read_results(workdir)
     return {
         "tflite_ms": tflite_ms,
         "jax_ms": jax_ms,
@@ -142,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     steps = {"tiny": args.tiny_steps, "small": args.small_steps}
     results = {}
     for workdir in args.model:
-        if not (workdir / "results.json").is_file():
+        if not warm_start.read_results(workdir):
             print(
-                f"error: {workdir}: no results.json, not a finished run (--model)", file=sys.stderr
+                f"error: {workdir}: no {warm_start.RESULTS_FILE}, not a finished run (--model)",
+                file=sys.stderr,
             )
             return 2
         results[workdir.name] = measure(workdir, clips, args.workdir / f"export_{workdir.name}")

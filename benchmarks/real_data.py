@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -122,10 +121,7 @@ def gate_configs(record_dir: Path):
 
 def run(config, workdir: Path) -> dict:
     logging.set_verbosity(logging.WARNING)
-    started = time.monotonic()
-    results = train(config, str(workdir))
-    results["wall_seconds"] = time.monotonic() - started
-    return results
+    return train(config, str(workdir))
 
 
 #: Peak finetuning learning rates tried for each start in ``pretrain_gain``; val chooses.

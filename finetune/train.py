@@ -28,7 +28,7 @@ from aslx.training import loop, optimizer, sharding, warm_start
 from aslx.training import step as step_lib
 from aslx.training.loop import TrainingError
 
-RESULTS_FILE = loop.RESULTS_FILE
+RESULTS_FILE = warm_start.RESULTS_FILE
 __all__ = ["train", "TrainingError", "RESULTS_FILE"]
 
 

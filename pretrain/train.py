@@ -26,7 +26,7 @@ from aslx.training import loop, sharding, warm_start
 from aslx.training import step as step_lib
 from aslx.training.loop import TrainingError
 
-RESULTS_FILE = loop.RESULTS_FILE
+RESULTS_FILE = warm_start.RESULTS_FILE
 
 
 def augment_config(config: ml_collections.ConfigDict) -> AugmentConfig | None:

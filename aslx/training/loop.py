@@ -7,7 +7,6 @@ evaluation; this module is the rest, so both resume, log and fail the same way.
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from aslx.input import pipeline
 from aslx.landmarks.presets import Preset
 from aslx.records.metadata import RecordSet
 from aslx.training import checkpoint as checkpoint_lib
-from aslx.training import metrics_log, optimizer, sharding
+from aslx.training import metrics_log, optimizer, sharding, warm_start
 from aslx.training import step as step_lib
 from aslx.training.config import ConfigError
 from aslx.training.evaluate import device_batch
@@ -181,18 +180,12 @@ def resume(checkpoints: checkpoint_lib.Checkpointer, state, say: Callable) -> tu
     return state, start_step
 
 
-#: What a finished run writes into its workdir (both programs).
-RESULTS_FILE = "results.json"
-
-
 def training_seconds(workdir: Path, finished_before: bool, started: float) -> float:
     """Wall seconds the training took: since ``started`` (``time.monotonic()``), or, for a run
     that was already finished when this call began, what its results file recorded, so that
     calling a program again on a finished workdir keeps the figure."""
-    stored = Path(workdir) / RESULTS_FILE
-    if finished_before and stored.is_file():
-        return float(json.loads(stored.read_text()).get("seconds", 0.0))
-    return time.monotonic() - started
+    recorded = warm_start.read_results(workdir).get("seconds") if finished_before else None
+    return float(recorded) if recorded is not None else time.monotonic() - started
 
 
 def run(

@@ -31,6 +31,8 @@ from flax import nnx, traverse_util
 from aslx.model.config import ModelConfig
 
 MODEL_FILE = "model.json"
+#: What a finished training run writes into its workdir: steps, seconds, scores.
+RESULTS_FILE = "results.json"
 BLOCK = re.compile(r"^(encoder/blocks/)(\d+)(/.*)$")
 
 
@@ -135,8 +137,9 @@ def read_model_file(workdir: str | os.PathLike) -> dict:
     return json.loads(path.read_text())
 
 
-def _results(workdir: Path) -> dict:
-    path = workdir / "results.json"
+def read_results(workdir: str | os.PathLike) -> dict:
+    """A workdir's :data:`RESULTS_FILE` (``{}`` while the run has not finished)."""
+    path = Path(workdir) / RESULTS_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -188,7 +191,7 @@ def read_source(
             f"{path}: neither a training workdir nor an exported weights file; check the path"
         )
     description = read_model_file(path)
-    results = _results(path)
+    results = read_results(path)
     step = results.get("best_step") if step is None else step
     weights = weights or results.get("selected_weights")
     with checkpoint.Checkpointer(path / "checkpoints", read_only=True) as checkpoints:
