@@ -123,3 +123,13 @@ def test_inference_benchmark_writes_its_fields(tmp_path, shared_data, tiny_ctc_r
     } <= set(result)
     assert result["clips"] == 3 and result["tflite_bytes"] > 0
     assert 0 <= result["decode_agreement"] <= 1 and result["max_rel_logit_error"] < 1e-2
+
+
+def test_pretrain_gain_labels_every_tenth_train_clip_and_keeps_val_and_test():
+    from aslx.formats.npz import SPLIT_BOUNDARIES, split_of
+
+    boundaries = load("real_data").few_label_boundaries((5, 15, 25, 35))
+    splits = [split_of(clip, boundaries) for clip in range(60)]
+    assert [c for c, s in enumerate(splits) if s == "train"] == [5, 15, 25, 35]
+    assert all(s == "unused" for c, s in enumerate(splits) if c < 42 and c % 10 != 5)
+    assert splits[42:] == [split_of(clip, SPLIT_BOUNDARIES) for clip in range(42, 60)]
