@@ -22,8 +22,8 @@ EMA weights) on ``val`` and scores ``test`` once at the end; nothing is tuned on
   signs of the isolated task), then both tasks finetuned with 10 % of the training labels
   (clips 5, 15, 25 and 35 of each class, :data:`LABELLED_CLIPS`; 200 words spelled from
   them), from the pretrained encoder and from scratch. Each start gets its own peak
-  learning rate, the better on val of
-  :data:`FINETUNE_LRS` with seed 0; then ``--seeds`` finetunes at that rate (seeds 0, 1, …:
+  learning rate, the better on val of :data:`FINETUNE_LRS` with seed 0; then ``--seeds``
+  finetunes at that rate (seeds 0, 1, …:
   initialisation of new layers, augmentation, batch order) are each scored on test once, and
   the JSON's ``*_test_*`` fields are their mean (``*_per_seed`` lists them). Seeds move the
   test scores by up to 3 points (isolated) and 9 (spelling) on this data, more than the gains
@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from absl import logging  # noqa: E402
 
+from aslx.formats import npz  # noqa: E402
 from aslx.records import ingest as ingest_lib  # noqa: E402
 from configs import finetune_tiny, isolated_tiny, pretrain_tiny  # noqa: E402
 from finetune.train import train  # noqa: E402
@@ -63,13 +64,14 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mp_holistic_35signs"
 LABELLED_CLIPS = (5, 15, 25, 35)
 
 
-def few_label_boundaries(labelled=LABELLED_CLIPS, train_end=42) -> tuple:
-    """``aslx.formats.npz`` split boundaries that keep only the ``labelled`` clip numbers of
-    the train split (``< train_end``) as ``train``, the rest of it ``unused``."""
+def few_label_boundaries(labelled=LABELLED_CLIPS) -> tuple:
+    """:data:`aslx.formats.npz.SPLIT_BOUNDARIES` with only the ``labelled`` clip numbers of the
+    train split left in ``train``, the rest of it ``unused``."""
+    (train_end, train), *others = npz.SPLIT_BOUNDARIES
     boundaries = []
     for clip in sorted(labelled):
-        boundaries += [(clip, "unused"), (clip + 1, "train")]
-    return (*boundaries, (train_end, "unused"), (48, "val"), (None, "test"))
+        boundaries += [(clip, "unused"), (clip + 1, train)]
+    return (*boundaries, (train_end, "unused"), *others)
 
 
 FEW_LABELS = few_label_boundaries()

@@ -8,7 +8,6 @@ the library; this file only wires them together.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -245,7 +244,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         results["gate_kept"] = int((np.asarray(logits.addressable_data(0)) > 0).sum())
         results["gate_total"] = int(logits.size)
     if lead:
-        (workdir / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n")
+        warm_start.write_results(workdir, results)
     headline = "  ".join(
         f"{split}/{metric_name} {results[f'{split}/{metric_name}']:.4f}" for split in splits
     )

@@ -9,7 +9,6 @@ Set-up → records (labels unused) → student and decoder → state on the mesh
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -25,8 +24,6 @@ from aslx.training import config as config_lib
 from aslx.training import loop, sharding, warm_start
 from aslx.training import step as step_lib
 from aslx.training.loop import TrainingError
-
-RESULTS_FILE = warm_start.RESULTS_FILE
 
 
 def augment_config(config: ml_collections.ConfigDict) -> AugmentConfig | None:
@@ -146,7 +143,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         "selected_weights": "raw",
     }
     if lead:
-        (workdir / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n")
+        warm_start.write_results(workdir, results)
     say(
         f"pretrained for {step} steps; finetune from it with "
         f"--config.init_from={workdir}\ncheckpoints: {checkpoints.directory}\n"

@@ -120,12 +120,16 @@ def warm_start(
     return params, WarmStartReport(loaded, skipped, fresh)
 
 
+def _write_json(path: Path, value: dict, **dumps_options) -> None:
+    """Writes ``path`` whole or not at all: a crash mid-write leaves the old file, not half."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(value, indent=1, **dumps_options) + "\n")
+    tmp.replace(path)
+
+
 def write_model_file(workdir: str | os.PathLike, description: dict) -> None:
     """``workdir/model.json``: what rebuilds the model (its config, vocabulary, preset, task)."""
-    path = Path(workdir) / MODEL_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(description, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
+    _write_json(Path(workdir) / MODEL_FILE, description, sort_keys=True)
 
 
 def read_model_file(workdir: str | os.PathLike) -> dict:
@@ -135,6 +139,11 @@ def read_model_file(workdir: str | os.PathLike) -> dict:
             f"{workdir}: no {MODEL_FILE}; is this a workdir of an aslx training run?"
         )
     return json.loads(path.read_text())
+
+
+def write_results(workdir: str | os.PathLike, results: dict) -> None:
+    """``workdir/``:data:`RESULTS_FILE`, written by a run when it finishes."""
+    _write_json(Path(workdir) / RESULTS_FILE, results)
 
 
 def read_results(workdir: str | os.PathLike) -> dict:
