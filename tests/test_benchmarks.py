@@ -133,3 +133,19 @@ def test_pretrain_gain_labels_every_tenth_train_clip_and_keeps_val_and_test():
     assert [c for c, s in enumerate(splits) if s == "train"] == [5, 15, 25, 35]
     assert all(s == "unused" for c, s in enumerate(splits) if c < 42 and c % 10 != 5)
     assert splits[42:] == [split_of(clip, SPLIT_BOUNDARIES) for clip in range(42, 60)]
+
+
+def test_pretrain_gain_pairs_the_runs_by_seed():
+    import numpy as np
+
+    paired_gain = load("real_data").paired_gain
+    pretrained, scratch = [0.93, 0.95, 0.91, 0.96], [0.94, 0.92, 0.90, 0.93]
+    gaps = np.subtract(pretrained, scratch)
+    gain, stderr = paired_gain(pretrained, scratch)
+    np.testing.assert_allclose(gain, gaps.mean())
+    np.testing.assert_allclose(stderr, gaps.std(ddof=1) / np.sqrt(4))
+    # A start that wins every seed by the same margin has no spread, whatever the seeds do.
+    assert paired_gain([0.5, 0.9, 0.7], [0.4, 0.8, 0.6]) == pytest.approx((0.1, 0.0))
+    assert paired_gain([0.9], [0.8])[1] is None
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_gain([0.9, 0.8], [0.8])
