@@ -23,12 +23,11 @@ EMA weights) on ``val`` and scores ``test`` once at the end; nothing is tuned on
   (clips 5, 15, 25 and 35 of each class, :data:`LABELLED_CLIPS`; 200 words spelled from
   them), from the pretrained encoder and from scratch. Each start gets its own peak
   learning rate, the better on val of :data:`FINETUNE_LRS` with seed 0; then ``--seeds``
-  finetunes at that rate (seeds 0, 1, …:
-  initialisation of new layers, augmentation, batch order) are each scored on test once, and
-  the JSON's ``*_test_*`` fields are their mean (``*_per_seed`` lists them), and
-  ``{task}_test_gain`` ± ``{task}_test_gain_stderr`` is pretrained minus scratch, paired by
-  seed (:func:`paired_gain`). Seeds move the test scores by up to 6 points (isolated) and 9
-  (spelling) on this data, more than the gains measured.
+  finetunes at that rate (seeds 0, 1, …: initialisation of new layers, augmentation, batch
+  order) are each scored on test once. The JSON's ``*_test_*`` fields are their mean
+  (``*_per_seed`` lists them), and ``{task}_test_gain`` ± ``{task}_test_gain_stderr`` is
+  pretrained minus scratch, paired by seed (:func:`paired_gain`). Seeds move the test scores
+  by up to 6 points (isolated) and 9 (spelling) on this data, more than the gains measured.
 
 The records are written once under ``--workdir`` (default ``runs/real_data``) and reused; each
 training run gets its own sub-folder, and an existing one is resumed, so delete it to retrain.
@@ -214,6 +213,7 @@ def pretrain_gain(args) -> tuple[dict, list]:
         ),
     )
     for name, make_config, kind, metric, field in tasks:
+        tests_by_start = {}
         for start in ("scratch", "pretrained"):
             init_from = str(pretrained_dir) if start == "pretrained" else ""
             config = make_config(records(kind, args.data, args.workdir))
@@ -227,15 +227,13 @@ def pretrain_gain(args) -> tuple[dict, list]:
             seeds += [
                 few_label_run(config, lr, s, args.workdir, tag, rows) for s in range(1, args.seeds)
             ]
-            tests = [r[f"test/{metric}"] for r in seeds]
-            vals = [r[f"val/{metric}"] for r in seeds]
-            out[f"{start}_{field}"] = sum(tests) / len(tests)
+            tests = tests_by_start[start] = [r[f"test/{metric}"] for r in seeds]
+            out[f"{start}_{field}"] = statistics.fmean(tests)
             out[f"{start}_{field}_per_seed"] = tests
-            out[f"{start}_{name}_val_{metric}"] = sum(vals) / len(vals)
+            vals = [r[f"val/{metric}"] for r in seeds]
+            out[f"{start}_{name}_val_{metric}"] = statistics.fmean(vals)
             out[f"{start}_{name}_lr"] = lr
-        gain, stderr = paired_gain(
-            out[f"pretrained_{field}_per_seed"], out[f"scratch_{field}_per_seed"]
-        )
+        gain, stderr = paired_gain(tests_by_start["pretrained"], tests_by_start["scratch"])
         out[f"{name}_test_gain"], out[f"{name}_test_gain_stderr"] = gain, stderr
     return out, rows
 
