@@ -7,6 +7,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,8 +137,6 @@ def test_pretrain_gain_labels_every_tenth_train_clip_and_keeps_val_and_test():
 
 
 def test_pretrain_gain_pairs_the_runs_by_seed():
-    import numpy as np
-
     paired_gain = load("real_data").paired_gain
     pretrained, scratch = [0.93, 0.95, 0.91, 0.96], [0.94, 0.92, 0.90, 0.93]
     gaps = np.subtract(pretrained, scratch)
