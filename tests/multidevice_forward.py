@@ -39,14 +39,14 @@ def main() -> None:
         result[f"fsdp{fsdp}"] = {
             k: float(np.abs(np.asarray(out[k]) - single[k]).max()) for k in out
         }
-        kernel = sharded_params["encoder"]["blocks"][0]["mlp_in"]["kernel"]
+        kernel = sharded_params["encoder"]["blocks"]["mlp_in"]["kernel"]
         result[f"fsdp{fsdp}_mlp_in_devices_per_shard"] = int(
             np.prod(kernel.sharding.shard_shape(kernel.shape)) * 1.0 / np.prod(kernel.shape) * 8
         )
 
     _, large = model_lib.abstract_params(config_lib.sized("large"))
     specs = sharding.param_shardings(large, sharding.make_mesh(fsdp=8))
-    block = specs["encoder"]["blocks"][0]
+    block = specs["encoder"]["blocks"]  # stacked: a leading, unsharded layers axis
     result["large_specs"] = {
         "mlp_in": list(block["mlp_in"]["kernel"].spec),
         "query": list(block["attention"]["query"]["kernel"].spec),

@@ -129,8 +129,9 @@ def test_block_outputs_are_the_residual_stream_or_the_mlp_output_before_it():
 
     # Data2vec's targets: the last block's MLP output, recomputed by hand from its input.
     _, mlp_outputs = encoder(x, mask, positions, block_outputs=2)
-    last = encoder.blocks[-1]
-    middle = stream[0] + last.attention(last.attention_norm(stream[0]), positions, mask)
+    last = encoder.block(-1)
+    lengths = mask.sum(-1)
+    middle = stream[0] + last.attention(last.attention_norm(stream[0]), positions, lengths)
     expected = last.mlp_out(jax.nn.gelu(last.mlp_in(last.mlp_norm(middle))))
     np.testing.assert_allclose(mlp_outputs[-1], expected, atol=1e-5)
     np.testing.assert_allclose(middle + mlp_outputs[-1], stream[-1], atol=1e-5)

@@ -261,3 +261,92 @@ def test_very_negative_logits_zero_every_landmark(kind):
 def test_gate_needs_a_key_to_sample():
     with pytest.raises(ValueError, match="key"):
         gate_lib.JointGate(5, "hard_concrete")(2, train=True)
+
+
+# --- attention, stacked blocks, remat ------------------------------------------------------------
+
+
+def attention_reference(q, k, v, frame_mask):
+    """The hand-written attention aslx had before: float32 logits, padded keys at -1e9 (a row
+    with no valid key attends uniformly), softmax, values."""
+    logits = jnp.einsum("btnh,bsnh->bnts", q, k, preferred_element_type=jnp.float32)
+    logits = logits / jnp.sqrt(jnp.float32(q.shape[-1]))
+    logits = jnp.where(frame_mask[:, None, None, :], logits, -1e9)
+    probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+    return jnp.einsum("bnts,bsnh->btnh", probs, v)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fused_attention_equals_the_reference_with_padded_rows(seed):
+    from aslx.model.encoder import dot_product_attention
+
+    rng = np.random.default_rng(seed)
+    b, t, n, h = 4, 9, 2, 8
+    q, k, v = (jnp.asarray(rng.normal(size=(b, t, n, h)), jnp.float32) for _ in range(3))
+    lengths = rng.integers(1, t + 1, size=b)
+    lengths[0] = 0  # a fully padded example
+    lengths[1] = t
+    mask = jnp.asarray(np.arange(t)[None] < lengths[:, None])
+    fused = dot_product_attention(q, k, v, jnp.asarray(lengths))
+    assert bool(jnp.isfinite(fused).all())
+    np.testing.assert_allclose(fused, attention_reference(q, k, v, mask), atol=1e-5)
+
+    def loss(q, k, v):  # what a trainer reads: the valid query rows only
+        out = dot_product_attention(q, k, v, jnp.asarray(lengths))
+        return (out * mask[..., None, None]).sum()
+
+    grads = jax.grad(loss, argnums=(0, 1, 2))(q, k, v)
+    for g in grads:
+        assert bool(jnp.isfinite(g).all())
+        np.testing.assert_array_equal(g[0], 0.0)  # the fully padded example learns nothing
+        for i, n_valid in enumerate(lengths):  # nor does any padded frame
+            np.testing.assert_array_equal(g[i, n_valid:], 0.0)
+
+
+def test_scanned_and_unrolled_blocks_agree_on_the_same_weights():
+    points, mask, _ = random_batch(5)
+    key = jax.random.key(3)
+    for kwargs in ({}, {"key": key}):  # evaluation, and training (LayerDrop, dropout)
+        scanned = forward(tiny(num_layers=3), landmarks=points, frame_mask=mask, **kwargs)
+        unrolled = forward(
+            tiny(num_layers=3, scan_layers=False), landmarks=points, frame_mask=mask, **kwargs
+        )
+        for name in ("features", "ctc_logits", "class_logits"):
+            np.testing.assert_allclose(scanned[name], unrolled[name], atol=1e-5)
+
+
+def test_remat_policies_give_the_same_gradients():
+    points, mask, _ = random_batch(6)
+    key = jax.random.key(4)
+
+    def gradients(config):
+        graphdef, params = model_lib.create(config, seed=0)
+
+        def loss(params):
+            out = model_lib.apply(graphdef, params, points, mask, key=key)
+            return (out["features"] ** 2 * mask[..., None]).mean()
+
+        return jax.jit(jax.grad(loss))(params)
+
+    plain = jax.tree.leaves(gradients(tiny(num_layers=3)))
+    for remat in config_lib.REMAT_POLICIES[1:]:
+        rematerialised = jax.tree.leaves(gradients(tiny(num_layers=3, remat=remat)))
+        for a, b in zip(plain, rematerialised):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7, err_msg=remat)
+
+
+def test_blocks_are_stacked_on_an_unsharded_layers_axis():
+    from aslx.training import optimizer, sharding
+
+    config = tiny(num_layers=3)
+    _, params = model_lib.create(config)
+    kernel = params["encoder"]["blocks"]["mlp_in"]["kernel"]
+    assert kernel.shape == (3, config.dim, 4 * config.dim)
+    assert kernel.get_metadata()["logical_axes"] == ("layers", "embed", "mlp")
+    assert sharding.RULES["layers"] is None
+    # A stack of biases or norm scales is still a vector: no weight decay.
+    decays = optimizer.decay_mask(params)
+    assert decays["encoder"]["blocks"]["mlp_in"]["kernel"]
+    assert not decays["encoder"]["blocks"]["mlp_in"]["bias"]
+    assert not decays["encoder"]["blocks"]["mlp_norm"]["scale"]
+    assert decays["encoder"]["stem"]["kernel"] and not decays["encoder"]["stem"]["bias"]

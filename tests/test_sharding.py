@@ -48,6 +48,6 @@ def test_fsdp_really_splits_the_weights(eight_device_run):
 
 def test_large_model_weights_are_sharded_on_their_embed_axis(eight_device_run):
     specs = eight_device_run["large_specs"]
-    assert specs["mlp_in"] == ["fsdp", None] and specs["query"] == ["fsdp", None]
-    assert specs["out"] == [None, "fsdp"] and specs["ctc_head"] == ["fsdp", None]
-    assert specs["norm"] == [None]
+    assert specs["mlp_in"] == [None, "fsdp", None] and specs["query"] == [None, "fsdp", None]
+    assert specs["out"] == [None, None, "fsdp"] and specs["ctc_head"] == ["fsdp", None]
+    assert specs["norm"] == [None, None]

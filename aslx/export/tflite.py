@@ -33,6 +33,7 @@ competitions ran submissions. ``inference_args.json`` beside ``model.tflite`` ha
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
@@ -48,6 +49,7 @@ from jax import lax
 from aslx import vocab as vocab_lib
 from aslx.augment import transforms
 from aslx.landmarks import layouts, presets
+from aslx.model import model as model_lib
 from aslx.tf_cpu import tensorflow
 from aslx.training import evaluate as evaluate_lib
 from aslx.training import warm_start
@@ -195,8 +197,12 @@ def tf_module(trained: warm_start.TrainedModel, max_frames: int):
     args = inference_args(trained, max_frames)
     num_columns = len(args["selected_columns"])
     blank_id = args["aslx"]["blank_id"]
+    # The same parameters with the blocks unrolled and XLA's attention: a TFLite graph has no
+    # use for a loop over layers (the interpreter runs ops one by one) or for cuDNN.
+    graph_config = dataclasses.replace(trained.config, scan_layers=False, attention="xla")
+    graph_model = dataclasses.replace(trained, graphdef=model_lib.abstract_params(graph_config)[0])
     converted = jax2tf.convert(
-        inference_function(trained), polymorphic_shapes=["(t, _)", None], with_gradient=False
+        inference_function(graph_model), polymorphic_shapes=["(t, _)", None], with_gradient=False
     )
 
     class Serving(tf.Module):

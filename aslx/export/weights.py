@@ -6,12 +6,18 @@ file wherever it reads a workdir (``config.init_from``, ``config.teacher.weights
 :func:`aslx.training.warm_start.load_trained`), with no conversion; other frameworks read it
 with the ``safetensors`` package alone.
 
-File format (``format_version`` 1)
+File format (``format_version`` 2)
 ----------------------------------
 
 Tensors: one per model parameter, named by its path in the aslx model, ``/``-separated, e.g.
-``encoder/stem/kernel``, ``encoder/blocks/0/attention/query/kernel``, ``ctc_head/bias``. The
+``encoder/stem/kernel``, ``encoder/blocks/attention/query/kernel``, ``ctc_head/bias``. The
 dtype is the checkpoint's (float32 for every aslx parameter). Layouts are Flax's:
+
+* the transformer blocks are stacked: every ``encoder/blocks/…`` tensor has a leading
+  ``[layers]`` axis, block 0 first (``encoder/blocks/attention/query/kernel [layers, in, out]``,
+  ``encoder/blocks/mlp_norm/scale [layers, width]``); block ``i`` of a per-layer framework is
+  slice ``i``. The block's parts are ``attention_norm``, ``attention/{query,key,value,out}``,
+  ``mlp_norm``, ``mlp_in``, ``mlp_out``;
 
 * dense kernels ``[in, out]`` (a ``torch.nn.Linear`` weight is the transpose), biases ``[out]``;
 * ``encoder/stem/kernel`` is the temporal convolution ``[width, in, out]`` over each frame's
@@ -59,7 +65,9 @@ from safetensors import numpy as safetensors_numpy
 from aslx.training import warm_start
 
 FORMAT = "aslx-weights"
-FORMAT_VERSION = "1"
+#: 2: stacked blocks (``encoder/blocks/…[layers, …]``); version 1 named each block
+#: ``encoder/blocks/{i}/…`` and is not read.
+FORMAT_VERSION = "2"
 METADATA_KEYS = ("format", "format_version", "model", "weights", "step", "source")
 CHOICES = ("selected", "raw", "ema")
 

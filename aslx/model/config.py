@@ -14,6 +14,15 @@ from __future__ import annotations
 import dataclasses
 
 GATE_KINDS = ("none", "sigmoid", "hard_concrete")
+#: ``jax.nn.dot_product_attention`` implementations; ``auto`` is ``cudnn`` (flash attention) on
+#: a GPU with bfloat16 compute and ``xla`` everywhere else (CPU, TPU, float32).
+ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn")
+#: What a scanned block keeps for the backward pass (``jax.checkpoint`` policies): ``none``
+#: keeps every activation, ``full`` only each block's input (recomputes the block),
+#: ``dots_saveable`` every matrix product (attention scores included),
+#: ``dots_with_no_batch_dims_saveable`` the weight products only (not the ``[B, N, T, T]``
+#: attention scores).
+REMAT_POLICIES = ("none", "full", "dots_saveable", "dots_with_no_batch_dims_saveable")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +45,10 @@ class ModelConfig:
       gate: joint gate kind: ``none``, ``sigmoid`` or ``hard_concrete``.
       gate_init: initial keep-logit of every landmark (positive: start open).
       hard_concrete_beta: hard-concrete temperature β (Louizos et al. use 2/3).
+      attention: the attention implementation, one of :data:`ATTENTION_IMPLEMENTATIONS`.
+      remat: rematerialisation of the scanned blocks, one of :data:`REMAT_POLICIES`.
+      scan_layers: run the blocks under ``lax.scan`` (compile time flat in depth); ``False``
+        unrolls the same stacked parameters into a Python loop (TFLite export, tests).
     """
 
     num_landmarks: int = 75
@@ -54,6 +67,9 @@ class ModelConfig:
     gate: str = "none"
     gate_init: float = 3.0
     hard_concrete_beta: float = 2.0 / 3.0
+    attention: str = "auto"
+    remat: str = "none"
+    scan_layers: bool = True
 
     def __post_init__(self):
         if self.dim % self.num_heads or (self.dim // self.num_heads) % 2:
@@ -64,6 +80,12 @@ class ModelConfig:
             raise ValueError(
                 f"compute_dtype must be float32 or bfloat16, not {self.compute_dtype!r}"
             )
+        if self.attention not in ATTENTION_IMPLEMENTATIONS:
+            raise ValueError(
+                f"attention must be one of {ATTENTION_IMPLEMENTATIONS}, not {self.attention!r}"
+            )
+        if self.remat not in REMAT_POLICIES:
+            raise ValueError(f"remat must be one of {REMAT_POLICIES}, not {self.remat!r}")
         if not 0 <= self.layer_drop < 1 or not 0 <= self.dropout < 1:
             raise ValueError("dropout and layer_drop must be in [0, 1)")
 

@@ -7,11 +7,21 @@ Shapes: ``B`` batch, ``T`` frames, ``D`` width, ``N`` heads, ``H = D / N``.
   frames. Padding frames are zeroed first, so they look exactly like the convolution's own
   zero padding and never leak into valid frames.
 * **Blocks.** ``x += drop(attn(LN(x)))``, ``x += drop(mlp(LN(x)))``; multi-head attention with
-  rotary embeddings on q and k (:mod:`aslx.model.rope`), padded keys masked; GELU MLP of
-  ``mlp_ratio · D``. LayerDrop (Fan et al. 2019, arXiv:1909.11556) skips whole blocks per
-  example in training.
+  rotary embeddings on q and k (:mod:`aslx.model.rope`) through
+  ``jax.nn.dot_product_attention`` with per-example key lengths (cuDNN flash attention on a
+  GPU, XLA elsewhere); GELU MLP of ``mlp_ratio · D``. LayerDrop (Fan et al. 2019,
+  arXiv:1909.11556) skips whole blocks per example in training.
+* **Stacked blocks.** The ``num_layers`` blocks are one :class:`Block` whose parameters have a
+  leading ``[num_layers]`` axis (logical axis ``layers``; paths ``encoder/blocks/…`` without a
+  layer index). They run under ``lax.scan`` (MaxText's habit: one block is compiled whatever
+  the depth) with a rematerialisation policy from the config, or unrolled over the same
+  parameters (``scan_layers=False``).
 * **Numerics.** Parameters are float32; matrix products run in ``compute_dtype`` (bfloat16 on
   accelerators), attention logits, softmax, norms and the residual stream in float32.
+
+The frame mask is a *prefix* everywhere (``frame_mask[b, t]`` is True exactly for ``t <
+num_frames[b]``): the pipeline pads at the end, and Data2vec's gathered rows keep the visible
+frames in order. Attention therefore needs only each example's key length.
 
 Parameters carry logical axis names (metadata ``logical_axes``) that
 :mod:`aslx.training.sharding` maps onto a device mesh.
@@ -28,7 +38,26 @@ from flax import nnx
 from aslx.model import rope
 from aslx.model.config import ModelConfig
 
-NEG_INF = -1e9  # finite: a row with no valid key gets a uniform softmax, not NaN
+
+def _attention_implementation(config: ModelConfig) -> str:
+    if config.attention != "auto":
+        return config.attention
+    on_gpu = jax.default_backend() == "gpu"
+    return "cudnn" if on_gpu and config.compute_dtype == "bfloat16" else "xla"
+
+
+def dot_product_attention(q, k, v, key_lengths, implementation: str = "xla"):
+    """Softmax attention of ``q, k, v [B, T, N, H]`` over the first ``key_lengths [B]`` keys.
+
+    Logits and softmax are float32 whatever the inputs' dtype. An example with no valid key
+    (``key_lengths = 0``) gets finite outputs: XLA's mask gives it a uniform softmax over its
+    (zero-gradient) padding; cuDNN's kernel would divide by zero, so it attends to one key
+    there. Nothing downstream reads padded frames."""
+    if implementation == "cudnn":
+        key_lengths = jnp.maximum(key_lengths, 1)
+    return jax.nn.dot_product_attention(
+        q, k, v, key_value_seq_lengths=key_lengths.astype(jnp.int32), implementation=implementation
+    )
 
 
 def dense(in_dim: int, out_dim: int, axes: tuple, dtype, rngs: nnx.Rngs) -> nnx.Linear:
@@ -67,23 +96,22 @@ class Attention(nnx.Module):
     def __init__(self, config: ModelConfig, rngs: nnx.Rngs):
         d, dtype = config.dim, jnp.dtype(config.compute_dtype)
         self.num_heads, self.rope_base = config.num_heads, config.rope_base
+        self.implementation = _attention_implementation(config)
         self.query = dense(d, d, ("embed", "heads"), dtype, rngs)
         self.key = dense(d, d, ("embed", "heads"), dtype, rngs)
         self.value = dense(d, d, ("embed", "heads"), dtype, rngs)
         self.out = dense(d, d, ("heads", "embed"), dtype, rngs)
 
-    def __call__(self, x, positions, frame_mask):
-        """``x [B, T, D]``, ``positions [B, T]``, ``frame_mask [B, T]`` → ``[B, T, D]``."""
+    def __call__(self, x, positions, key_lengths):
+        """``x [B, T, D]``, ``positions [B, T]``, ``key_lengths [B]`` (real frames, a prefix)
+        → ``[B, T, D]``."""
         b, t, d = x.shape
         split = lambda y: y.reshape(b, t, self.num_heads, d // self.num_heads)  # noqa: E731
         q = rope.rotate(split(self.query(x)), positions, self.rope_base)
         k = rope.rotate(split(self.key(x)), positions, self.rope_base)
         v = split(self.value(x))
-        logits = jnp.einsum("btnh,bsnh->bnts", q, k, preferred_element_type=jnp.float32)
-        logits = logits / jnp.sqrt(jnp.float32(d // self.num_heads))
-        logits = jnp.where(frame_mask[:, None, None, :], logits, NEG_INF)
-        probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-        return self.out(jnp.einsum("bnts,bsnh->btnh", probs, v).reshape(b, t, d))
+        attended = dot_product_attention(q, k, v, key_lengths, self.implementation)
+        return self.out(attended.reshape(b, t, d))
 
 
 #: What a block's output is for Data2vec's targets (see ``Encoder.__call__``).
@@ -100,15 +128,42 @@ class Block(nnx.Module):
         self.mlp_in = dense(d, config.mlp_ratio * d, ("embed", "mlp"), dtype, rngs)
         self.mlp_out = dense(config.mlp_ratio * d, d, ("mlp", "embed"), dtype, rngs)
 
-    def __call__(self, x, positions, frame_mask, keep, keys):
-        """``keep [B]``: 1 to run the block for an example, 0 to skip it (LayerDrop).
+    def __call__(self, x, positions, key_lengths, keep=None, keys=None):
+        """``keep [B]``: 1 to run the block for an example, 0 to skip it (LayerDrop); ``None``
+        runs it for all. ``keys [2]``: dropout keys of the attention and MLP outputs; ``None``
+        means evaluation.
 
         Returns the new residual stream and the MLP's output before it is added to it."""
-        keep = keep[:, None, None].astype(x.dtype)
-        h = self.attention(self.attention_norm(x), positions, frame_mask)
+        keys = (None, None) if keys is None else keys
+        keep = 1.0 if keep is None else keep[:, None, None].astype(x.dtype)
+        h = self.attention(self.attention_norm(x), positions, key_lengths)
         x = x + keep * dropout(h, self.dropout_rate, keys[0])
         h = self.mlp_out(jax.nn.gelu(self.mlp_in(self.mlp_norm(x))))
         return x + keep * dropout(h, self.dropout_rate, keys[1]), h
+
+
+def stacked_blocks(config: ModelConfig, rngs: nnx.Rngs) -> Block:
+    """``config.num_layers`` blocks as one :class:`Block` whose every parameter has a leading
+    ``[num_layers]`` axis, named ``layers`` (never sharded) in its logical axes."""
+
+    @nnx.split_rngs(splits=config.num_layers)
+    @nnx.vmap(in_axes=(0,), out_axes=0)
+    def create(rngs):
+        return Block(config, rngs)
+
+    blocks = create(rngs)
+    for _, variable in nnx.to_flat_state(nnx.state(blocks, nnx.Param)):
+        variable.set_metadata(logical_axes=("layers", *variable.get_metadata()["logical_axes"]))
+    return blocks
+
+
+def _checkpointed(body, policy: str):
+    if policy == "none":
+        return body
+    saveable = None if policy == "full" else getattr(jax.checkpoint_policies, policy)
+    # prevent_cse=False: inside scan, XLA cannot merge the recomputation with the forward pass
+    # anyway, and the CSE barriers would only slow it down (jax.checkpoint's own advice).
+    return jax.checkpoint(body, policy=saveable, prevent_cse=False)
 
 
 class Encoder(nnx.Module):
@@ -129,8 +184,36 @@ class Encoder(nnx.Module):
             bias_init=nnx.with_metadata(nnx.initializers.zeros_init(), logical_axes=("embed",)),
             rngs=rngs,
         )
-        self.blocks = nnx.List([Block(config, rngs) for _ in range(config.num_layers)])
+        self.blocks = stacked_blocks(config, rngs)
         self.final_norm = layer_norm(config.dim, rngs)
+
+    def block(self, index: int) -> Block:
+        """Block ``index`` alone (a view of its slice of the stacked parameters)."""
+        graphdef, params = nnx.split(self.blocks)
+        return nnx.merge(graphdef, jax.tree.map(lambda a: a[index], params))
+
+    def _run_blocks(self, x, positions, key_lengths, layers, params, outputs_kind):
+        """Runs the blocks ``params`` (leading layer axis) over ``x``; ``layers`` holds their
+        per-layer inputs (LayerDrop ``keep [n, B]``, dropout ``keys [n, 2]``, each possibly
+        ``None``). Returns ``x`` and, when ``outputs_kind`` is set, every block's output
+        ``[n, B, T, D]`` of that kind."""
+        graphdef = nnx.graphdef(self.blocks)
+
+        def body(x, layer):
+            layer_params, keep, keys = layer
+            x, mlp_output = nnx.merge(graphdef, layer_params)(x, positions, key_lengths, keep, keys)
+            if outputs_kind is None:
+                return x, None
+            return x, mlp_output if outputs_kind == "ffn" else x
+
+        body = _checkpointed(body, self.config.remat)
+        if self.config.scan_layers:
+            return jax.lax.scan(body, x, (params, *layers))
+        outputs = []
+        for i in range(jax.tree.leaves(params)[0].shape[0]):
+            x, output = body(x, jax.tree.map(lambda a, i=i: a[i], (params, *layers)))
+            outputs.append(output)
+        return x, None if outputs_kind is None else jnp.stack(outputs)
 
     def __call__(
         self,
@@ -163,23 +246,34 @@ class Encoder(nnx.Module):
         b, t = frame_mask.shape
         x = landmarks.reshape(b, t, -1) * frame_mask[..., None]
         x = self.stem(x).astype(jnp.float32)
-        n = len(self.blocks)
+        key_lengths = frame_mask.sum(-1, dtype=jnp.int32)
+        n = self.config.num_layers
         if key is None:
-            keep = jnp.ones((n, b), bool)
-            block_keys = [(None, None)] * n
+            layers = (None, None)
         else:
             layer_key, dropout_key = jax.random.split(key)
             keep = jax.random.bernoulli(layer_key, 1 - self.config.layer_drop, (n, b))
-            block_keys = list(jax.random.split(dropout_key, (n, 2)))
+            layers = (keep, jax.random.split(dropout_key, (n, 2)))
         if block_output_kind not in BLOCK_OUTPUT_KINDS:
             raise ValueError(
                 f"block_output_kind must be one of {BLOCK_OUTPUT_KINDS}, not {block_output_kind!r}"
             )
-        outputs = []
-        for i, block in enumerate(self.blocks):
-            x, mlp_output = block(x, positions, frame_mask, keep[i], block_keys[i])
-            if i >= n - block_outputs:
-                outputs.append(mlp_output if block_output_kind == "ffn" else x)
-        if block_outputs:
-            return self.final_norm(x), jnp.stack(outputs)
-        return self.final_norm(x)
+        params = nnx.state(self.blocks)
+        if not block_outputs:
+            x, _ = self._run_blocks(x, positions, key_lengths, layers, params, None)
+            return self.final_norm(x)
+        # Two scans: only the last ``block_outputs`` blocks stack their outputs, so a 24-block
+        # teacher keeps 6 of them in memory, not 24.
+        first = n - block_outputs
+
+        def layer_range(part: slice):
+            return jax.tree.map(lambda a: a[part], (params, layers))
+
+        if first:
+            head_params, head_layers = layer_range(slice(None, first))
+            x, _ = self._run_blocks(x, positions, key_lengths, head_layers, head_params, None)
+        tail_params, tail_layers = layer_range(slice(first, None))
+        x, outputs = self._run_blocks(
+            x, positions, key_lengths, tail_layers, tail_params, block_output_kind
+        )
+        return self.final_norm(x), outputs

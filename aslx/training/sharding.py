@@ -33,6 +33,9 @@ RULES: Mapping[str, str | None] = {
     "conv": None,
     "input": None,
     "landmarks": None,
+    # The stacked blocks' leading axis: lax.scan walks it one layer at a time, so every device
+    # holds every layer (of its fsdp slice).
+    "layers": None,
 }
 
 

@@ -9,7 +9,7 @@ def key_name(key: Any) -> str:
     """One pytree path entry as a string.
 
     Orbax stores every pytree node as a dict or a list, and parameter paths are written
-    ``encoder/blocks/0/…``, so a ``GetAttrKey`` (namedtuple fields, ``Variable.value``), a
+    ``encoder/blocks/…``, so a ``GetAttrKey`` (namedtuple fields, ``Variable.value``), a
     ``DictKey`` with an int key (``nnx.State`` layer indices) and a ``SequenceKey`` must all
     compare by their string form.
     """

@@ -6,14 +6,15 @@ checkpoint's raw or EMA weights, with ``model.json`` beside it), or an exported 
 safetensors file). Both are read by :func:`read_source` and serve alike wherever a source is
 accepted (``init_from``, a distillation teacher, :func:`load_trained`), with no conversion.
 
-Parameters are matched by their path in the model (``encoder/blocks/3/mlp_in/kernel``): a path
+Parameters are matched by their path in the model (``encoder/blocks/mlp_in/kernel``): a path
 present in both with the same shape is loaded; a source path the target lacks, or whose shape
 differs, is skipped; a target path the source lacks keeps its fresh initialisation. The report
 lists all three, so a user sees at once what a mismatch cost.
 
 ``keep_layers = n`` builds the target's ``n`` blocks from ``n`` of the source's ``N`` blocks,
 evenly spaced from the first to the last (``round(linspace(0, N − 1, n))``): a 24-block
-teacher gives a 6-block student its blocks 0, 5, 9, 14, 18, 23.
+teacher gives a 6-block student its blocks 0, 5, 9, 14, 18, 23. The blocks are stacked (every
+``encoder/blocks/…`` parameter has a leading ``[N]`` axis), so this is a slice of that axis.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,7 +33,8 @@ from aslx.model.config import ModelConfig
 MODEL_FILE = "model.json"
 #: What a finished training run writes into its workdir: steps, seconds, scores.
 RESULTS_FILE = "results.json"
-BLOCK = re.compile(r"^(encoder/blocks/)(\d+)(/.*)$")
+#: Paths of the stacked blocks' parameters, each ``[num_layers, …]``.
+BLOCKS_PREFIX = "encoder/blocks/"
 
 
 @dataclasses.dataclass
@@ -81,8 +82,10 @@ def block_indices(num_source: int, num_target: int) -> list[int]:
 
 
 def _num_blocks(flat: Mapping[str, np.ndarray]) -> int:
-    found = [int(m.group(2)) for p in flat if (m := BLOCK.match(p))]
-    return max(found) + 1 if found else 0
+    found = {np.shape(v)[0] for p, v in flat.items() if p.startswith(BLOCKS_PREFIX)}
+    if len(found) > 1:
+        raise ValueError(f"stacked blocks disagree on their layer count: {sorted(found)}")
+    return found.pop() if found else 0
 
 
 def warm_start(
@@ -93,14 +96,10 @@ def warm_start(
     source = dict(source)
     if keep_layers:
         chosen = block_indices(_num_blocks(source), keep_layers)
-        remapped = {}
-        for path, value in source.items():
-            m = BLOCK.match(path)
-            if m is None:
-                remapped[path] = value
-            elif int(m.group(2)) in chosen:
-                remapped[f"{m.group(1)}{chosen.index(int(m.group(2)))}{m.group(3)}"] = value
-        source = remapped
+        source = {
+            path: np.asarray(value)[chosen] if path.startswith(BLOCKS_PREFIX) else value
+            for path, value in source.items()
+        }
     loaded, skipped, values = [], [], {}
     for path, value in sorted(source.items()):
         if path not in target:
