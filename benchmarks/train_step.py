@@ -1,94 +1,201 @@
-"""One training step's speed: forward + backward + AdamW, jitted, after warm-up.
+"""The library's own training step, timed as a run uses it: augmentation, EMA, guard and all.
 
     python benchmarks/train_step.py --model small --batch 8 --frames 128 \\
-        --json runs/bench/small.json
+        --json runs/bench/train_step_small.json
     python benchmarks/train_step.py --model large --batch 64 --frames 384 --dtype bfloat16 \\
-        --json runs/bench/large.json        # on a GPU
+        --compile-only --json runs/bench/train_step_large.json
+    python benchmarks/train_step.py --model small --objective data2vec --batch 64 \\
+        --frames 384 --dtype bfloat16 --json runs/bench/pretrain_small.json   # on a GPU
 
-The step is CTC on random labels over random (already normalised) landmarks of the
-``kaggle75`` preset: the model's full cost without the data pipeline. ``--objective data2vec``
-times a pretraining step instead (``aslx.objectives.data2vec``: 8 masked copies of each clip
-through the student, the EMA teacher once per clip, the decoder; normalisation included).
-FLOPs per step come from XLA's cost analysis of the compiled step; MFU = FLOPs per second /
-the device's peak, where the peak assumed is printed (dense bf16 tensor-core peak for
-bfloat16, dense TF32 for float32; no peak, hence ``mfu: null``, on a CPU).
+The step is the one ``finetune/train.py`` (``--objective ctc``) or ``pretrain/train.py``
+(``--objective data2vec``) jits: :func:`aslx.training.step.make_train_step` around the
+objective's loss, with the model and augmentation of the size's recipe in ``configs/``
+(``finetune_{size}.py`` / ``pretrain_{size}.py``: remat policy, attention, augmentation), the
+weight EMA, the non-finite guard and ``--accum`` micro-batches. Only batch, frames and compute
+dtype come from the flags. The batch is a synthetic ``kaggle75`` batch shaped like the
+pipeline's: image-fraction coordinates, 10 % of points missing, clip lengths uniform in
+``[frames / 4, frames]``, labels of one character per 6 frames.
+
+Reported (table and ``--json``):
+
+================  ==========================================================================
+key               meaning
+================  ==========================================================================
+step_ms           one step, median over ``--rounds`` rounds of ``--steps`` steps
+samples_per_s     batch / step
+real_frames_per_s non-padding frames per second
+compile_seconds   lowering + XLA compilation of the step
+augment_share     1 − (the same step with augmentation off) / step, measured in the same run,
+                  rounds interleaved
+peak_bytes        XLA's buffer assignment of the compiled step (``memory_analysis()``):
+                  arguments + outputs − donated aliases + temporaries
+flops_per_step    XLA's cost analysis of the compiled step
+mfu               FLOPs per second / the device's dense bf16 (or TF32/fp32) peak; ``null``
+                  where the peak is unknown (a CPU)
+================  ==========================================================================
+
+``--compile-only`` lowers the step on abstract shapes (no parameter is allocated, so Large
+compiles on a laptop) and reports ``compile_seconds``, ``peak_bytes`` and ``flops_per_step``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 from aslx.landmarks import presets
-from aslx.model import config as config_lib
 from aslx.model import model as model_lib
 from aslx.objectives import data2vec
+from aslx.objectives import finetune as objective_lib
+from aslx.training import config as config_lib
 from aslx.training import optimizer
 from aslx.training import step as step_lib
 
-#: (substring of jax device_kind, dtype) -> dense peak FLOP/s assumed for MFU.
-PEAK_FLOPS = {
-    ("H100", "bfloat16"): 989e12,
-    ("H100", "float32"): 494e12,
-    ("H200", "bfloat16"): 989e12,
-    ("H200", "float32"): 494e12,
-    ("A100", "bfloat16"): 312e12,
-    ("A100", "float32"): 156e12,
-    ("TPU v4", "bfloat16"): 275e12,
-    ("TPU v5p", "bfloat16"): 459e12,
-}
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+#: (substring of ``jax.Device.device_kind``, dtype) -> dense peak FLOP/s per chip, first match
+#: wins (so ``TPU v5 lite`` before ``TPU v5``). bfloat16: dense tensor-core / MXU peak;
+#: float32: TF32 tensor-core peak on GPUs.
+PEAK_FLOPS: tuple[tuple[str, str, float], ...] = (
+    ("A100", "bfloat16", 312e12),
+    ("A100", "float32", 156e12),
+    ("H100", "bfloat16", 989e12),
+    ("H100", "float32", 494e12),
+    ("H200", "bfloat16", 989e12),
+    ("H200", "float32", 494e12),
+    ("TPU v4", "bfloat16", 275e12),
+    ("TPU v5 lite", "bfloat16", 197e12),  # v5e
+    ("TPU v5e", "bfloat16", 197e12),
+    ("TPU v5p", "bfloat16", 459e12),
+    ("TPU v5", "bfloat16", 459e12),  # v5p reports itself as "TPU v5"
+    ("TPU v6 lite", "bfloat16", 918e12),  # v6e (Trillium)
+    ("TPU v6e", "bfloat16", 918e12),
+)
 
 
 def peak_flops(device: jax.Device, dtype: str) -> float | None:
+    """The dense peak assumed for MFU, ``None`` on a CPU or an unknown chip."""
     if device.platform == "cpu":
         return None
-    for (kind, peak_dtype), peak in PEAK_FLOPS.items():
+    for kind, peak_dtype, peak in PEAK_FLOPS:
         if kind in device.device_kind and peak_dtype == dtype:
             return peak
     return None
 
 
 def make_batch(rng: np.random.Generator, batch: int, frames: int, landmarks: int, vocab: int):
-    lengths = rng.integers(frames // 2, frames + 1, size=batch)
+    """A pipeline-shaped batch: ``landmarks [B, T, L, 3]`` in image fractions (0 where
+    missing), masks, and labels ``[B, S]`` of one character per 6 frames."""
+    lengths = rng.integers(max(frames // 4, 1), frames + 1, size=batch)
+    frame_mask = np.arange(frames)[None] < lengths[:, None]
+    landmark_mask = (rng.random((batch, frames, landmarks)) < 0.9) & frame_mask[..., None]
+    points = rng.uniform(0.2, 0.8, size=(batch, frames, landmarks, 3)).astype(np.float32)
     label_lengths = np.maximum(lengths // 6, 1)
     max_label = int(label_lengths.max())
+    label_mask = np.arange(max_label)[None] < label_lengths[:, None]
+    labels = rng.integers(0, vocab - 1, size=(batch, max_label))
     return {
-        "landmarks": rng.normal(size=(batch, frames, landmarks, 3)).astype(np.float32),
-        "frame_mask": np.arange(frames)[None] < lengths[:, None],
-        "labels": rng.integers(0, vocab - 1, size=(batch, max_label)).astype(np.int32),
-        "label_mask": np.arange(max_label)[None] < label_lengths[:, None],
-        "landmark_mask": np.broadcast_to(
-            (np.arange(frames)[None] < lengths[:, None])[..., None], (batch, frames, landmarks)
-        ).copy(),
+        "landmarks": np.where(landmark_mask[..., None], points, 0.0).astype(np.float32),
+        "landmark_mask": landmark_mask,
+        "frame_mask": frame_mask,
+        "labels": np.where(label_mask, labels, -1).astype(np.int32),
+        "label_mask": label_mask,
+        "example_mask": np.ones(batch, bool),
     }
 
 
-def build_step(graphdef, tx, blank_id: int):
-    def loss_fn(params, batch, key):
-        out = model_lib.apply(graphdef, params, batch["landmarks"], batch["frame_mask"], key=key)
-        losses = optax.ctc_loss(
-            out["ctc_logits"],
-            1.0 - batch["frame_mask"].astype(jnp.float32),
-            batch["labels"],
-            1.0 - batch["label_mask"].astype(jnp.float32),
-            blank_id=blank_id,
+def recipe(
+    model: str, objective: str, dtype: str, augment: bool, frames: int, layers: int | None = None
+):
+    """``(config, model config, augmentation)`` of the size's recipe in ``configs/``
+    (``layers``: another depth, same width)."""
+    import importlib.util
+
+    kind = "pretrain" if objective == "data2vec" else "finetune"
+    path = CONFIGS / f"{kind}_{model}.py"
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    config.model.compute_dtype = dtype
+    config.augment.enabled = augment
+    config.data.max_frames = frames
+    if layers:
+        config.model.num_layers = layers
+    preset = presets.get("kaggle75")
+    model_config = config_lib.model_config(
+        config, num_landmarks=preset.num_landmarks, ctc_vocab=0 if kind == "pretrain" else 60
+    )
+    return config, model_config, config_lib.augment_config(config)
+
+
+def build(
+    model: str,
+    objective: str,
+    dtype: str,
+    augment: bool,
+    accum: int,
+    frames: int,
+    layers: int | None = None,
+):
+    """``(jitted step, state factory, model config)`` of the recipe's real train step."""
+    config, model_config, augment_config = recipe(model, objective, dtype, augment, frames, layers)
+    preset = presets.get("kaggle75")
+    tx = optimizer.adamw(1e-4)
+    if objective == "data2vec":
+        objective_config = data2vec.Data2vecConfig(**config.data2vec)
+
+        def create():
+            return data2vec.create(model_config, objective_config, seed=0)
+
+        graphdef = jax.eval_shape(create)[0]
+        loss_fn = data2vec.make_loss(graphdef, objective_config, preset, augment_config)
+        step_fn = step_lib.make_train_step(
+            loss_fn,
+            tx,
+            ema_decay=lambda s: data2vec.ema_decay(objective_config, s),
+            grad_accum_steps=accum,
+            teacher_is_ema=True,
         )
-        return losses.mean()
+    else:
 
-    def step(params, opt_state, batch, key):
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
+        def create():
+            return model_lib.create(model_config, seed=0)
 
-    return jax.jit(step, donate_argnums=(0, 1))
+        graphdef = jax.eval_shape(create)[0]
+        loss_fn = objective_lib.make_loss(
+            graphdef,
+            objective_lib.Objective(task="ctc", preset=preset, augment=augment_config, blank_id=59),
+        )
+        step_fn = step_lib.make_train_step(
+            loss_fn, tx, ema_decay=config.ema_decay, grad_accum_steps=accum
+        )
+
+    def init_state():
+        return step_lib.init_state(create()[1], tx)
+
+    return jax.jit(step_fn, donate_argnums=(0,)), init_state, model_config
+
+
+def peak_bytes_of(compiled) -> int | None:
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return None
+    assigned = (
+        stats.argument_size_in_bytes
+        + stats.output_size_in_bytes
+        - stats.alias_size_in_bytes
+        + stats.temp_size_in_bytes
+    )
+    # Some backends also report a live-range peak (the CPU's counts only the arguments).
+    return int(max(assigned, getattr(stats, "peak_memory_in_bytes", 0) or 0))
 
 
 def flops_of(compiled) -> float | None:
@@ -99,29 +206,23 @@ def flops_of(compiled) -> float | None:
     return float(flops) if flops is not None else None
 
 
-def build_data2vec_step(config, tx):
-    """A Data2vec step with the library's own train step: ``(params, opt_state) -> …`` as for
-    CTC, the EMA teacher folded into the timed function."""
-    # The design brief's objective; tiny gets the decoder of configs/pretrain_tiny.py.
-    small_encoder = config.num_layers < 6
-    objective = data2vec.Data2vecConfig(
-        top_k=min(6, config.num_layers),
-        decoder_layers=2 if small_encoder else 4,
-        decoder_dim=min(256, config.dim),
-    )
-    graphdef, params = data2vec.create(config, objective, seed=0)
-    step_fn = step_lib.make_train_step(
-        data2vec.make_loss(graphdef, objective, presets.get("kaggle75"), None),
-        tx,
-        ema_decay=lambda s: data2vec.ema_decay(objective, s),
-        teacher_is_ema=True,
-    )
+def compile_step(step, init_state, batch: dict):
+    """``(compiled, seconds)``: the step lowered on abstract shapes and compiled."""
+    abstract_state = jax.eval_shape(init_state)
+    abstract_batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), batch)
+    start = time.perf_counter()
+    compiled = step.lower(abstract_state, abstract_batch, jax.random.key(0)).compile()
+    return compiled, time.perf_counter() - start
 
-    def step(state, _, batch, key):
-        state, metrics = step_fn(state, batch, key)
-        return state, None, metrics["loss"]
 
-    return params, jax.jit(step, donate_argnums=(0,)), lambda p: step_lib.init_state(p, tx)
+def time_steps(compiled, state, batch, steps: int):
+    """``(state, seconds per step, last loss)`` over ``steps`` steps."""
+    key = jax.random.key(0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        state, metrics = compiled(state, batch, key)
+    loss = float(metrics["loss"])  # waits for the last step
+    return state, (time.perf_counter() - start) / steps, loss
 
 
 def run(
@@ -129,67 +230,100 @@ def run(
     batch: int,
     frames: int,
     dtype: str,
-    steps: int,
-    warmup: int,
+    *,
     objective: str = "ctc",
+    accum: int = 1,
+    steps: int = 5,
+    rounds: int = 3,
+    compile_only: bool = False,
 ) -> dict:
-    config = config_lib.sized(model, compute_dtype=dtype)
-    tx = optimizer.adamw(1e-4)
-    data = make_batch(
-        np.random.default_rng(0), batch, frames, config.num_landmarks, config.ctc_vocab
-    )
-    if objective == "data2vec":
-        config = config_lib.sized(model, compute_dtype=dtype, ctc_vocab=0)
-        params, step, init = build_data2vec_step(config, tx)
-        params, opt_state = init(params), None
-    else:
-        graphdef, params = model_lib.create(config, seed=0)
-        opt_state = tx.init(params)
-        step = build_step(graphdef, tx, blank_id=config.ctc_vocab - 1)
-    data = jax.device_put(data)
-    key = jax.random.key(0)
-    compiled = step.lower(params, opt_state, data, key).compile()
-    flops = flops_of(compiled)
-    for i in range(warmup):
-        params, opt_state, loss = compiled(params, opt_state, data, jax.random.fold_in(key, i))
-    jax.block_until_ready(loss)
-    start = time.perf_counter()
-    for i in range(steps):
-        params, opt_state, loss = compiled(params, opt_state, data, jax.random.fold_in(key, i))
-    jax.block_until_ready(loss)
-    seconds = (time.perf_counter() - start) / steps
+    data = make_batch(np.random.default_rng(0), batch, frames, 75, 60)
+    step, init_state, model_config = build(model, objective, dtype, True, accum, frames)
+    compiled, compile_seconds = compile_step(step, init_state, data)
     device = jax.devices()[0]
-    peak = peak_flops(device, dtype)
-    counted = params["params"] if objective == "data2vec" else params
-    return {
+    result = {
         "model": model,
         "objective": objective,
-        "params": model_lib.count_params(counted),
+        "params": model_lib.count_params(jax.eval_shape(lambda: init_state()["params"])),
         "batch": batch,
         "frames": frames,
         "dtype": dtype,
-        "samples_per_s": batch / seconds,
+        "accum": accum,
+        "remat": model_config.remat,
+        "attention": model_config.attention,
+        "compile_seconds": compile_seconds,
+        "peak_bytes": peak_bytes_of(compiled),
+        "flops_per_step": flops_of(compiled),
+        "device": f"{device.platform}: {device.device_kind} ×{jax.device_count()}",
+    }
+    if compile_only:
+        return result
+
+    plain_step, plain_init, _ = build(model, objective, dtype, False, accum, frames)
+    plain, _ = compile_step(plain_step, plain_init, data)
+    on_device = jax.device_put(data)
+    state = init_state()
+    for warm_up in (compiled, plain):  # a first call pays for more than the step
+        state, _, _ = time_steps(warm_up, state, on_device, 2)
+    with_augment, without = [], []
+    for _ in range(rounds):  # interleaved: both see the same machine load
+        state, seconds, loss = time_steps(compiled, state, on_device, steps)
+        with_augment.append(seconds)
+        state, seconds, _ = time_steps(plain, state, on_device, steps)
+        without.append(seconds)
+    seconds = statistics.median(with_augment)
+    seconds_plain = statistics.median(without)
+    peak = peak_flops(device, dtype)
+    flops = result["flops_per_step"]
+    return result | {
         "step_ms": seconds * 1e3,
-        "flops_per_step": flops,
+        "step_ms_without_augment": seconds_plain * 1e3,
+        "samples_per_s": batch / seconds,
+        "real_frames_per_s": float(data["frame_mask"].sum()) / seconds,
+        "augment_share": max(0.0, 1.0 - seconds_plain / seconds),
         "mfu": (flops / seconds / peak) if (flops and peak) else None,
         "peak_flops_assumed": peak,
-        "device": f"{device.platform}: {device.device_kind} ×{jax.device_count()}",
-        "loss": float(loss),
+        "loss": loss,
     }
+
+
+def print_table(result: dict) -> None:
+    def fmt(key, spec, scale=1.0):
+        value = result.get(key)
+        return "n/a" if value is None else format(value * scale, spec)
+
+    rows = [
+        ("model", f"{result['model']} ({result['params']:,} parameters), {result['objective']}"),
+        ("batch × frames", f"{result['batch']} × {result['frames']}, {result['dtype']}"),
+        ("remat, attention", f"{result['remat']}, {result['attention']}"),
+        ("compile s", fmt("compile_seconds", ".1f")),
+        ("peak GB", fmt("peak_bytes", ".2f", 1e-9)),
+        ("GFLOP / step", fmt("flops_per_step", ".1f", 1e-9)),
+        ("step ms", fmt("step_ms", ".1f")),
+        ("step ms, no augmentation", fmt("step_ms_without_augment", ".1f")),
+        ("augment share", fmt("augment_share", ".1%")),
+        ("samples / s", fmt("samples_per_s", ".1f")),
+        ("real frames / s", fmt("real_frames_per_s", ",.0f")),
+        ("MFU", fmt("mfu", ".1%")),
+        ("device", result["device"]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", choices=sorted(config_lib.SIZES), default="tiny")
-    parser.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    parser.add_argument("--model", choices=["tiny", "small", "large"], default="tiny")
+    parser.add_argument("--batch", type=int, default=16, help="global batch (default 16)")
     parser.add_argument("--frames", type=int, default=128, help="frames per clip (default 128)")
     parser.add_argument(
         "--dtype",
         choices=["float32", "bfloat16"],
         default="float32",
-        help="compute dtype (parameters stay float32)",
+        help="compute dtype (parameters stay float32; default float32)",
     )
     parser.add_argument(
         "--objective",
@@ -197,25 +331,29 @@ def main(argv: list[str] | None = None) -> int:
         default="ctc",
         help="finetuning (CTC) or pretraining (Data2vec 2.0) step (default ctc)",
     )
-    parser.add_argument("--steps", type=int, default=10, help="timed steps (default 10)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps after compiling")
+    parser.add_argument("--accum", type=int, default=1, help="micro-batches per step")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (median)")
+    parser.add_argument(
+        "--compile-only",
+        action="store_true",
+        help="only compile: compile_seconds, peak_bytes, flops_per_step",
+    )
     parser.add_argument("--json", required=True, help="where to write the result")
     args = parser.parse_args(argv)
     result = run(
-        args.model, args.batch, args.frames, args.dtype, args.steps, args.warmup, args.objective
+        args.model,
+        args.batch,
+        args.frames,
+        args.dtype,
+        objective=args.objective,
+        accum=args.accum,
+        steps=args.steps,
+        rounds=args.rounds,
+        compile_only=args.compile_only,
     )
-    print(
-        f"{'model':<7}{'params':>12}{'batch':>7}{'frames':>8}{'dtype':>10}{'step ms':>10}"
-        f"{'samples/s':>11}{'GFLOP/step':>12}{'MFU':>7}  device"
-    )
-    mfu = f"{result['mfu']:.1%}" if result["mfu"] is not None else "n/a"
-    gflops = result["flops_per_step"] / 1e9 if result["flops_per_step"] else float("nan")
-    print(
-        f"{result['model']:<7}{result['params']:>12,}{result['batch']:>7}{result['frames']:>8}"
-        f"{result['dtype']:>10}{result['step_ms']:>10.1f}{result['samples_per_s']:>11.1f}"
-        f"{gflops:>12.1f}{mfu:>7}  {result['device']}"
-    )
-    if result["peak_flops_assumed"]:
+    print_table(result)
+    if result.get("peak_flops_assumed"):
         print(f"MFU assumes a peak of {result['peak_flops_assumed'] / 1e12:.0f} TFLOP/s")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

@@ -15,6 +15,9 @@ def get_config(arg: str | None = None):
     c.data.max_frames = 384
     c.model.size = "large"
     c.model.compute_dtype = "bfloat16"
+    # Remat: recompute each block: 14 GB at batch 64 × 384 frames (136 GB without) (python
+    # benchmarks/train_step.py --compile-only).
+    c.model.remat = "full"
     c.batch_size = 256
     c.total_steps = 60_000
     c.warmup_steps = 3_000

@@ -15,6 +15,9 @@ def get_config(arg: str | None = None):
     c.data.max_frames = 384
     c.model.size = "small"
     c.model.compute_dtype = "bfloat16"
+    # Remat: keep the weight products, recompute attention: 28 GB at batch 256 × 384 frames (python
+    # benchmarks/train_step.py --compile-only).
+    c.model.remat = "dots_with_no_batch_dims_saveable"
     c.batch_size = 256
     c.total_steps = 60_000
     c.warmup_steps = 2_000

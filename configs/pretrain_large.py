@@ -14,6 +14,9 @@ def get_config(arg: str | None = None):
     c.data.max_frames = 384
     c.model.size = "large"
     c.model.compute_dtype = "bfloat16"
+    # Remat: recompute each block: 8 masked copies per clip (python benchmarks/train_step.py
+    # --compile-only).
+    c.model.remat = "full"
     c.batch_size = 512
     c.total_steps = 200_000
     c.warmup_steps = 10_000

@@ -15,6 +15,9 @@ def get_config(arg: str | None = None):
     c.data.max_frames = 384
     c.model.size = "small"
     c.model.compute_dtype = "bfloat16"
+    # Remat: recompute each block: 8 masked copies per clip make activations 8× larger (43 GB at
+    # batch 256 × 384) (python benchmarks/train_step.py --compile-only).
+    c.model.remat = "full"
     c.batch_size = 256
     c.total_steps = 200_000
     c.warmup_steps = 5_000

@@ -40,40 +40,29 @@ def test_input_pipeline_benchmark_writes_its_fields(tmp_path):
     assert result["sequences_per_s"] > 0 and result["max_frames"] == 64
 
 
-@pytest.mark.parametrize("objective, params", [("ctc", 147_260), ("data2vec", 209_408)])
-def test_train_step_benchmark_writes_its_fields(tmp_path, objective, params):
+@pytest.mark.parametrize(
+    "objective, params, compile_only", [("ctc", 147_260, False), ("data2vec", 209_408, True)]
+)
+def test_train_step_benchmark_writes_its_fields(tmp_path, objective, params, compile_only):
     out = tmp_path / "step.json"
-    args = [
-        "--objective",
-        objective,
-        "--model",
-        "tiny",
-        "--batch",
-        "2",
-        "--frames",
-        "16",
-        "--steps",
-        "1",
-        "--warmup",
-        "1",
-        "--json",
-        str(out),
-    ]
-    assert load("train_step").main(args) == 0
+    args = ["--objective", objective, "--model", "tiny", "--batch", "2", "--frames", "16"]
+    args += ["--steps", "1", "--rounds", "1", "--json", str(out)]
+    assert load("train_step").main(args + (["--compile-only"] if compile_only else [])) == 0
     result = json.loads(out.read_text())
-    assert {
-        "model",
-        "params",
-        "samples_per_s",
-        "step_ms",
-        "flops_per_step",
-        "mfu",
-        "device",
-    } <= set(result)
+    compiled = {"compile_seconds", "peak_bytes", "flops_per_step", "device", "remat"}
+    timed = {"step_ms", "samples_per_s", "real_frames_per_s", "augment_share", "mfu"}
+    assert compiled <= set(result)
     assert result["objective"] == objective
     assert result["params"] == params and result["flops_per_step"] > 0
-    assert result["mfu"] is None  # no peak is assumed for a CPU
-    assert result["loss"] == result["loss"]  # finite, not NaN
+    assert result["peak_bytes"] > 0 and result["compile_seconds"] > 0
+    if compile_only:
+        assert not timed & set(result)
+    else:
+        assert timed <= set(result)
+        assert 0 <= result["augment_share"] < 1
+        assert result["real_frames_per_s"] < result["samples_per_s"] * 16
+        assert result["mfu"] is None  # no peak is assumed for a CPU
+        assert np.isfinite(result["loss"])
 
 
 def test_augment_benchmark_writes_its_fields(tmp_path):
