@@ -1,9 +1,9 @@
 """A straightforward NumPy version of the augmentation recipe, one sample at a time.
 
-This is how the public fingerspelling solutions augment (on the host, per sample, in worker
-processes). Here it serves two purposes: it is the slow, obvious reference the tests compare
-every on-device transform with (``np.interp`` for resampling, explicit rotation matrices frame
-by frame), and the baseline that ``benchmarks/augment.py`` measures the jitted recipe against.
+This is the slow, obvious reference the tests compare every on-device transform with
+(``np.interp`` for resampling, explicit rotation matrices frame by frame). It is not a speed
+baseline: ``benchmarks/augment.py`` measures the jitted recipe against a host path vectorised
+within each sample (``benchmarks/numpy_augment.py``), the way a careful host worker augments.
 It takes the same parameters as :func:`aslx.augment.recipe.apply` (see
 :func:`aslx.augment.recipe.draw`), or draws its own with :func:`draw`.
 """
