@@ -236,6 +236,7 @@ def run(
     steps: int = 5,
     rounds: int = 3,
     compile_only: bool = False,
+    augment_share: bool = True,
 ) -> dict:
     data = make_batch(np.random.default_rng(0), batch, frames, 75, 60)
     step, init_state, model_config = build(model, objective, dtype, True, accum, frames)
@@ -259,31 +260,33 @@ def run(
     if compile_only:
         return result
 
-    plain_step, plain_init, _ = build(model, objective, dtype, False, accum, frames)
-    plain, _ = compile_step(plain_step, plain_init, data)
+    steps_fns = {"augment": compiled}
+    if augment_share:
+        plain_step, plain_init, _ = build(model, objective, dtype, False, accum, frames)
+        steps_fns["plain"] = compile_step(plain_step, plain_init, data)[0]
     on_device = jax.device_put(data)
     state = init_state()
-    for warm_up in (compiled, plain):  # a first call pays for more than the step
+    for warm_up in steps_fns.values():  # a first call pays for more than the step
         state, _, _ = time_steps(warm_up, state, on_device, 2)
-    with_augment, without = [], []
+    times = {name: [] for name in steps_fns}
+    losses = {}
     for _ in range(rounds):  # interleaved: both see the same machine load
-        state, seconds, loss = time_steps(compiled, state, on_device, steps)
-        with_augment.append(seconds)
-        state, seconds, _ = time_steps(plain, state, on_device, steps)
-        without.append(seconds)
-    seconds = statistics.median(with_augment)
-    seconds_plain = statistics.median(without)
+        for name, fn in steps_fns.items():
+            state, seconds, losses[name] = time_steps(fn, state, on_device, steps)
+            times[name].append(seconds)
+    seconds = statistics.median(times["augment"])
+    seconds_plain = statistics.median(times["plain"]) if augment_share else None
     peak = peak_flops(device, dtype)
     flops = result["flops_per_step"]
     return result | {
         "step_ms": seconds * 1e3,
-        "step_ms_without_augment": seconds_plain * 1e3,
+        "step_ms_without_augment": seconds_plain * 1e3 if augment_share else None,
         "samples_per_s": batch / seconds,
         "real_frames_per_s": float(data["frame_mask"].sum()) / seconds,
-        "augment_share": max(0.0, 1.0 - seconds_plain / seconds),
+        "augment_share": max(0.0, 1.0 - seconds_plain / seconds) if augment_share else None,
         "mfu": (flops / seconds / peak) if (flops and peak) else None,
         "peak_flops_assumed": peak,
-        "loss": loss,
+        "loss": losses["augment"],
     }
 
 
@@ -339,6 +342,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only compile: compile_seconds, peak_bytes, flops_per_step",
     )
+    parser.add_argument(
+        "--no-augment-share",
+        action="store_true",
+        help="skip the step without augmentation (one compilation less; augment_share null)",
+    )
     parser.add_argument("--json", required=True, help="where to write the result")
     args = parser.parse_args(argv)
     result = run(
@@ -351,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         steps=args.steps,
         rounds=args.rounds,
         compile_only=args.compile_only,
+        augment_share=not args.no_augment_share,
     )
     print_table(result)
     if result.get("peak_flops_assumed"):

@@ -232,3 +232,72 @@ def test_records_of_a_preset_only_give_that_preset(tmp_path, source_and_records)
         pipeline.train_batches(
             tmp_path / "k75", "train", config(preset="hands_pose"), **one_process()
         )
+
+
+# --- length buckets -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("start_step", [1, 5, 12, 31])
+def test_sorted_windows_resume_exactly(source_and_records, start_step):
+    """Sorted windows of 3 batches: restarting anywhere (inside a window too) yields exactly the
+    uninterrupted stream's batches."""
+    _, records = source_and_records
+    sorted_config = config(sort_window=3)
+    full = take(
+        pipeline.train_batches(records, "train", sorted_config, **one_process()), start_step + 4
+    )
+    resumed = take(
+        pipeline.train_batches(
+            records, "train", sorted_config, start_step=start_step, **one_process()
+        ),
+        4,
+    )
+    for x, y in zip(full[start_step:], resumed):
+        assert_batches_equal(x, y)
+
+
+def test_sorted_windows_regroup_the_same_records_by_length(source_and_records):
+    _, records = source_and_records
+    window = 3
+    plain = take(pipeline.train_batches(records, "train", config(), **one_process()), 4 * window)
+    grouped = take(
+        pipeline.train_batches(records, "train", config(sort_window=window), **one_process()),
+        4 * window,
+    )
+    padded, bucketed = 0, 0
+    for w in range(4):
+        steps = slice(w * window, (w + 1) * window)
+        ids = [sorted(np.concatenate([b["clip_id"] for b in s[steps]])) for s in (plain, grouped)]
+        assert ids[0] == ids[1]  # each window holds the records its steps held before
+        lengths = sorted(int(b["num_frames"].max()) for b in grouped[steps])
+        in_order = np.sort(np.concatenate([b["num_frames"] for b in grouped[steps]]))
+        # Sorted: each batch is one slice of the window's length order.
+        assert lengths == [int(in_order[(i + 1) * 4 - 1]) for i in range(window)]
+        padded += sum(int(b["num_frames"].max()) for b in plain[steps])
+        bucketed += sum(lengths)
+    assert bucketed < padded
+
+
+def test_bucket_bounds_lengths_and_trimming():
+    frames = {"mean": 81.2, "p95": 200}
+    assert pipeline.default_buckets(frames, 384) == (96, 144, 208, 384)
+    assert pipeline.default_buckets(frames, 64) == (64,)
+    assert pipeline.parse_buckets("auto", frames, 384) == (96, 144, 208, 384)
+    assert pipeline.parse_buckets("none", frames, 384) == (384,)
+    assert pipeline.parse_buckets("64, 128", frames, 384) == (64, 128, 384)
+    assert pipeline.parse_buckets("64,384", frames, 384) == (64, 384)
+    for bad in ("128,64", "0,64", "64,500", "sixty"):
+        with pytest.raises(ValueError, match="buckets"):
+            pipeline.parse_buckets(bad, frames, 384)
+    bounds = (64, 128, 384)
+    assert [pipeline.bucket_length(n, bounds) for n in (1, 64, 65, 384)] == [64, 64, 128, 384]
+    with pytest.raises(ValueError, match="exceeds"):
+        pipeline.bucket_length(385, bounds)
+    batch = {
+        "landmarks": np.zeros((2, 8, 3, 3)),
+        "frame_mask": np.zeros((2, 8), bool),
+        "labels": np.zeros((2, 8), np.int32),
+    }
+    trimmed = pipeline.trim_frames(batch, 5)
+    assert trimmed["landmarks"].shape == (2, 5, 3, 3) and trimmed["frame_mask"].shape == (2, 5)
+    assert trimmed["labels"].shape == (2, 8)  # labels have no frame axis

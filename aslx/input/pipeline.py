@@ -30,6 +30,15 @@ batch ``k % B`` (``B`` batches per epoch, known from the shard counts in ``metad
 and :func:`train_batches` with ``start_step=k`` resumes exactly where a run stopped, skipping
 at most one epoch of *serialized* records (no decoding) to get there.
 
+**Length buckets.** With ``sort_window = W > 1`` the stream sorts each window of ``W``
+consecutive batches (``W · B`` records, steps ``wW … wW + W − 1``) by clip length, cuts it into
+``W`` batches of similar lengths and plays them in an order drawn from ``(seed, w)``; each step
+still holds records of its own window only, so resume stays exact (start at the window, drop
+the steps before ``start_step``). :func:`bucket_length` and :func:`trim_frames` then cut a batch
+to the smallest bucket bound that holds its longest clip, so the step runs on a few static
+lengths instead of always ``max_frames`` (the training loop agrees on the length across
+processes first). :func:`default_buckets` chooses bounds from the record set's frame counts.
+
 **Processes** read disjoint shard files (process ``i`` of ``n`` takes shards ``i, i+n, …``) in
 training, and disjoint records in evaluation; every process yields the same number of
 evaluation batches, so collective steps stay in lockstep.
@@ -61,6 +70,8 @@ from aslx.records.metadata import RecordSet
 from aslx.tf_cpu import tensorflow
 
 LONG_CLIP_POLICIES = ("resample", "truncate")
+#: Training batches sorted by length together when the trainer buckets (``data.bucket_window``).
+DEFAULT_SORT_WINDOW = 8
 #: ``alignment`` values the dataset gives every frame of a clip it cannot align (never reach a
 #: batch of :func:`train_batches`, which raises instead): the file lacks the clip, or its entry
 #: does not fit the record (frame count, label length).
@@ -85,6 +96,8 @@ class InputConfig:
       prefetch: batches prepared ahead.
       alignments: an alignments file of ``python -m aslx.align`` for this record set and the
         training split ('' none): training examples then carry ``alignment``.
+      sort_window: training batches sorted by length together (1: no sorting); see the
+        module docstring's "Length buckets".
     """
 
     batch_size: int
@@ -97,14 +110,15 @@ class InputConfig:
     cycle_length: int = 8
     prefetch: int = 2
     alignments: str = ""
+    sort_window: int = 1
 
     def __post_init__(self):
         if self.long_clips not in LONG_CLIP_POLICIES:
             raise ValueError(
                 f"long_clips must be one of {LONG_CLIP_POLICIES}, not {self.long_clips!r}"
             )
-        if self.batch_size < 1 or self.max_frames < 1:
-            raise ValueError("batch_size and max_frames must be positive")
+        if self.batch_size < 1 or self.max_frames < 1 or self.sort_window < 1:
+            raise ValueError("batch_size, max_frames and sort_window must be positive")
 
 
 def _process(process_index: int | None, process_count: int | None) -> tuple[int, int]:
@@ -330,7 +344,10 @@ def train_dataset(
     per_epoch = batches_per_epoch(records, split, config.batch_size, process_index, process_count)
     files = tf.constant([p for p, _ in records.shards(split)[process_index::process_count]])
     records_per_epoch = per_epoch * config.batch_size
-    first_epoch, first_batch = divmod(start_step, per_epoch)
+    # Sorted windows start the stream at the window of start_step and drop the steps before it.
+    window = config.sort_window
+    first_window, skip_steps = divmod(start_step, window)
+    first_epoch, first_batch = divmod(first_window * window, per_epoch)
     seed = tf.constant(config.seed, tf.int64)
 
     def epoch(e):
@@ -348,8 +365,95 @@ def train_dataset(
 
     epochs = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
     ds = _map_prepare(tf, epochs.flat_map(tf.autograph.experimental.do_not_convert(epoch)), prepare)
-    ds = ds.batch(config.batch_size, drop_remainder=True).prefetch(config.prefetch)
-    return ds.with_options(_options(tf))
+    ds = ds.batch(config.batch_size, drop_remainder=True)
+    if window > 1:
+        ds = _sorted_windows(tf, ds, config, first_window)
+    return ds.skip(skip_steps).prefetch(config.prefetch).with_options(_options(tf))
+
+
+def _sorted_windows(tf, batches, config: InputConfig, first_window: int):
+    """Batches → the same records, each window of ``sort_window`` batches sorted by length and
+    cut into batches again, played in an order drawn from ``(seed, window)``."""
+    window, size = config.sort_window, config.batch_size
+    seed = tf.constant(config.seed, tf.int64) + WINDOW_SEED_OFFSET
+
+    def sort_and_split(index, records):
+        order = tf.argsort(records["num_frames"], stable=True)
+        plays = tf.argsort(tf.random.stateless_uniform([window], seed=tf.stack([seed, index])))
+
+        def regroup(x):
+            x = tf.gather(x, order)
+            x = tf.reshape(x, tf.concat([[window, size], tf.shape(x)[1:]], 0))
+            return tf.gather(x, plays)
+
+        return {k: regroup(v) for k, v in records.items()}
+
+    windows = batches.unbatch().batch(window * size, drop_remainder=True)
+    indices = tf.data.Dataset.range(first_window, np.iinfo(np.int64).max)
+    sorted_windows = tf.data.Dataset.zip(indices, windows).map(
+        tf.autograph.experimental.do_not_convert(sort_and_split)
+    )
+    return sorted_windows.unbatch()
+
+
+#: Keeps the window orders' random stream apart from the epochs' file orders (both seeded
+#: from ``config.seed`` and a small counter).
+WINDOW_SEED_OFFSET = 1_000_000_007
+
+
+def bucket_length(num_frames: int, bounds: tuple[int, ...]) -> int:
+    """The smallest bound that holds ``num_frames`` frames (``bounds`` ascending, the last
+    ``max_frames``)."""
+    for bound in bounds:
+        if num_frames <= bound:
+            return bound
+    raise ValueError(f"a clip of {num_frames} frames exceeds the largest bucket {bounds[-1]}")
+
+
+#: Batch keys with a frame axis (second axis), cut by :func:`trim_frames`.
+FRAME_KEYS = ("landmarks", "landmark_mask", "frame_mask", "alignment")
+
+
+def trim_frames(batch: dict[str, np.ndarray], length: int) -> dict[str, np.ndarray]:
+    """The batch with its frame axis cut to ``length`` (only padding may be cut)."""
+    return {k: v[:, :length] if k in FRAME_KEYS else v for k, v in batch.items()}
+
+
+def default_buckets(frames: dict, max_frames: int) -> tuple[int, ...]:
+    """Bucket bounds from a record set's clip lengths (``metadata.json``'s ``frames``: ``mean``,
+    ``p95``): the mean, half-way to the 95th percentile, the 95th percentile and ``max_frames``,
+    each rounded up to a multiple of 16 (kernels like aligned lengths) and at most
+    ``max_frames``. Few bounds: each is one compilation of the step."""
+    mean, p95 = float(frames["mean"]), float(frames["p95"])
+    candidates = (mean, (mean + p95) / 2, p95, max_frames)
+    return tuple(sorted({min(max_frames, -(-int(np.ceil(c)) // 16) * 16) for c in candidates}))
+
+
+def parse_buckets(text: str, frames: dict, max_frames: int) -> tuple[int, ...]:
+    """``config.data.buckets`` → bounds: ``auto`` (:func:`default_buckets`), ``none`` (only
+    ``max_frames``) or ascending lengths ``"64,128,256"`` (``max_frames`` is always added).
+    Raises ``ValueError`` naming the field."""
+    text = str(text).strip().lower()
+    if text == "auto":
+        return default_buckets(frames, max_frames)
+    if text == "none":
+        return (max_frames,)
+    try:
+        bounds = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(
+            f"buckets {text!r}: write 'auto', 'none' or ascending frame counts like '64,128,256'"
+        ) from None
+    if (
+        not bounds
+        or any(b < 1 or b > max_frames for b in bounds)
+        or list(bounds) != sorted(set(bounds))
+    ):
+        raise ValueError(
+            f"buckets {text!r}: frame counts must be ascending, distinct and within "
+            f"1..max_frames={max_frames}"
+        )
+    return bounds if bounds[-1] == max_frames else (*bounds, max_frames)
 
 
 def train_batches(

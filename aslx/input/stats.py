@@ -11,6 +11,7 @@ padding, and the pipeline's throughput on this machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
@@ -30,6 +31,21 @@ def group_detection(batch_masks: list[np.ndarray], frame_masks: list[np.ndarray]
         out[name] = float(seen.sum() / max(frame_mask.sum(), 1))
         start += size
     return out
+
+
+def bucketed_padding(records: RecordSet, split: str, config: pipeline.InputConfig, steps: int):
+    """Share of padding frames in ``steps`` training batches sorted in windows of
+    ``pipeline.DEFAULT_SORT_WINDOW`` and cut to the ``auto`` bucket bounds, as the trainer's
+    default does."""
+    bounds = pipeline.default_buckets(records.meta["frames"], config.max_frames)
+    sorted_config = dataclasses.replace(config, sort_window=pipeline.DEFAULT_SORT_WINDOW)
+    stream = pipeline.train_batches(records, split, sorted_config, process_index=0, process_count=1)
+    real = total = 0
+    for _ in range(steps):
+        lengths = next(stream)["num_frames"]
+        real += int(lengths.sum())
+        total += lengths.size * pipeline.bucket_length(int(lengths.max()), bounds)
+    return 1 - real / max(total, 1)
 
 
 def summarize(records: RecordSet, config: pipeline.InputConfig) -> dict:
@@ -58,6 +74,8 @@ def summarize(records: RecordSet, config: pipeline.InputConfig) -> dict:
     stats["detected"] = group_detection([b["landmark_mask"] for b in batches], frame_masks, preset)
     stats["sequences_per_s"] = per_epoch * config.batch_size / seconds
     stats["batch_shapes"] = {k: list(v.shape) for k, v in batches[0].items()}
+    stats["buckets"] = pipeline.default_buckets(meta["frames"], config.max_frames)
+    stats["bucketed_padding_share"] = bucketed_padding(records, train_split, config, per_epoch)
     for split in meta["splits"]:
         if split == train_split:
             continue
@@ -108,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(
             f"{k} {v}" for k, v in stats["batch_shapes"].items() if k in ("landmarks", "labels")
         ),
-        f"padding           {stats['padding_share']:.1%} of frames",
+        f"padding           {stats['padding_share']:.1%} of frames at max_frames; "
+        f"{stats['bucketed_padding_share']:.1%} in buckets "
+        + ",".join(map(str, stats["buckets"]))
+        + f" (data.buckets=auto, windows of {pipeline.DEFAULT_SORT_WINDOW} batches sorted)",
         "detected          "
         + ", ".join(f"{k} {v:.1%}" for k, v in stats["detected"].items())
         + " of real frames",

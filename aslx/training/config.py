@@ -18,6 +18,13 @@ field                          meaning
 ``data.preset``                landmark selection (``kaggle75``, ``hands_pose``, ``full543``)
 ``data.max_frames``            static frame count T; longer clips keep T evenly spaced frames
 ``data.long_clips``            ``resample`` or ``truncate`` clips longer than T
+``data.buckets``               training lengths: each batch is cut to the smallest bound
+                               that holds its longest clip, one compilation per bound;
+                               ``auto`` (from the record set's clip lengths, as
+                               ``python -m aslx.input.stats`` prints them), ``none`` (always
+                               T) or ascending frame counts ``"64,128,256"`` (T is added)
+``data.bucket_window``         training batches sorted by length together before cutting
+                               (more: less padding, batches less mixed in length)
 ``data.shuffle_buffer``        records in the training shuffle buffer
 ``data.alignments``            per-frame label positions of the training split, a file of
                                ``python -m aslx.align`` for ``data.dir`` (from a trained CTC
@@ -83,6 +90,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from aslx.augment.recipe import AugmentConfig, BlockMask
+from aslx.input.pipeline import DEFAULT_SORT_WINDOW
 from aslx.model.config import ModelConfig, sized
 
 TASKS = ("ctc", "classification")
@@ -124,6 +132,8 @@ def _common() -> ml_collections.ConfigDict:
         long_clips="resample",
         shuffle_buffer=1024,
         readers=0,
+        buckets="auto",
+        bucket_window=DEFAULT_SORT_WINDOW,
     )
     model_fields = [f.name for f in dataclasses.fields(ModelConfig)]
     c.model = {"size": "tiny"} | {

@@ -92,6 +92,7 @@ def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.
             pipeline.check_alignments(alignments, config.data.dir, config.data.train_split)
         except (FileNotFoundError, ValueError) as e:
             raise ConfigError(f"config.data.alignments: {e}") from None
+    bucketed = str(config.data.buckets).strip().lower() != "none"
     return pipeline.InputConfig(
         batch_size=config.batch_size // total,
         max_frames=config.data.max_frames,
@@ -100,7 +101,28 @@ def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.
         shuffle_buffer=config.data.shuffle_buffer,
         seed=config.seed,
         alignments=alignments,
+        sort_window=config.data.bucket_window if bucketed else 1,
     )
+
+
+def bucket_bounds(config: ml_collections.ConfigDict, records: RecordSet) -> tuple[int, ...]:
+    """The training lengths of ``config.data.buckets`` for this record set (ascending, the last
+    ``data.max_frames``)."""
+    try:
+        return pipeline.parse_buckets(
+            config.data.buckets, records.meta["frames"], config.data.max_frames
+        )
+    except ValueError as e:
+        raise ConfigError(f"config.data.buckets: {e}") from None
+
+
+def _longest_everywhere(longest: int) -> int:
+    """The longest clip of the global batch: every process must cut to the same length."""
+    if jax.process_count() == 1:
+        return longest
+    from jax.experimental import multihost_utils
+
+    return int(np.max(multihost_utils.process_allgather(np.int32(longest))))
 
 
 def train_batches(
@@ -112,8 +134,11 @@ def train_batches(
     """This process's rows of every global training batch from ``start_step`` on: its readers'
     batches (the arrays that go to the devices), concatenated. Reader ``r`` of ``R`` reads
     shard files ``r, r + R, …`` with the pipeline's resumable stream, so the global batches
-    depend on ``(seed, step, R)`` only, never on how many processes share the readers."""
+    depend on ``(seed, step, R)`` only, never on how many processes share the readers. Each
+    batch is cut to the smallest of :func:`bucket_bounds` that holds the global batch's longest
+    clip."""
     total, mine = readers(config)
+    bounds = bucket_bounds(config, records)
     streams = [
         pipeline.train_batches(
             records,
@@ -127,7 +152,9 @@ def train_batches(
     ]
     while True:
         parts = [device_batch(next(stream)) for stream in streams]
-        yield {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+        batch = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+        longest = _longest_everywhere(int(batch["frame_mask"].sum(1).max()))
+        yield pipeline.trim_frames(batch, pipeline.bucket_length(longest, bounds))
 
 
 def open_log(
@@ -239,9 +266,18 @@ def run(
 
     previous_handler = signal.signal(signal.SIGTERM, on_signal)
     step, previous = start_step, None
+    lengths = set()  # one compilation of the step per batch length (bucket)
     try:
         while step < config.total_steps and stop["signal"] is None:
-            batch = to_device(next(batches))
+            host_batch = next(batches)
+            length = host_batch["frame_mask"].shape[1]
+            if length not in lengths:
+                lengths.add(length)
+                say(
+                    f"step {step + 1}: compiling the step for {length} frames "
+                    f"({len(lengths)} lengths so far)"
+                )
+            batch = to_device(host_batch)
             state, metrics = train_step(state, batch, key, frozen)
             step += 1
             check_finite(previous)
@@ -250,6 +286,8 @@ def run(
                 check_finite(previous)
                 metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 metrics["lr"] = float(schedule(step - 1))
+                metrics["compilations"] = float(len(lengths))
+                metrics["batch_frames"] = float(length)
                 log.write(step, metrics)
                 log.console(step, metrics)
                 if on_log is not None:

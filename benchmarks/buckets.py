@@ -1,0 +1,127 @@
+"""Length buckets against padding every clip to ``max_frames``: real frames trained per second.
+
+    python benchmarks/buckets.py --json runs/bench/buckets.json
+
+The tiny finetuning recipe (``configs/finetune_tiny.py``: model, augmentation, EMA, guard; the
+step of ``benchmarks/train_step.py``) trains on a synthetic fingerspelling record set
+(``aslx.formats.synthetic``, ``--phrases`` phrases) at ``max_frames`` 384, fed by the training
+loop's own stream (:func:`aslx.training.loop.train_batches`) twice in one process:
+``data.buckets=none`` (every batch 384 frames) and ``data.buckets=auto`` (sorted windows cut to
+the record set's bucket bounds). Every length is compiled before timing; then both streams run
+``--steps`` steps each, in interleaved rounds so both see the same machine load. Throughput
+counts real (non-padding) frames, host pipeline included.
+
+Prints a table and writes ``{"padded_frames_per_s", "bucketed_frames_per_s", "speedup",
+"padding_share", "bucketed_padding_share", "bounds"}`` (``padding_share``: padding frames / all
+frames of the padded stream).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import jax  # noqa: E402
+
+from aslx.formats import synthetic  # noqa: E402
+from aslx.input import pipeline  # noqa: E402
+from aslx.landmarks import presets  # noqa: E402
+from aslx.records import ingest  # noqa: E402
+from aslx.records.metadata import RecordSet  # noqa: E402
+from aslx.training import loop  # noqa: E402
+from benchmarks import train_step  # noqa: E402
+
+MAX_FRAMES = 384
+
+
+def make_records(folder: Path, phrases: int) -> RecordSet:
+    synthetic.generate(folder / "raw", num_phrases=phrases, num_signers=8, seed=0)
+    ingest.ingest(
+        "kaggle-fingerspelling",
+        folder / "raw",
+        folder / "records",
+        val_fraction=0.1,
+        num_shards=4,
+        progress=False,
+        log=lambda line: None,
+    )
+    return RecordSet(folder / "records")
+
+
+def stream(records: RecordSet, batch: int, buckets: str):
+    config, _, _ = train_step.recipe("tiny", "ctc", "float32", True, MAX_FRAMES)
+    config.batch_size = batch
+    config.data.dir = str(records.folder)
+    config.data.buckets = buckets
+    input_config = loop.input_config(config, presets.get(config.data.preset))
+    return loop.train_batches(config, records, input_config, 0), loop.bucket_bounds(config, records)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--phrases", type=int, default=300, help="synthetic phrases (300)")
+    parser.add_argument("--batch", type=int, default=16, help="batch size (16)")
+    parser.add_argument("--steps", type=int, default=40, help="timed steps per stream (40)")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (4)")
+    parser.add_argument("--json", required=True, help="where to write the result")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        records = make_records(Path(tmp), args.phrases)
+        step, init_state, _ = train_step.build("tiny", "ctc", "float32", True, 1, MAX_FRAMES)
+        state = init_state()
+        key = jax.random.key(0)
+        padded, _ = stream(records, args.batch, "none")
+        bucketed, bounds = stream(records, args.batch, "auto")
+        first = next(padded)
+        for bound in bounds:  # compile every length before timing
+            warm = jax.device_put(pipeline.trim_frames(first, bound))
+            state, metrics = step(state, warm, key)
+        jax.block_until_ready(metrics["loss"])
+
+        totals = {"padded": [0.0, 0, 0], "bucketed": [0.0, 0, 0]}  # seconds, real, all frames
+        per_round = max(args.steps // args.rounds, 1)
+        for _ in range(args.rounds):
+            for name, batches in (("padded", padded), ("bucketed", bucketed)):
+                start = time.perf_counter()
+                for _ in range(per_round):
+                    batch = next(batches)
+                    state, metrics = step(state, jax.device_put(batch), key)
+                    totals[name][1] += int(batch["frame_mask"].sum())
+                    totals[name][2] += batch["frame_mask"].size
+                jax.block_until_ready(metrics["loss"])
+                totals[name][0] += time.perf_counter() - start
+
+    rate = {name: real / seconds for name, (seconds, real, _) in totals.items()}
+    result = {
+        "padded_frames_per_s": rate["padded"],
+        "bucketed_frames_per_s": rate["bucketed"],
+        "speedup": rate["bucketed"] / rate["padded"],
+        "padding_share": 1 - totals["padded"][1] / totals["padded"][2],
+        "bucketed_padding_share": 1 - totals["bucketed"][1] / totals["bucketed"][2],
+        "bounds": list(bounds),
+        "steps": per_round * args.rounds,
+        "batch": args.batch,
+        "max_frames": MAX_FRAMES,
+        "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
+    }
+    print(f"{'stream':<10}{'real frames/s':>15}{'padding':>10}")
+    print(f"{'padded':<10}{rate['padded']:>15,.0f}{result['padding_share']:>10.1%}")
+    print(f"{'bucketed':<10}{rate['bucketed']:>15,.0f}{result['bucketed_padding_share']:>10.1%}")
+    print(f"speedup {result['speedup']:.2f}× (bounds {bounds}, {result['device']})")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
