@@ -61,13 +61,15 @@ for name in ("finetune_small", "finetune_large", "pretrain_small"):
     if r.get("failed"):
         print(f"{name:<15} FAILED")
         continue
-    share = r.get("augment_share")
-    mfu = r.get("mfu")
+    def shown(key, spec):  # compile-only parts have no timings
+        value = r.get(key)
+        return "n/a" if value is None else format(value, spec)
+
     print(
-        f"{name:<15} {r['model']:>5} b{r['batch']}x{r['frames']} {r['step_ms']:9.1f} ms/step "
-        f"{r['samples_per_s']:9.1f} samples/s  peak {r['peak_bytes'] / 1e9:6.1f} GB  "
-        f"MFU {'n/a' if mfu is None else f'{mfu:.1%}'}  augment "
-        f"{'n/a' if share is None else f'{share:.1%}'}"
+        f"{name:<15} {r['model']:>5} b{r['batch']}x{r['frames']} "
+        f"{shown('step_ms', '9.1f')} ms/step {shown('samples_per_s', '9.1f')} samples/s  "
+        f"peak {r['peak_bytes'] / 1e9:6.1f} GB  compile {r['compile_seconds']:5.1f} s  "
+        f"MFU {shown('mfu', '.1%')}  augment {shown('augment_share', '.1%')}"
     )
 b = merged["buckets"]
 if not b.get("failed"):

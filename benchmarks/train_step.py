@@ -25,11 +25,13 @@ step_ms           one step, median over ``--rounds`` rounds of ``--steps`` steps
 samples_per_s     batch / step
 real_frames_per_s non-padding frames per second
 compile_seconds   lowering + XLA compilation of the step
-augment_share     1 − (the same step with augmentation off) / step, measured in the same run,
-                  rounds interleaved
+augment_share     1 − (the same step with augmentation off) / step, the median of that ratio
+                  over ``--rounds`` interleaved rounds of the same run
 peak_bytes        XLA's buffer assignment of the compiled step (``memory_analysis()``):
                   arguments + outputs − donated aliases + temporaries
-flops_per_step    XLA's cost analysis of the compiled step
+flops_per_step    model FLOPs: XLA's cost analysis of the same step lowered with its blocks
+                  unrolled and no remat, in one micro-batch (a scanned loop's body is counted
+                  once; recomputation is not model work)
 mfu               FLOPs per second / the device's dense bf16 (or TF32/fp32) peak; ``null``
                   where the peak is unknown (a CPU)
 ================  ==========================================================================
@@ -112,10 +114,16 @@ def make_batch(rng: np.random.Generator, batch: int, frames: int, landmarks: int
 
 
 def recipe(
-    model: str, objective: str, dtype: str, augment: bool, frames: int, layers: int | None = None
+    model: str,
+    objective: str,
+    dtype: str,
+    augment: bool,
+    frames: int,
+    layers: int | None = None,
+    unrolled: bool = False,
 ):
     """``(config, model config, augmentation)`` of the size's recipe in ``configs/``
-    (``layers``: another depth, same width)."""
+    (``layers``: another depth, same width; ``unrolled``: blocks in a Python loop, no remat)."""
     import importlib.util
 
     kind = "pretrain" if objective == "data2vec" else "finetune"
@@ -129,6 +137,8 @@ def recipe(
     config.data.max_frames = frames
     if layers:
         config.model.num_layers = layers
+    if unrolled:
+        config.model.scan_layers, config.model.remat = False, "none"
     preset = presets.get("kaggle75")
     model_config = config_lib.model_config(
         config, num_landmarks=preset.num_landmarks, ctc_vocab=0 if kind == "pretrain" else 60
@@ -144,9 +154,12 @@ def build(
     accum: int,
     frames: int,
     layers: int | None = None,
+    unrolled: bool = False,
 ):
     """``(jitted step, state factory, model config)`` of the recipe's real train step."""
-    config, model_config, augment_config = recipe(model, objective, dtype, augment, frames, layers)
+    config, model_config, augment_config = recipe(
+        model, objective, dtype, augment, frames, layers, unrolled
+    )
     preset = presets.get("kaggle75")
     tx = optimizer.adamw(1e-4)
     if objective == "data2vec":
@@ -198,8 +211,17 @@ def peak_bytes_of(compiled) -> int | None:
     return int(max(assigned, getattr(stats, "peak_memory_in_bytes", 0) or 0))
 
 
-def flops_of(compiled) -> float | None:
-    analysis = compiled.cost_analysis()
+def model_flops(
+    model: str, objective: str, dtype: str, batch: dict, layers: int | None = None
+) -> float | None:
+    """FLOPs of one step of the recipe on ``batch``: XLA's cost analysis of the step lowered
+    (not compiled) with its blocks unrolled and no remat, in one micro-batch. Cost analysis
+    counts a loop's body once, so the scanned step itself would report one block's work."""
+    frames = batch["frame_mask"].shape[1]
+    step, init_state, _ = build(model, objective, dtype, True, 1, frames, layers, unrolled=True)
+    abstract_batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), batch)
+    lowered = step.lower(jax.eval_shape(init_state), abstract_batch, jax.random.key(0))
+    analysis = lowered.cost_analysis()
     if isinstance(analysis, list):
         analysis = analysis[0] if analysis else {}
     flops = (analysis or {}).get("flops")
@@ -234,7 +256,7 @@ def run(
     objective: str = "ctc",
     accum: int = 1,
     steps: int = 5,
-    rounds: int = 3,
+    rounds: int = 5,
     compile_only: bool = False,
     augment_share: bool = True,
 ) -> dict:
@@ -254,7 +276,7 @@ def run(
         "attention": model_config.attention,
         "compile_seconds": compile_seconds,
         "peak_bytes": peak_bytes_of(compiled),
-        "flops_per_step": flops_of(compiled),
+        "flops_per_step": model_flops(model, objective, dtype, data),
         "device": f"{device.platform}: {device.device_kind} ×{jax.device_count()}",
     }
     if compile_only:
@@ -276,6 +298,8 @@ def run(
             times[name].append(seconds)
     seconds = statistics.median(times["augment"])
     seconds_plain = statistics.median(times["plain"]) if augment_share else None
+    # Paired by round: a round's two timings share its machine load.
+    plain_over_augment = [p / a for p, a in zip(times.get("plain", []), times["augment"])]
     peak = peak_flops(device, dtype)
     flops = result["flops_per_step"]
     return result | {
@@ -283,7 +307,9 @@ def run(
         "step_ms_without_augment": seconds_plain * 1e3 if augment_share else None,
         "samples_per_s": batch / seconds,
         "real_frames_per_s": float(data["frame_mask"].sum()) / seconds,
-        "augment_share": max(0.0, 1.0 - seconds_plain / seconds) if augment_share else None,
+        "augment_share": (
+            max(0.0, 1.0 - statistics.median(plain_over_augment)) if augment_share else None
+        ),
         "mfu": (flops / seconds / peak) if (flops and peak) else None,
         "peak_flops_assumed": peak,
         "loss": losses["augment"],
@@ -336,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--accum", type=int, default=1, help="micro-batches per step")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per round")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (median)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (median, 5)")
     parser.add_argument(
         "--compile-only",
         action="store_true",

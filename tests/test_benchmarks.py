@@ -65,6 +65,17 @@ def test_train_step_benchmark_writes_its_fields(tmp_path, objective, params, com
         assert np.isfinite(result["loss"])
 
 
+def test_train_step_flops_grow_with_depth():
+    """Model FLOPs count every block: cost analysis counts a scanned loop's body once, so the
+    benchmark counts an unrolled lowering; each added block adds the same work."""
+    train_step = load("train_step")
+    batch = train_step.make_batch(np.random.default_rng(0), 2, 16, 75, 60)
+    flops = [train_step.model_flops("tiny", "ctc", "float32", batch, n) for n in (1, 2, 3)]
+    per_block = flops[1] - flops[0]
+    assert per_block > 0.2 * flops[0]
+    assert flops[2] - flops[1] == pytest.approx(per_block, rel=0.01)
+
+
 def test_augment_benchmark_writes_its_fields(tmp_path):
     out = tmp_path / "augment.json"
     args = [
