@@ -208,3 +208,17 @@ def test_the_student_encoder_loads_into_a_finetuning_model_by_path():
     assert report.fresh == ["class_head/bias", "class_head/kernel"]
     assert all(s.startswith("decoder/") for s in report.skipped)
     assert all(p.startswith("encoder/") for p in report.loaded)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), ratio=st.sampled_from([0.3, 0.5, 0.8]))
+def test_gathered_rows_keep_the_frame_mask_a_prefix(seed, ratio):
+    """Attention takes only each row's key length, so the student's gathered frame mask must
+    stay a prefix: visible indices are increasing, and a prefix gathered in order is one."""
+    rows, frames = 6, 40
+    lengths = np.random.default_rng(seed).integers(0, frames + 1, rows)
+    frame_mask = jnp.asarray(np.arange(frames)[None] < lengths[:, None])
+    visible, _ = data2vec.inverse_block_mask(jax.random.key(seed), rows, frames, ratio, 3)
+    gathered = np.asarray(data2vec.gather_frames(frame_mask, visible))
+    counts = gathered.sum(1)
+    np.testing.assert_array_equal(gathered, np.arange(gathered.shape[1])[None] < counts[:, None])
