@@ -64,12 +64,14 @@ def align_records(
     import numpy as np
     from tqdm import tqdm
 
-    from aslx import vocab as vocab_lib
     from aslx.decoding import align as align_lib
+    from aslx.decoding.evaluate import device_batch
     from aslx.input import pipeline
     from aslx.landmarks import presets
+    from aslx.model import inference
     from aslx.records.metadata import RecordSet
-    from aslx.training import evaluate, warm_start
+    from aslx.run import alignments as alignments_lib
+    from aslx.run import source as source_lib
 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be positive, got {batch_size}")
@@ -77,8 +79,8 @@ def align_records(
     if split not in records.splits:
         raise ValueError(f"{data}: no split {split!r} (it has {sorted(records.splits)})")
 
-    def need_ctc(description: dict) -> None:
-        task = description.get("task")
+    def need_ctc(card) -> None:
+        task = card.task
         if task != "ctc":
             raise ValueError(
                 f"{workdir}: a {task} model; alignment needs a CTC model (a finetuning run "
@@ -86,23 +88,22 @@ def align_records(
             )
 
     if Path(workdir).is_dir():  # refuse a wrong model before reading its weights
-        need_ctc(warm_start.read_model_file(workdir))
-    trained = warm_start.load_trained(workdir)
-    description = trained.description
-    need_ctc(description)
-    vocab = vocab_lib.from_json(description["vocab"])
+        need_ctc(source_lib.read_card(workdir))
+    trained = source_lib.load_trained(workdir)
+    need_ctc(trained.card)
+    vocab = trained.card.vocab
     if vocab != records.vocab:
         raise ValueError(
             f"{workdir}: the model's vocabulary differs from the records' ({data}); align with "
             "a model trained on this vocabulary"
         )
-    _, blank_id = evaluate.ctc_layout(vocab)
-    preset = presets.get(description["preset"])
-    max_frames = int(description["max_frames"])
+    _, blank_id = inference.ctc_layout(vocab)
+    preset = presets.get(trained.card.preset)
+    max_frames = trained.card.max_frames
     config = pipeline.InputConfig(
         batch_size=batch_size, max_frames=max_frames, preset=preset.name, long_clips="resample"
     )
-    forward = evaluate.make_forward(trained.graphdef, preset, "ctc")
+    forward = inference.make_forward(trained.graphdef, preset, "ctc")
     viterbi = jax.jit(align_lib.viterbi_align_batch, static_argnames="blank_id")
 
     alignments: dict[str, np.ndarray] = {}
@@ -113,7 +114,7 @@ def align_records(
     )
     batches = pipeline.eval_batches(records, split, config, process_index=0, process_count=1)
     for batch in batches:
-        log_probs = forward(trained.params, evaluate.device_batch(batch))["log_probs"]
+        log_probs = forward(trained.params, device_batch(batch))["log_probs"]
         # Labels past what CTC can emit in the fitted frames get no frames (training drops
         # them too); the rest is aligned exactly.
         kept = np.asarray(
@@ -150,7 +151,7 @@ def align_records(
     meta = {
         "split": split,
         "records": str(Path(data).resolve()),
-        "records_sha256": align_lib.records_fingerprint(data),
+        "records_sha256": alignments_lib.records_fingerprint(data),
         "workdir": str(Path(workdir).resolve()),
         "weights": trained.weights,
         "step": trained.step,
@@ -160,7 +161,7 @@ def align_records(
         "clips": len(alignments),
         "partial": {clip: list(counts) for clip, counts in partial.items()},
     }
-    align_lib.write_file(out, alignments, meta)
+    alignments_lib.write_file(out, alignments, meta)
     return {
         "clips": len(alignments),
         "resampled": resampled,

@@ -32,7 +32,8 @@ from aslx.export import tflite
 from aslx.formats import detect
 from aslx.formats.clip import FormatError, Skipped
 from aslx.landmarks import presets
-from aslx.training import warm_start
+from aslx.run import card as card_lib
+from aslx.run import source as source_lib
 
 #: Classes shown per clip for a classifier.
 TOP_K = 5
@@ -63,9 +64,9 @@ class Predictor:
 
     def __init__(self, model: str | Path):
         model = Path(model)
-        if (model / warm_start.MODEL_FILE).is_file() or model.suffix == ".safetensors":
-            trained = warm_start.load_trained(model)
-            args = tflite.inference_args(trained, int(trained.description.get("max_frames", 0)))
+        if card_lib.exists(model) or model.suffix == ".safetensors":
+            trained = source_lib.load_trained(model)
+            args = tflite.inference_args(trained, trained.card.max_frames)
             self._jitted = jax.jit(tflite.inference_function(trained))
             self._graph = None
             self.backend = "jax"

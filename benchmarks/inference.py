@@ -44,7 +44,7 @@ from absl import logging  # noqa: E402
 
 from aslx.formats import spelled  # noqa: E402
 from aslx.predict import Predictor  # noqa: E402
-from aslx.training import warm_start  # noqa: E402
+from aslx.run import results as results_lib  # noqa: E402
 from benchmarks import real_data  # noqa: E402
 
 SIZES = ("tiny", "small")
@@ -93,7 +93,7 @@ def measure(workdir: Path, clips: list[np.ndarray], out: Path) -> dict:
     for clip in clips:
         reference = model.log_probs(clip)
         errors.append(np.abs(graph.log_probs(clip) - reference).max() / np.abs(reference).max())
-    run = warm_start.read_results(workdir)
+    run = results_lib.read(workdir)
     return {
         "tflite_ms": tflite_ms,
         "jax_ms": jax_ms,
@@ -143,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     steps = {"tiny": args.tiny_steps, "small": args.small_steps}
     results = {}
     for workdir in args.model:
-        if not warm_start.read_results(workdir):
+        if not results_lib.read(workdir):
             print(
-                f"error: {workdir}: no {warm_start.RESULTS_FILE}, not a finished run (--model)",
+                f"error: {workdir}: no {results_lib.RESULTS_FILE}, not a finished run (--model)",
                 file=sys.stderr,
             )
             return 2

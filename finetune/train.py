@@ -7,7 +7,6 @@ the library; this file only wires them together.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -16,18 +15,22 @@ import ml_collections
 import numpy as np
 
 from aslx import vocab as vocab_lib
+from aslx.decoding import evaluate as evaluate_lib
 from aslx.input import pipeline
 from aslx.landmarks import presets
+from aslx.model import inference
 from aslx.model import model as model_lib
 from aslx.objectives import finetune as objective_lib
-from aslx.training import checkpoint as checkpoint_lib
+from aslx.run import card as card_lib
+from aslx.run import checkpoint as checkpoint_lib
+from aslx.run import results as results_lib
+from aslx.run import source as source_lib
 from aslx.training import config as config_lib
-from aslx.training import evaluate as evaluate_lib
 from aslx.training import loop, optimizer, sharding, warm_start
 from aslx.training import step as step_lib
 from aslx.training.loop import TrainingError
 
-RESULTS_FILE = warm_start.RESULTS_FILE
+RESULTS_FILE = results_lib.RESULTS_FILE
 __all__ = ["train", "TrainingError", "RESULTS_FILE"]
 
 
@@ -44,15 +47,15 @@ def _teacher(config, vocab, preset):
     source = config.teacher.workdir or config.teacher.weights
     if not source:
         return None, None, None
-    teacher = warm_start.load_trained(source)
-    if vocab_lib.from_json(teacher.description["vocab"]) != vocab:
+    teacher = source_lib.load_trained(source)
+    if teacher.card.vocab != vocab:
         raise config_lib.ConfigError(
             f"teacher {source}: its vocabulary differs from the records' ({config.data.dir})"
         )
-    if teacher.description["preset"] != preset.name:
+    if teacher.card.preset != preset.name:
         raise config_lib.ConfigError(
-            f"teacher {source}: reads preset {teacher.description['preset']}, this run "
-            f"{preset.name}; set config.data.preset={teacher.description['preset']}"
+            f"teacher {source}: reads preset {teacher.card.preset}, this run "
+            f"{preset.name}; set config.data.preset={teacher.card.preset}"
         )
     return teacher.graphdef, teacher.params, teacher.config
 
@@ -78,7 +81,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     _check_vocab(config, vocab, records.folder)
     preset = presets.get(config.data.preset) if config.data.preset else records.preset
     input_config = loop.input_config(config, preset)
-    ctc_vocab, blank_id = evaluate_lib.ctc_layout(vocab)
+    ctc_vocab, blank_id = inference.ctc_layout(vocab)
 
     # --- model, warm start, teacher -------------------------------------------------------
     teacher_graphdef, teacher_params, teacher_config = _teacher(config, vocab, preset)
@@ -92,19 +95,18 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     graphdef, params = model_lib.create(model_config, seed=config.seed)
     if config.init_from:
         params, report = warm_start.warm_start(
-            params, warm_start.source_weights(config.init_from), config.init_keep_layers
+            params, source_lib.source_weights(config.init_from), config.init_keep_layers
         )
         say(f"init from {config.init_from}: {report.details()}")
-    description = {
-        "model": dataclasses.asdict(model_config),
-        "vocab": vocab.to_json(),
-        "preset": preset.name,
-        "task": config.task,
-        "max_frames": config.data.max_frames,
-    }
+    card = card_lib.ModelCard(
+        model=model_config,
+        vocab=vocab,
+        preset=preset.name,
+        task=config.task,
+        max_frames=config.data.max_frames,
+    )
     if lead:
-        warm_start.write_model_file(workdir, description)
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=1) + "\n")
+        loop.write_run_files(workdir, card, config)
 
     # --- state on the mesh ----------------------------------------------------------------
     mesh = sharding.make_mesh(config.fsdp)
@@ -147,7 +149,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     )
     train_step = jax.jit(step_fn, donate_argnums=(0,), out_shardings=(state_shardings, None))
     to_device = sharding.host_to_global(mesh)
-    forward = evaluate_lib.make_forward(graphdef, preset, config.task)
+    forward = inference.make_forward(graphdef, preset, config.task)
     key = jax.random.key(config.seed)
 
     variants = {"raw": "params"} | ({"ema": "ema_params"} if config.ema_decay else {})
@@ -244,7 +246,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         results["gate_kept"] = int((np.asarray(logits.addressable_data(0)) > 0).sum())
         results["gate_total"] = int(logits.size)
     if lead:
-        warm_start.write_results(workdir, results)
+        results_lib.write(workdir, results)
     headline = "  ".join(
         f"{split}/{metric_name} {results[f'{split}/{metric_name}']:.4f}" for split in splits
     )

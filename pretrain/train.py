@@ -19,9 +19,11 @@ from aslx.augment.recipe import AugmentConfig
 from aslx.landmarks import presets
 from aslx.model import model as model_lib
 from aslx.objectives import data2vec
-from aslx.training import checkpoint as checkpoint_lib
+from aslx.run import card as card_lib
+from aslx.run import checkpoint as checkpoint_lib
+from aslx.run import results as results_lib
 from aslx.training import config as config_lib
-from aslx.training import loop, sharding, warm_start
+from aslx.training import loop, sharding
 from aslx.training import step as step_lib
 from aslx.training.loop import TrainingError
 
@@ -62,19 +64,16 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         graphdef, params = data2vec.create(model_config, objective, seed=config.seed)
     except ValueError as e:
         raise config_lib.ConfigError(f"config.data2vec: {e}") from None
+    card = card_lib.ModelCard(
+        model=model_config,
+        vocab=records.vocab,
+        preset=preset.name,
+        task="pretrain",
+        max_frames=config.data.max_frames,
+        data2vec=dataclasses.asdict(objective),
+    )
     if lead:
-        warm_start.write_model_file(
-            workdir,
-            {
-                "model": dataclasses.asdict(model_config),
-                "vocab": records.vocab.to_json(),
-                "preset": preset.name,
-                "task": "pretrain",
-                "max_frames": config.data.max_frames,
-                "data2vec": dataclasses.asdict(objective),
-            },
-        )
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=1) + "\n")
+        loop.write_run_files(workdir, card, config)
 
     # --- state on the mesh, resume --------------------------------------------------------
     mesh = sharding.make_mesh(config.fsdp)
@@ -143,7 +142,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         "selected_weights": "raw",
     }
     if lead:
-        warm_start.write_results(workdir, results)
+        results_lib.write(workdir, results)
     say(
         f"pretrained for {step} steps; finetune from it with "
         f"--config.init_from={workdir}\ncheckpoints: {checkpoints.directory}\n"

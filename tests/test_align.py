@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from aslx.decoding import align
 from aslx.decoding.ctc import collapse
+from aslx.run import alignments as alignments_file
 
 BATCH_VITERBI = jax.jit(align.viterbi_align_batch, static_argnames="blank_id")
 
@@ -248,29 +249,29 @@ def test_alignments_file_round_trip_and_checks(tmp_path):
     (records / "metadata.json").write_text('{"a": 1}')
     entries = {"1/2": np.asarray([0, 0, -1, 1], np.int32), "x": np.asarray([-1], np.int32)}
     meta = {"split": "train", "records": str(records)}
-    meta["records_sha256"] = align.records_fingerprint(records)
+    meta["records_sha256"] = alignments_file.records_fingerprint(records)
     out = tmp_path / "sub" / "alignments"  # no .npz suffix: written exactly there
-    align.write_file(out, entries, meta)
+    alignments_file.write_file(out, entries, meta)
     assert sorted(p.name for p in out.parent.iterdir()) == ["alignments"]  # no temp left
-    got, got_meta = align.read_file(out)
+    got, got_meta = alignments_file.read_file(out)
     assert got.keys() == entries.keys()
     for key, value in entries.items():
         np.testing.assert_array_equal(got[key], value)
         assert got[key].dtype == np.int32
-    assert got_meta == meta | {"version": align.FILE_VERSION}
-    align.check_fits(got_meta, records, "train", out)
+    assert got_meta == meta | {"version": alignments_file.FILE_VERSION}
+    alignments_file.check_fits(got_meta, records, "train", out)
     with pytest.raises(ValueError, match="--split val"):
-        align.check_fits(got_meta, records, "val", out)
+        alignments_file.check_fits(got_meta, records, "val", out)
     (records / "metadata.json").write_text('{"a": 2}')
     with pytest.raises(ValueError, match="differs"):
-        align.check_fits(got_meta, records, "train", out)
+        alignments_file.check_fits(got_meta, records, "train", out)
     with pytest.raises(FileNotFoundError, match="aslx.align"):
-        align.read_meta(tmp_path / "none.npz")
+        alignments_file.read_meta(tmp_path / "none.npz")
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a readable"):
-        align.read_meta(tmp_path / "bad.npz")
+        alignments_file.read_meta(tmp_path / "bad.npz")
     np.savez(tmp_path / "plain.npz", a=np.zeros(2))
     with pytest.raises(ValueError, match="not an alignments file"):
-        align.read_meta(tmp_path / "plain.npz")
+        alignments_file.read_meta(tmp_path / "plain.npz")
     with pytest.raises(ValueError, match="reserved"):
-        align.write_file(out, {align.META_KEY: np.zeros(1)}, meta)
+        alignments_file.write_file(out, {alignments_file.META_KEY: np.zeros(1)}, meta)

@@ -3,7 +3,7 @@ through the input pipeline and the finetuning config into batches CutMix can use
 
 from __future__ import annotations
 
-import json
+import dataclasses
 
 import jax
 import numpy as np
@@ -11,12 +11,16 @@ import pytest
 
 from aslx import align as align_cli
 from aslx.augment import cutmix as cutmix_lib
-from aslx.decoding import align
+from aslx.decoding import align, evaluate
 from aslx.input import pipeline
 from aslx.landmarks import presets
+from aslx.model import inference
 from aslx.records.metadata import RecordSet
+from aslx.run import alignments as alignments_file
+from aslx.run import card as card_lib
+from aslx.run import source as source_lib
 from aslx.training import config as config_lib
-from aslx.training import evaluate, loop, warm_start
+from aslx.training import loop
 from tests.test_align import assert_valid
 
 MAX_FRAMES = 48  # the synthetic clips have 29–163 frames: many are fitted
@@ -67,12 +71,12 @@ def kept_frames(record_frames: int, max_frames: int) -> np.ndarray:
 
 def test_every_clip_gets_a_valid_alignment(aligned, synthetic_records):
     out, printed = aligned
-    alignments, meta = align.read_file(out)
+    alignments, meta = alignments_file.read_file(out)
     examples = eval_examples(synthetic_records, "train", MAX_FRAMES)
     assert sorted(alignments) == sorted(examples) and len(examples) == 36
     assert meta["split"] == "train" and meta["max_frames"] == MAX_FRAMES
     assert meta["clips"] == 36 and meta["frame_axis"] == "record"
-    assert meta["records_sha256"] == align.records_fingerprint(synthetic_records)
+    assert meta["records_sha256"] == alignments_file.records_fingerprint(synthetic_records)
     assert any(stored > MAX_FRAMES for _, _, stored in examples.values())  # some were fitted
     for clip, (labels, _, stored) in examples.items():
         stored_alignment = alignments[clip]
@@ -89,10 +93,10 @@ def test_every_clip_gets_a_valid_alignment(aligned, synthetic_records):
 def test_alignments_are_the_models_best_paths(aligned, ctc_run, synthetic_records):
     """Each fitted alignment is as probable as the NumPy Viterbi path under the model's own
     log-probabilities (the CLI runs the JAX version in float32)."""
-    alignments, _ = align.read_file(aligned[0])
-    trained = warm_start.load_trained(ctc_run)
-    preset = presets.get(trained.description["preset"])
-    forward = evaluate.make_forward(trained.graphdef, preset, "ctc")
+    alignments, _ = alignments_file.read_file(aligned[0])
+    trained = source_lib.load_trained(ctc_run)
+    preset = presets.get(trained.card.preset)
+    forward = inference.make_forward(trained.graphdef, preset, "ctc")
     blank_id = RecordSet(synthetic_records).vocab.blank_id
     config = pipeline.InputConfig(batch_size=8, max_frames=MAX_FRAMES, preset=preset.name)
     checked = 0
@@ -123,7 +127,7 @@ def test_training_batches_carry_the_fitted_alignment(
     """Any max_frames and long-clip policy: each example's alignment is its stored one under the
     landmarks' own gather, -1 on padding; with the aligning model's max_frames it is the
     alignment the model made."""
-    alignments, _ = align.read_file(aligned[0])
+    alignments, _ = alignments_file.read_file(aligned[0])
     config = pipeline.InputConfig(
         batch_size=4,
         max_frames=max_frames,
@@ -211,13 +215,13 @@ def test_the_finetuning_config_wires_the_file(aligned, synthetic_records, tmp_pa
 
 
 def test_a_file_that_lacks_a_clip_stops_training_naming_it(aligned, synthetic_records, tmp_path):
-    alignments, meta = align.read_file(aligned[0])
+    alignments, meta = alignments_file.read_file(aligned[0])
     meta = {k: v for k, v in meta.items() if k != "version"}
     dropped = sorted(alignments)[3]
     shorter = tmp_path / "shorter.npz"
-    align.write_file(shorter, {k: v for k, v in alignments.items() if k != dropped}, meta)
+    alignments_file.write_file(shorter, {k: v for k, v in alignments.items() if k != dropped}, meta)
     wrong = tmp_path / "wrong.npz"
-    align.write_file(wrong, alignments | {dropped: alignments[dropped][:-1]}, meta)
+    alignments_file.write_file(wrong, alignments | {dropped: alignments[dropped][:-1]}, meta)
     for path, why in ((shorter, "no entry"), (wrong, "does not fit")):
         config = pipeline.InputConfig(
             batch_size=4, max_frames=MAX_FRAMES, preset="kaggle75", alignments=str(path)
@@ -241,8 +245,8 @@ def test_a_file_that_lacks_a_clip_stops_training_naming_it(aligned, synthetic_re
 def test_bad_commands_fail_with_one_clear_line(ctc_run, synthetic_records, tmp_path, capsys):
     classification = tmp_path / "classes"
     classification.mkdir()
-    description = json.loads((ctc_run / "model.json").read_text()) | {"task": "classification"}
-    warm_start.write_model_file(classification, description)
+    card = dataclasses.replace(card_lib.read(ctc_run), task="classification")
+    card_lib.write(classification, card)
     out = tmp_path / "out.npz"
     cases = {
         "workdir": (tmp_path / "nowhere", synthetic_records, "train", ["nowhere"]),

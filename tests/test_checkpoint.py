@@ -1,4 +1,4 @@
-"""aslx.training.checkpoint: round trips of the real training state, retention, atomicity,
+"""aslx.run.checkpoint: round trips of the real training state, retention, atomicity,
 errors, and restoring onto other shardings (4 fake CPU devices, in a subprocess)."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from aslx.model import config as config_lib
 from aslx.model import model as model_lib
+from aslx.run.checkpoint import Checkpointer, read_arrays
 from aslx.training import optimizer, sharding
-from aslx.training.checkpoint import Checkpointer, read_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA = {"data": {"epoch": 2, "position": 12345, "seed": 7}, "config": {"model": "tiny"}}
@@ -204,7 +204,7 @@ KILLED_SAVE = textwrap.dedent(
     """
     import os, sys
     import numpy as np
-    from aslx.training.checkpoint import Checkpointer
+    from aslx.run.checkpoint import Checkpointer
 
     ckpt = Checkpointer(sys.argv[1])
     ckpt.save(1, {"w": np.full((4,), 1.0, np.float32)}, extra={"n": 1})
@@ -314,7 +314,7 @@ RESHARD = textwrap.dedent(
     import jax, jax.numpy as jnp, numpy as np
     from aslx.model import config as config_lib, model as model_lib
     from aslx.training import sharding
-    from aslx.training.checkpoint import Checkpointer
+    from aslx.run.checkpoint import Checkpointer
 
     assert jax.device_count() == 4, jax.devices()
     _, params = model_lib.create(config_lib.sized("tiny"))

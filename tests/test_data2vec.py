@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from aslx.landmarks import presets
 from aslx.model import config as model_config_lib
+from aslx.model.paths import flatten
 from aslx.objectives import data2vec
 from aslx.training import step as step_lib
-from aslx.training.warm_start import flatten
 
 PRESET = presets.get("hands_pose")
 D2V = data2vec.Data2vecConfig(num_masks=3, top_k=2, decoder_layers=2, decoder_dim=32)

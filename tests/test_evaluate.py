@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from aslx import vocab as vocab_lib
-from aslx.decoding import metrics
-from aslx.training import evaluate
+from aslx.decoding import evaluate, metrics
+from aslx.model import inference
 
 CHARS = vocab_lib.CharVocab(tuple("abc"))  # ids 0, 1, 2; blank 3
 BLANK = CHARS.blank_id
@@ -94,9 +94,9 @@ def test_classification_top1_and_top5():
 
 def test_layout_and_primary_metric_follow_the_vocabulary():
     glosses = vocab_lib.ClassVocab(("x", "y"))
-    assert evaluate.ctc_layout(CHARS) == (4, 3)
-    assert evaluate.ctc_layout(vocab_lib.CharVocab.kaggle()) == (60, 59)
-    assert evaluate.ctc_layout(glosses) == (3, 2)
+    assert inference.ctc_layout(CHARS) == (4, 3)
+    assert inference.ctc_layout(vocab_lib.CharVocab.kaggle()) == (60, 59)
+    assert inference.ctc_layout(glosses) == (3, 2)
     assert evaluate.primary_metric("ctc", CHARS) == ("normalized_levenshtein", "max")
     assert evaluate.primary_metric("ctc", glosses) == ("wer", "min")
     assert evaluate.primary_metric("classification", glosses) == ("top1", "max")

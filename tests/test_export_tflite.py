@@ -4,7 +4,6 @@ agrees with the JAX model, and ``aslx.export`` / ``aslx.predict`` work end to en
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import json
 
@@ -22,7 +21,8 @@ from aslx.export import tflite
 from aslx.landmarks import layouts, presets
 from aslx.model import model as model_lib
 from aslx.model.config import ModelConfig
-from aslx.training import warm_start
+from aslx.run.card import ModelCard
+from aslx.run.source import TrainedModel
 from tests.conftest import random_clip, write_wide_parquet
 
 # --- the graph's input and preprocessing ------------------------------------------------------
@@ -83,7 +83,7 @@ def test_columns_to_batch_equals_the_numpy_selection(name, hands):
 # --- the converted graph against the JAX model ------------------------------------------------
 
 
-def untrained(task: str, preset_name: str, **model) -> warm_start.TrainedModel:
+def untrained(task: str, preset_name: str, **model) -> TrainedModel:
     preset = presets.get(preset_name)
     if task == "ctc":
         vocab = vocab_lib.CharVocab.kaggle()
@@ -94,14 +94,8 @@ def untrained(task: str, preset_name: str, **model) -> warm_start.TrainedModel:
             num_landmarks=preset.num_landmarks, ctc_vocab=0, num_classes=12, **model
         )
     graphdef, params = model_lib.create(config, seed=3)
-    description = {
-        "model": dataclasses.asdict(config),
-        "vocab": vocab.to_json(),
-        "preset": preset_name,
-        "task": task,
-        "max_frames": 40,
-    }
-    return warm_start.TrainedModel(description, config, graphdef, params, "raw", None)
+    card = ModelCard(model=config, vocab=vocab, preset=preset_name, task=task, max_frames=40)
+    return TrainedModel(card, graphdef, params, "raw", None)
 
 
 def write_export(trained, out, quantize, representative=None):
@@ -114,13 +108,13 @@ def write_export(trained, out, quantize, representative=None):
 
 def jax_log_probs(trained, clip):
     """The reference: fitted, padded to 64 frames and jitted, as ``aslx.predict`` runs it."""
-    preset = presets.get(trained.description["preset"])
+    preset = presets.get(trained.card.preset)
     columns = tflite.clip_columns(clip, preset)
     columns = columns[tflite.fit_indices(len(columns), 40)]
     padded = np.full((64, columns.shape[1]), np.nan, np.float32)
     padded[: len(columns)] = columns
     out = np.asarray(jax.jit(tflite.inference_function(trained))(padded, len(columns)))
-    return out if trained.description["task"] == "classification" else out[: len(columns)]
+    return out if trained.card.task == "classification" else out[: len(columns)]
 
 
 CLIP_LENGTHS = (1, 9, 40, 97)

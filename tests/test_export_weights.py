@@ -14,7 +14,10 @@ from safetensors import numpy as safetensors_numpy
 
 from aslx.export import weights as weights_lib
 from aslx.model import model as model_lib
-from aslx.training import checkpoint, warm_start
+from aslx.model.paths import flatten
+from aslx.run import card as card_lib
+from aslx.run import checkpoint, weights_file
+from aslx.run import source as source_lib
 from aslx.training.metrics_log import read_metrics
 from tests.conftest import tiny_ctc_config
 
@@ -36,7 +39,13 @@ def exported(teacher, tmp_path_factory):
 
 
 def checkpoint_params(workdir, step, key) -> dict[str, np.ndarray]:
-    return warm_start.flatten(checkpoint.read_arrays(workdir / "checkpoints", step)[key])
+    return flatten(checkpoint.read_arrays(workdir / "checkpoints", step)[key])
+
+
+def load_weights(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(model card as JSON, flat parameters)`` of an exported file."""
+    source = weights_file.read(path)
+    return source.card.to_json(), source.params
 
 
 def header(path) -> dict[str, str]:
@@ -50,8 +59,8 @@ def header(path) -> dict[str, str]:
 
 @pytest.mark.parametrize("choice, key", [("raw", "params"), ("ema", "ema_params")])
 def test_round_trip_gives_the_checkpoints_arrays_bitwise(teacher, exported, choice, key):
-    description, params = weights_lib.load_weights(exported[choice])
-    assert description == warm_start.read_model_file(teacher)
+    description, params = load_weights(exported[choice])
+    assert description == card_lib.read(teacher).to_json()
     meta = header(exported[choice])
     step = int(meta["step"])
     expected = checkpoint_params(teacher, step, key)
@@ -66,8 +75,8 @@ def test_round_trip_gives_the_checkpoints_arrays_bitwise(teacher, exported, choi
 
 
 def test_raw_and_ema_files_differ_and_selected_is_what_results_chose(teacher, exported):
-    _, raw = weights_lib.load_weights(exported["raw"])
-    _, ema = weights_lib.load_weights(exported["ema"])
+    _, raw = load_weights(exported["raw"])
+    _, ema = load_weights(exported["ema"])
     assert any(not np.array_equal(raw[p], ema[p]) for p in raw)
     results = json.loads((teacher / "results.json").read_text())
     meta = header(exported["selected"])
@@ -86,9 +95,9 @@ def test_unknown_weights_choice_is_refused(teacher, tmp_path):
 
 @pytest.mark.parametrize("choice", ["raw", "ema"])
 def test_source_weights_of_a_file_equal_the_workdirs(teacher, exported, choice):
-    from_file = warm_start.source_weights(exported[choice])
+    from_file = source_lib.source_weights(exported[choice])
     step = int(header(exported[choice])["step"])
-    from_workdir = warm_start.source_weights(teacher, step, choice)
+    from_workdir = source_lib.source_weights(teacher, step, choice)
     assert sorted(from_file) == sorted(from_workdir)
     for path, value in from_workdir.items():
         assert np.array_equal(from_file[path], value), path
@@ -96,13 +105,13 @@ def test_source_weights_of_a_file_equal_the_workdirs(teacher, exported, choice):
 
 def test_a_file_refuses_weights_it_does_not_hold(exported):
     with pytest.raises(ValueError, match=r"holds the raw weights of step \d+, not the ema"):
-        warm_start.source_weights(exported["raw"], weights="ema")
+        source_lib.source_weights(exported["raw"], weights="ema")
 
 
 def test_load_trained_from_a_file_gives_the_same_model(teacher, exported):
-    from_workdir = warm_start.load_trained(teacher)
-    from_file = warm_start.load_trained(exported["selected"])
-    assert from_file.description == from_workdir.description
+    from_workdir = source_lib.load_trained(teacher)
+    from_file = source_lib.load_trained(exported["selected"])
+    assert from_file.card == from_workdir.card
     assert from_file.config == from_workdir.config
     assert (from_file.weights, from_file.step) == (from_workdir.weights, from_workdir.step)
     rng = np.random.default_rng(0)
@@ -120,7 +129,7 @@ def test_a_file_teaches_and_initialises_a_finetuning_run(synthetic_records, expo
     from finetune.train import train
 
     teacher_file = exported["selected"]
-    teacher_description, teacher_params = weights_lib.load_weights(teacher_file)
+    teacher_description, teacher_params = load_weights(teacher_file)
     config = tiny_ctc_config(synthetic_records)
     config.total_steps = 2
     config.data.eval_split = ""  # the student's scores are not what is tested here
@@ -146,18 +155,18 @@ def test_a_file_teaches_and_initialises_a_finetuning_run(synthetic_records, expo
 def test_a_missing_file_is_named(tmp_path):
     path = tmp_path / "nowhere.safetensors"
     with pytest.raises(FileNotFoundError, match=re.escape(f"{path}: no such weights file")):
-        weights_lib.load_weights(path)
+        load_weights(path)
     with pytest.raises(FileNotFoundError, match="neither a training workdir nor"):
-        warm_start.source_weights(path)
+        source_lib.source_weights(path)
 
 
 def test_a_file_that_is_not_safetensors_is_named(tmp_path):
     path = tmp_path / "notes.safetensors"
     path.write_text("not a weights file at all")
     with pytest.raises(ValueError, match=re.escape(f"{path}: not a safetensors file")):
-        weights_lib.load_weights(path)
+        load_weights(path)
     with pytest.raises(ValueError, match=re.escape(f"{path}: not a safetensors file")):
-        warm_start.load_trained(path)
+        source_lib.load_trained(path)
 
 
 def test_a_safetensors_file_without_aslx_metadata_is_named(tmp_path):
@@ -166,7 +175,7 @@ def test_a_safetensors_file_without_aslx_metadata_is_named(tmp_path):
     with pytest.raises(
         ValueError, match=re.escape(f"{path}: a safetensors file without aslx metadata")
     ):
-        weights_lib.load_weights(path)
+        load_weights(path)
 
 
 def test_a_newer_format_version_is_named(exported, tmp_path):
@@ -176,7 +185,7 @@ def test_a_newer_format_version_is_named(exported, tmp_path):
     path = tmp_path / "future.safetensors"
     safetensors_numpy.save_file(tensors, str(path), metadata=meta | {"format_version": "3"})
     with pytest.raises(ValueError, match=re.escape(f"{path}: aslx weights format version '3'")):
-        weights_lib.load_weights(path)
+        load_weights(path)
 
 
 # --- atomic write ----------------------------------------------------------------------------
@@ -208,6 +217,6 @@ def test_a_failed_write_leaves_nothing_half_written(teacher, tmp_path, monkeypat
 def test_a_file_exports_again_unchanged(exported, tmp_path):
     again = weights_lib.export_weights(exported["raw"], tmp_path / "again.safetensors")
     assert header(again) == header(exported["raw"])
-    _, first = weights_lib.load_weights(exported["raw"])
-    _, second = weights_lib.load_weights(again)
+    _, first = load_weights(exported["raw"])
+    _, second = load_weights(again)
     assert all(np.array_equal(first[p], second[p]) for p in first) and first.keys() == second.keys()

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aslx.training.checkpoint import Checkpointer, read_arrays
+from aslx.run.checkpoint import Checkpointer, read_arrays
 from aslx.training.metrics_log import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aslx.training.checkpoint import read_arrays
+from aslx.model.paths import flatten
+from aslx.run.checkpoint import read_arrays
 from aslx.training.metrics_log import read_metrics
-from aslx.training.warm_start import flatten
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 6

@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from aslx.training import checkpoint
+from aslx.model.paths import flatten
+from aslx.run import checkpoint
 from aslx.training import config as config_lib
 from aslx.training.loop import TrainingError
 from aslx.training.metrics_log import read_metrics
-from aslx.training.warm_start import flatten
 
 STEPS = 6
 

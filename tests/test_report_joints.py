@@ -64,7 +64,7 @@ def _rows(path) -> list[dict]:
 
 def _checkpoint_logits(workdir) -> np.ndarray:
     """The gate logits of the weights the run's results.json scored, read straight from orbax."""
-    from aslx.training import checkpoint
+    from aslx.run import checkpoint
 
     results = json.loads((workdir / "results.json").read_text())
     arrays = checkpoint.read_arrays(workdir / "checkpoints", results.get("best_step"))
@@ -108,7 +108,8 @@ def test_keep_probabilities_are_the_checkpoint_gate(gated_run, report_output):
 
 
 def test_accuracy_table(gated_run, report_output):
-    from aslx.training import evaluate as evaluate_lib
+    from aslx.decoding import evaluate as evaluate_lib
+    from aslx.model import inference
     from aslx.training import sharding
 
     workdir, _, results = gated_run
@@ -133,7 +134,7 @@ def test_accuracy_table(gated_run, report_output):
         pipeline.InputConfig(batch_size=32, max_frames=32, preset=PRESET),
     )
     open_gate = evaluate_lib.evaluate(
-        evaluate_lib.make_forward(run.graphdef, run.preset, run.task),
+        inference.make_forward(run.graphdef, run.preset, run.task),
         run.with_logits(np.ones(N, np.float32)),
         batches,
         task="ctc",
@@ -178,13 +179,21 @@ def test_body_parts_follow_the_preset():
 
 
 def test_a_model_without_a_gate_is_refused(tmp_path, capsys):
-    from aslx.training import warm_start
+    from aslx.model.config import ModelConfig
+    from aslx.run import card as card_lib
+    from aslx.vocab import CharVocab
 
     workdir = tmp_path / "plain"
     workdir.mkdir()
-    warm_start.write_model_file(
+    card_lib.write(
         workdir,
-        {"model": {"num_landmarks": N, "gate": "none"}, "preset": PRESET, "task": "ctc"},
+        card_lib.ModelCard(
+            model=ModelConfig(num_landmarks=N, gate="none"),
+            vocab=CharVocab.kaggle(),
+            preset=PRESET,
+            task="ctc",
+            max_frames=32,
+        ),
     )
     args = ["joints", "--workdir", str(workdir), "--out", str(tmp_path / "out")]
     assert report.main(args) == 2

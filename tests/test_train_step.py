@@ -131,7 +131,7 @@ def test_lr_multiplier_scales_only_its_module():
 def test_layer_decay_scales_each_block_of_the_real_model():
     from aslx.model import config as model_config_lib
     from aslx.model import model as model_lib
-    from aslx.training.warm_start import flatten
+    from aslx.model.paths import flatten
 
     config = model_config_lib.sized("tiny", num_landmarks=5, ctc_vocab=7)  # 2 blocks
     _, params = model_lib.create(config)

@@ -7,6 +7,7 @@ import pytest
 
 from aslx.model import config as config_lib
 from aslx.model import model as model_lib
+from aslx.model import paths
 from aslx.training import warm_start
 
 
@@ -17,11 +18,11 @@ def tiny(**overrides):
 def test_every_matching_parameter_is_loaded():
     _, source = tiny()
     _, target = model_lib.create(config_lib.sized("tiny"), seed=1)
-    flat_source = warm_start.flatten(source)
+    flat_source = paths.flatten(source)
     loaded, report = warm_start.warm_start(target, flat_source)
     assert not report.skipped and not report.fresh
     assert sorted(report.loaded) == sorted(flat_source)
-    for path, value in warm_start.flatten(loaded).items():
+    for path, value in paths.flatten(loaded).items():
         np.testing.assert_array_equal(value, flat_source[path])
 
 
@@ -32,7 +33,7 @@ def test_other_heads_are_skipped_or_fresh_and_named():
     _, target = model_lib.create(
         config_lib.sized("tiny", ctc_vocab=0, num_classes=35, num_landmarks=51), seed=1
     )
-    _, report = warm_start.warm_start(target, warm_start.flatten(source))
+    _, report = warm_start.warm_start(target, paths.flatten(source))
     assert "ctc_head/kernel: not in this model" in report.skipped
     assert any(s.startswith("encoder/stem/kernel: shape") for s in report.skipped)
     assert report.fresh == ["class_head/bias", "class_head/kernel", "encoder/stem/kernel"]
@@ -56,9 +57,9 @@ def test_block_indices_refuse_more_layers_than_the_source_has():
 def test_keep_layers_maps_source_blocks_onto_the_student():
     _, source = model_lib.create(config_lib.sized("tiny", num_layers=4), seed=0)
     _, target = model_lib.create(config_lib.sized("tiny", num_layers=2), seed=1)
-    flat_source = warm_start.flatten(source)
+    flat_source = paths.flatten(source)
     loaded, report = warm_start.warm_start(target, flat_source, keep_layers=2)
-    flat = warm_start.flatten(loaded)
+    flat = paths.flatten(loaded)
     assert not report.fresh and not report.skipped
     for student, teacher in ((0, 0), (1, 3)):  # the stacked blocks' layer axis, sliced
         np.testing.assert_array_equal(
@@ -66,10 +67,3 @@ def test_keep_layers_maps_source_blocks_onto_the_student():
             flat_source["encoder/blocks/attention/query/kernel"][teacher],
         )
     np.testing.assert_array_equal(flat["ctc_head/kernel"], flat_source["ctc_head/kernel"])
-
-
-def test_model_file_round_trip_and_missing_file(tmp_path):
-    warm_start.write_model_file(tmp_path, {"preset": "kaggle75", "task": "ctc"})
-    assert warm_start.read_model_file(tmp_path)["preset"] == "kaggle75"
-    with pytest.raises(FileNotFoundError, match="no model.json"):
-        warm_start.read_model_file(tmp_path / "elsewhere")

@@ -32,28 +32,15 @@ host in float64 (the reference); :func:`viterbi_align_batch` is the same recursi
 padded ``[B, T, V]`` batches (``lax.scan``, usable inside ``jit`` and ``vmap``), in the
 log-probs' dtype.
 
-**The alignments file** (written by ``python -m aslx.align``, read by the input pipeline) is a
-NumPy ``.npz`` archive: one ``int32`` array per clip, keyed by the record's ``clip_id``, holding
-the label position of every frame *stored in the record* (before the pipeline fits the clip
-into ``max_frames``), ``-1`` where no label is shown; plus one entry :data:`META_KEY`, a JSON
-string describing where the alignments came from (:func:`write_file`).
+The alignments *file* that ``python -m aslx.align`` writes from these is
+:mod:`aslx.run.alignments`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
 
-#: The alignments file's entry that is not a clip: JSON provenance (see :func:`write_file`).
-META_KEY = "__aslx_alignments__"
-FILE_VERSION = 1
-#: A frame on a blank (or on padding) in an alignment.
-NO_LABEL = -1
+from aslx.run.alignments import NO_LABEL
 
 
 def min_frames(labels) -> int:
@@ -260,80 +247,3 @@ def to_record_frames(fitted: np.ndarray, record_frames: int, max_frames: int) ->
             f"fitted into {max_frames}"
         )
     return fitted[record_frame_source(record_frames, max_frames)]
-
-
-def records_fingerprint(records_folder: str | os.PathLike) -> str:
-    """sha256 of a record set's ``metadata.json``: an alignments file belongs to one record
-    set (re-ingesting the same source gives the same file, so the same fingerprint)."""
-    return hashlib.sha256((Path(records_folder) / "metadata.json").read_bytes()).hexdigest()
-
-
-def write_file(path: str | os.PathLike, alignments: dict[str, np.ndarray], meta: dict) -> None:
-    """Writes the alignments file atomically (a temporary file in the same folder, then
-    ``os.replace``): a crash leaves the old file or none, never half a file.
-
-    ``meta`` is stored as JSON under :data:`META_KEY`, with ``version`` added; the CLI puts
-    there ``split``, ``records`` (folder), ``records_sha256`` (:func:`records_fingerprint`),
-    ``workdir``, ``max_frames``, ``clips`` and ``partial`` (clips aligned on a label prefix).
-    """
-    path = Path(path)
-    if META_KEY in alignments:
-        raise ValueError(f"{META_KEY!r} is reserved, it cannot be a clip id")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.asarray(v, np.int32) for k, v in alignments.items()}
-    arrays[META_KEY] = np.asarray(json.dumps({"version": FILE_VERSION} | meta, sort_keys=True))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:  # a file object: np.savez adds no '.npz' to it
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_meta(path: str | os.PathLike) -> dict:
-    """The provenance JSON of an alignments file (reads only that entry)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: no alignments file there (write one with python -m aslx.align)"
-        )
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: a single array, not an alignments file of python -m aslx.align")
-    with archive:
-        if META_KEY not in archive.files:
-            raise ValueError(f"{path}: not an alignments file of python -m aslx.align")
-        return json.loads(str(archive[META_KEY]))
-
-
-def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    """``({clip_id: [record_frames] int32}, meta)`` of an alignments file."""
-    meta = read_meta(path)
-    with np.load(path, allow_pickle=False) as archive:
-        alignments = {k: archive[k] for k in archive.files if k != META_KEY}
-    return alignments, meta
-
-
-def check_fits(meta: dict, records_folder: str | os.PathLike, split: str, path) -> None:
-    """Raises ``ValueError`` unless the file with ``meta`` was made for this record set and
-    split (then it holds every clip of the split)."""
-    if meta.get("version") != FILE_VERSION:
-        raise ValueError(
-            f"{path}: alignments file version {meta.get('version')}, this aslx reads "
-            f"{FILE_VERSION}; rerun python -m aslx.align"
-        )
-    if meta.get("split") != split:
-        raise ValueError(
-            f"{path} aligns split {meta.get('split')!r}, not {split!r}; rerun python -m "
-            f"aslx.align --split {split}"
-        )
-    if meta.get("records_sha256") != records_fingerprint(records_folder):
-        raise ValueError(
-            f"{path} was made for the record set {meta.get('records')!r}, whose metadata.json "
-            f"differs from {records_folder}'s; rerun python -m aslx.align --data {records_folder}"
-        )

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path} ({Path(path).stat().st_size / 2**20:.1f} MiB)")
             return 0
         from aslx.export import tflite
-        from aslx.training import warm_start
+        from aslx.run import source
 
         if args.weights != "selected":
             raise ValueError(
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         representative = None
         if args.representative:
-            preset = warm_start.load_trained(args.workdir).description["preset"]
+            preset = source.read_card(args.workdir).preset
             representative = _representative(args.representative, args.representative_clips, preset)
         written = tflite.export(
             args.workdir,

@@ -13,7 +13,7 @@ MediaPipe columns of a clip and reads the result:
    missing in fewer frames, the clip mirrored when it is the left one
    (:func:`aslx.landmarks.presets.select`).
 4. **Normalisation and the encoder**: the evaluation forward pass
-   (:func:`aslx.training.evaluate.make_forward`), converted from JAX with ``jax2tf``.
+   (:func:`aslx.model.inference.make_forward`), converted from JAX with ``jax2tf``.
 5. **Decoding.** CTC: greedy (per-frame argmax, repeats merged, blanks dropped);
    ``outputs [N, characters]`` holds the scores of the N emitted characters (the frame that
    emitted each, blank column removed), so ``argmax(outputs, -1)`` indexes the vocabulary's
@@ -46,13 +46,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from aslx import files
 from aslx import vocab as vocab_lib
 from aslx.augment import transforms
 from aslx.landmarks import layouts, presets
+from aslx.model import inference
 from aslx.model import model as model_lib
+from aslx.run import source as source_lib
+from aslx.run.card import ModelCard
+from aslx.run.source import TrainedModel
 from aslx.tf_cpu import tensorflow
-from aslx.training import evaluate as evaluate_lib
-from aslx.training import warm_start
 
 MODEL_FILE = "model.tflite"
 ARGS_FILE = "inference_args.json"
@@ -132,14 +135,14 @@ def columns_to_batch(
 # --- the model as a function of the columns -------------------------------------------------
 
 
-def inference_function(trained: warm_start.TrainedModel) -> Callable:
+def inference_function(trained: TrainedModel) -> Callable:
     """``f(columns [T, 3·K], num_frames) -> log-probabilities``: ``[T, V]`` per frame for CTC
     (rows past ``num_frames`` are padding), ``[C]`` for classification. The frames must
     already be fitted (:func:`fit_indices`); padding rows must be NaN. Pure JAX: the exported
     graph converts it, and :mod:`aslx.predict` jits it for a workdir."""
-    preset = presets.get(trained.description["preset"])
-    task = trained.description["task"]
-    forward = evaluate_lib.make_forward(trained.graphdef, preset, task)
+    preset = presets.get(trained.card.preset)
+    task = trained.card.task
+    forward = inference.make_forward(trained.graphdef, preset, task)
 
     def log_probs(columns, num_frames):
         batch = columns_to_batch(columns.astype(jnp.float32), num_frames, preset)
@@ -160,28 +163,27 @@ def padded_length(num_frames: int, max_frames: int) -> int:
     return -(-max(num_frames, 1) // 64) * 64
 
 
-def vocab_and_blank(description: dict) -> tuple[vocab_lib.Vocab, int | None]:
-    """The model's vocabulary and CTC blank id (``None`` for classification)."""
-    vocab = vocab_lib.from_json(description["vocab"])
-    if description["task"] == "classification":
-        return vocab, None
-    return vocab, evaluate_lib.ctc_layout(vocab)[1]
+def blank_id_of(card: ModelCard) -> int | None:
+    """The model's CTC blank id (``None`` for classification)."""
+    if card.task == "classification":
+        return None
+    return inference.ctc_layout(card.vocab)[1]
 
 
-def inference_args(trained: warm_start.TrainedModel, max_frames: int) -> dict:
+def inference_args(trained: TrainedModel, max_frames: int) -> dict:
     """What ``inference_args.json`` holds."""
-    description = trained.description
-    _, blank_id = vocab_and_blank(description)
-    preset = presets.get(description["preset"])
+    card = trained.card
+    preset = presets.get(card.preset)
+    described = card.to_json()
     return {
         "selected_columns": selected_columns(preset),
         "aslx": {
-            "task": description["task"],
+            "task": card.task,
             "preset": preset.name,
-            "vocab": description["vocab"],
-            "blank_id": blank_id,
+            "vocab": described["vocab"],
+            "blank_id": blank_id_of(card),
             "max_frames": max_frames,
-            "model": description["model"],
+            "model": described["model"],
         },
     }
 
@@ -189,7 +191,7 @@ def inference_args(trained: warm_start.TrainedModel, max_frames: int) -> dict:
 # --- the TensorFlow graph ---------------------------------------------------------------------
 
 
-def tf_module(trained: warm_start.TrainedModel, max_frames: int):
+def tf_module(trained: TrainedModel, max_frames: int):
     """A ``tf.Module`` whose ``serve(inputs [frames, 3·K])`` returns ``{outputs, logits}``."""
     tf = tensorflow()
     from jax.experimental import jax2tf
@@ -237,7 +239,7 @@ def _representative(columns: Iterable[np.ndarray]):
 
 
 def convert(
-    trained: warm_start.TrainedModel,
+    trained: TrainedModel,
     *,
     max_frames: int,
     quantize: str = "float16",
@@ -311,28 +313,23 @@ def export(
     Returns:
       ``{"model": path, "args": path, "bytes": size of model.tflite}``.
     """
-    trained = warm_start.load_trained(source)
-    if trained.description["task"] not in ("ctc", "classification"):
+    trained = source_lib.load_trained(source)
+    if trained.card.task not in ("ctc", "classification"):
         raise ValueError(
-            f"{source}: a {trained.description['task']} run has no task head to export; "
+            f"{source}: a {trained.card.task} run has no task head to export; "
             "export a finetuning run"
         )
     if max_frames is None:
-        max_frames = int(trained.description.get("max_frames", 0))
+        max_frames = trained.card.max_frames
     flat = convert(trained, max_frames=max_frames, quantize=quantize, representative=representative)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     args = inference_args(trained, max_frames)
     args["aslx"]["quantize"] = quantize
     args["aslx"]["source"] = str(source)
-    written = {}
-    for name, data in ((MODEL_FILE, flat), (ARGS_FILE, (json.dumps(args, indent=1) + "\n"))):
-        tmp = out / f".{name}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data if isinstance(data, bytes) else data.encode())
-        os.replace(tmp, out / name)
-        written[name] = out / name
-    return {"model": written[MODEL_FILE], "args": written[ARGS_FILE], "bytes": len(flat)}
+    model_path = files.write_bytes(out / MODEL_FILE, flat)
+    args_path = files.write_json(out / ARGS_FILE, args)
+    return {"model": model_path, "args": args_path, "bytes": len(flat)}
 
 
 # --- running an exported model ------------------------------------------------------------------

@@ -63,10 +63,10 @@ from pathlib import Path
 import numpy as np
 
 from aslx import vocab as vocab_lib
-from aslx.decoding import align as align_lib
 from aslx.landmarks import layouts, presets
 from aslx.records import example
 from aslx.records.metadata import RecordSet
+from aslx.run import alignments as alignments_lib
 from aslx.tf_cpu import tensorflow
 
 LONG_CLIP_POLICIES = ("resample", "truncate")
@@ -137,8 +137,8 @@ class _AlignmentTable:
 
     def __init__(self, path: str | os.PathLike, records: RecordSet, split: str):
         tf = tensorflow()
-        alignments, meta = align_lib.read_file(path)
-        align_lib.check_fits(meta, records.folder, split, path)
+        alignments, meta = alignments_lib.read_file(path)
+        alignments_lib.check_fits(meta, records.folder, split, path)
         ids = sorted(alignments)
         lengths = np.asarray([len(alignments[i]) for i in ids], np.int64)
         self.offsets = tf.constant(np.concatenate([[0], np.cumsum(lengths)]), tf.int64)
@@ -246,7 +246,7 @@ class _Prepare:
             # The landmarks' own gather (same frame count, same indices).
             fitted = self._fit(tf, stored)
             extra["alignment"] = tf.ensure_shape(
-                tf.pad(fitted, [[0, pad]], constant_values=align_lib.NO_LABEL),
+                tf.pad(fitted, [[0, pad]], constant_values=alignments_lib.NO_LABEL),
                 [self.config.max_frames],
             )
         return extra | {
@@ -309,12 +309,12 @@ def _setup(records, config: InputConfig, process_index, process_count, split=Non
 def check_alignments(
     path: str | os.PathLike, records: RecordSet | str | os.PathLike, split: str
 ) -> dict:
-    """The provenance of alignments file ``path`` (see :mod:`aslx.decoding.align`), after
+    """The provenance of alignments file ``path`` (see :mod:`aslx.run.alignments`), after
     checking that it was made for ``split`` of this record set; raises ``FileNotFoundError``
     or ``ValueError`` naming the fix otherwise. Cheap: reads only the file's header entry."""
     folder = records.folder if isinstance(records, RecordSet) else Path(records)
-    meta = align_lib.read_meta(path)
-    align_lib.check_fits(meta, folder, split, path)
+    meta = alignments_lib.read_meta(path)
+    alignments_lib.check_fits(meta, folder, split, path)
     return meta
 
 
@@ -485,7 +485,7 @@ def train_batches(
 
 def _checked(batches, path) -> Iterator[dict[str, np.ndarray]]:
     for batch in batches:
-        bad = (batch["alignment"] < align_lib.NO_LABEL).any(axis=1)
+        bad = (batch["alignment"] < alignments_lib.NO_LABEL).any(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             clip = batch["clip_id"][i].decode()

@@ -149,10 +149,10 @@ class GatedRun:
     def forward(self) -> Callable:
         """The jitted evaluation forward pass, built once (parameters are an argument, so new
         gate logits need no recompilation)."""
-        from aslx.training import evaluate as evaluate_lib
+        from aslx.model import inference
 
         if self._forward is None:
-            self._forward = evaluate_lib.make_forward(self.graphdef, self.preset, self.task)
+            self._forward = inference.make_forward(self.graphdef, self.preset, self.task)
         return self._forward
 
 
@@ -167,13 +167,12 @@ def load_run(workdir: str | os.PathLike) -> GatedRun:
       FileNotFoundError: not a training workdir, or no checkpoint in it.
       ValueError: the model has no joint gate, or the checkpoint does not fit the model.
     """
-    from aslx import vocab as vocab_lib
-    from aslx.model.config import ModelConfig
-    from aslx.training import warm_start
+    from aslx.run import card as card_lib
+    from aslx.run import source as source_lib
 
     workdir = Path(workdir)
-    description = warm_start.read_model_file(workdir)
-    model_config = ModelConfig(**description["model"])
+    card = card_lib.read(workdir)
+    model_config = card.model
     # Before reading any array: the whole report is about the gate.
     if model_config.gate == "none":
         raise ValueError(
@@ -181,14 +180,14 @@ def load_run(workdir: str | os.PathLike) -> GatedRun:
             "keep probabilities to report; train with --config.model.gate=hard_concrete "
             "(or sigmoid)"
         )
-    config = _read_json(workdir / "config.json")
-    trained = warm_start.load_trained(workdir)
+    config = _read_json(workdir / card_lib.CONFIG_FILE)
+    trained = source_lib.load_trained(workdir)
     return GatedRun(
         workdir=workdir,
-        preset=presets.get(description["preset"]),
-        task=description["task"],
-        vocab=vocab_lib.from_json(description["vocab"]),
-        max_frames=int(description["max_frames"]),
+        preset=presets.get(card.preset),
+        task=card.task,
+        vocab=card.vocab,
+        max_frames=card.max_frames,
         config=config,
         model_config=model_config,
         graphdef=trained.graphdef,
@@ -264,8 +263,7 @@ def evaluate_logits(
     batch_size: int = 32,
 ) -> dict[str, float]:
     """The model's metrics on ``split`` with its gate's keep-logits replaced by ``logits``."""
-    from aslx.training import evaluate as evaluate_lib
-    from aslx.training import sharding
+    from aslx.decoding import evaluate as evaluate_lib
 
     return evaluate_lib.evaluate(
         run.forward(),
@@ -273,7 +271,7 @@ def evaluate_logits(
         _batches(run, records, split, batch_size),
         task=run.task,
         vocab=run.vocab,
-        to_device=sharding.host_to_global(sharding.make_mesh(1)),
+        to_device=lambda batch: batch,  # one process: the jitted forward takes host arrays
         beam=int(run.config.get("decode_beam", 0) or 0),
     )
 
@@ -567,7 +565,7 @@ def write_accuracy(
 
 
 def run(args) -> int:
-    from aslx.training import evaluate as evaluate_lib
+    from aslx.decoding import evaluate as evaluate_lib
 
     if args.top < 1 or args.template_clips < 1 or args.batch_size < 1:
         raise ValueError("--top, --template-clips and --batch-size must be at least 1")

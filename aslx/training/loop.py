@@ -16,14 +16,17 @@ import jax
 import ml_collections
 import numpy as np
 
+from aslx import files
+from aslx.decoding.evaluate import device_batch
 from aslx.input import pipeline
 from aslx.landmarks.presets import Preset
 from aslx.records.metadata import RecordSet
-from aslx.training import checkpoint as checkpoint_lib
-from aslx.training import metrics_log, optimizer, sharding, warm_start
+from aslx.run import card as card_lib
+from aslx.run import checkpoint as checkpoint_lib
+from aslx.run import results as results_lib
+from aslx.training import metrics_log, optimizer, sharding
 from aslx.training import step as step_lib
 from aslx.training.config import ConfigError
-from aslx.training.evaluate import device_batch
 
 
 class TrainingError(RuntimeError):
@@ -157,6 +160,15 @@ def train_batches(
         yield pipeline.trim_frames(batch, pipeline.bucket_length(longest, bounds))
 
 
+def write_run_files(workdir: Path, card: card_lib.ModelCard, config) -> None:
+    """The workdir's ``model.json`` (the model card) and ``config.json`` (the run's whole
+    config), each written whole or not at all."""
+    card_lib.write(workdir, card)
+    files.write_text(
+        Path(workdir) / card_lib.CONFIG_FILE, config.to_json_best_effort(indent=1) + "\n"
+    )
+
+
 def open_log(
     config: ml_collections.ConfigDict, workdir, start_step: int, say: Callable
 ) -> metrics_log.MetricsLog:
@@ -211,7 +223,7 @@ def training_seconds(workdir: Path, finished_before: bool, started: float) -> fl
     """Wall seconds the training took: since ``started`` (``time.monotonic()``), or, for a run
     that was already finished when this call began, what its results file recorded, so that
     calling a program again on a finished workdir keeps the figure."""
-    recorded = warm_start.read_results(workdir).get("seconds") if finished_before else None
+    recorded = results_lib.read(workdir).get("seconds") if finished_before else None
     return float(recorded) if recorded is not None else time.monotonic() - started
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from aslx.training import tree_paths
+from aslx.model import paths
 
 #: The logical axis of stacked blocks (:func:`aslx.model.encoder.stacked_blocks`): one entry
 #: per layer, not a dimension of the parameter itself.
@@ -70,7 +70,7 @@ def under(prefix: str):
 
     def mask(params):
         return jax.tree_util.tree_map_with_path(
-            lambda path, _: tree_paths.path_names(path[: len(parts)]) == parts, params
+            lambda path, _: paths.path_names(path[: len(parts)]) == parts, params
         )
 
     return mask

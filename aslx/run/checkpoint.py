@@ -61,7 +61,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from orbax.checkpoint import checkpoint_managers
 
-from aslx.training import tree_paths
+from aslx.model import paths
 
 STATE = "state"
 EXTRA = "extra"
@@ -84,13 +84,13 @@ def _leaf_shapes(tree: Any) -> dict[tuple[str, ...], tuple[int, ...] | None]:
         shape = getattr(leaf, "shape", None)
         if shape is None and isinstance(leaf, int | float | bool | np.number):
             shape = ()
-        shapes[tree_paths.path_names(path)] = None if shape is None else tuple(shape)
+        shapes[paths.path_names(path)] = None if shape is None else tuple(shape)
     return shapes
 
 
-def _listing(paths: list[tuple[str, ...]]) -> str:
-    shown = ", ".join("/".join(p) for p in paths[:_SHOWN])
-    return shown + (f", … ({len(paths) - _SHOWN} more)" if len(paths) > _SHOWN else "")
+def _listing(names: list[tuple[str, ...]]) -> str:
+    shown = ", ".join("/".join(p) for p in names[:_SHOWN])
+    return shown + (f", … ({len(names) - _SHOWN} more)" if len(names) > _SHOWN else "")
 
 
 class Checkpointer:

@@ -19,16 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from aslx import vocab as vocab_lib
-from aslx.augment import recipe
 from aslx.decoding import ctc as ctc_decoding
 from aslx.decoding import metrics as metrics_lib
-from aslx.landmarks.presets import Preset
-from aslx.model import model as model_lib
+from aslx.model.inference import ctc_layout
 
 #: Arrays of a host batch that go to the devices (the rest, e.g. clip ids, stay on the host).
 DEVICE_KEYS = (
@@ -42,14 +38,6 @@ DEVICE_KEYS = (
 )
 
 
-def ctc_layout(vocab: vocab_lib.Vocab) -> tuple[int, int]:
-    """``(CTC outputs, blank id)``: characters keep their own blank; classes (glosses) get
-    the blank after the last class."""
-    if isinstance(vocab, vocab_lib.CharVocab):
-        return vocab.size, vocab.blank_id
-    return vocab.size + 1, vocab.size
-
-
 def primary_metric(task: str, vocab: vocab_lib.Vocab) -> tuple[str, str]:
     """``(name, 'max' or 'min')`` of the metric that picks the best checkpoint."""
     if task == "classification":
@@ -61,22 +49,6 @@ def primary_metric(task: str, vocab: vocab_lib.Vocab) -> tuple[str, str]:
 
 def device_batch(batch: dict) -> dict:
     return {k: v for k, v in batch.items() if k in DEVICE_KEYS}
-
-
-def make_forward(graphdef: nnx.GraphDef, preset: Preset, task: str) -> Callable:
-    """``forward(params, batch) -> outputs``: normalisation and the model in evaluation mode
-    (hard gate, no dropout). CTC gives ``best_path [B, T]`` and ``log_probs [B, T, V]``;
-    classification gives ``class_logits [B, C]``. Jitted."""
-
-    def forward(params, batch):
-        batch = recipe.normalize_batch(batch, preset)
-        out = model_lib.apply(graphdef, params, batch["landmarks"], batch["frame_mask"])
-        if task == "classification":
-            return {"class_logits": out["class_logits"]}
-        log_probs = jax.nn.log_softmax(out["ctc_logits"].astype(jnp.float32), axis=-1)
-        return {"best_path": jnp.argmax(log_probs, -1), "log_probs": log_probs}
-
-    return jax.jit(forward)
 
 
 def local_rows(array: jax.Array) -> np.ndarray:
@@ -124,7 +96,7 @@ def evaluate(
     """Scores ``params`` on one pass of host ``batches``.
 
     Args:
-      forward: from :func:`make_forward`.
+      forward: from :func:`aslx.model.inference.make_forward`.
       to_device: host batch (NumPy) → device batch (global arrays on the mesh).
       beam: CTC prefix-beam width (0 or 1: greedy).
       on_predictions: called with ``(batch, predictions)`` per batch (host side): label id

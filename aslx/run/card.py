@@ -1,0 +1,116 @@
+"""The model card: everything that rebuilds a trained model and says what it reads and answers.
+
+A training run writes it as ``model.json`` in its workdir; an exported weights file carries
+the same JSON in its metadata (:mod:`aslx.run.weights_file`). Both are written by
+:meth:`ModelCard.to_json` and read by :meth:`ModelCard.from_json`, nowhere else.
+
+``model.json`` (one JSON object):
+
+==============  ============================================================================
+key             value
+==============  ============================================================================
+``model``       the :class:`~aslx.model.config.ModelConfig` fields (sizes, heads, gate …)
+``vocab``       the vocabulary (:func:`aslx.vocab.from_json` reads it)
+``preset``      the landmark preset the model reads (:mod:`aslx.landmarks.presets`)
+``task``        ``ctc``, ``classification`` or ``pretrain``
+``max_frames``  the static frame count T the run trained at
+``data2vec``    pretraining only: the Data2vec objective's fields
+==============  ============================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from aslx import files
+from aslx import vocab as vocab_lib
+from aslx.model.config import ModelConfig
+
+MODEL_FILE = "model.json"
+#: The run's whole training config beside the card (written by the trainers, read by reports).
+CONFIG_FILE = "config.json"
+TASKS = ("ctc", "classification", "pretrain")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """What a trained model is (see the module docstring for each field)."""
+
+    model: ModelConfig
+    vocab: vocab_lib.Vocab
+    preset: str
+    task: str
+    max_frames: int
+    data2vec: dict | None = None
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
+
+    def to_json(self) -> dict:
+        value = {
+            "model": dataclasses.asdict(self.model),
+            "vocab": self.vocab.to_json(),
+            "preset": self.preset,
+            "task": self.task,
+            "max_frames": int(self.max_frames),
+        }
+        if self.data2vec is not None:
+            value["data2vec"] = dict(self.data2vec)
+        return value
+
+    @classmethod
+    def from_json(cls, value: dict, where: str | os.PathLike) -> ModelCard:
+        """Reads :meth:`to_json`'s form; ``ValueError`` naming ``where`` and the field when a
+        field is missing or wrong."""
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: a model card must be a JSON object")
+        missing = [k for k in ("model", "vocab", "preset", "task", "max_frames") if k not in value]
+        if missing:
+            raise ValueError(f"{where}: the model card lacks {', '.join(missing)}")
+        try:
+            model = ModelConfig(**value["model"])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: field 'model': {e}") from None
+        try:
+            vocab = vocab_lib.from_json(value["vocab"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{where}: field 'vocab': {e}") from None
+        try:
+            return cls(
+                model=model,
+                vocab=vocab,
+                preset=str(value["preset"]),
+                task=str(value["task"]),
+                max_frames=int(value["max_frames"]),
+                data2vec=value.get("data2vec"),
+            )
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: {e}") from None
+
+
+def write(workdir: str | os.PathLike, card: ModelCard) -> Path:
+    """``workdir/model.json``, written whole or not at all."""
+    return files.write_json(Path(workdir) / MODEL_FILE, card.to_json(), sort_keys=True)
+
+
+def exists(workdir: str | os.PathLike) -> bool:
+    return (Path(workdir) / MODEL_FILE).is_file()
+
+
+def read(workdir: str | os.PathLike) -> ModelCard:
+    """The card of a workdir. ``FileNotFoundError`` when it has none, ``ValueError`` naming the
+    file when it is damaged."""
+    path = Path(workdir) / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{workdir}: no {MODEL_FILE}; is this a workdir of an aslx training run?"
+        )
+    try:
+        value = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); the workdir is damaged") from None
+    return ModelCard.from_json(value, path)

@@ -1,0 +1,128 @@
+"""The package's layout holds: no import circles, and what reads a finished run (predict,
+export, align, report, the run-artifacts layer) never imports the training code.
+
+Imports are read from the source with ``ast`` (function-level ones included), so a circle hidden
+inside a function counts, and nothing heavy is imported to check.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("aslx", "finetune", "pretrain")
+#: Modules that load finished runs and must work without the training code.
+INFERENCE_SIDE = ("aslx.predict", "aslx.align", "aslx.export", "aslx.report", "aslx.run")
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def project_modules() -> dict[str, Path]:
+    return {
+        module_name(path): path
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+
+
+def imports_of(path: Path, modules: dict[str, Path], root: Path = ROOT) -> set[str]:
+    """Project modules ``path`` imports anywhere in its body (``from a import b`` names the
+    module ``a.b`` when it is one, else ``a``)."""
+    found = set()
+    name = module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative imports: resolve against this module's package
+                base = ".".join(filter(None, [package, base]))
+            names = [f"{base}.{alias.name}" for alias in node.names] + [base]
+        else:
+            continue
+        for name in names:
+            while name and name not in modules:
+                name = name.rpartition(".")[0]
+            if name:
+                found.add(name)
+    found.discard(module_name(path, root))
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = project_modules()
+    return {name: imports_of(path, modules) for name, path in modules.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` as a list of modules, or ``None``."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        for nxt in graph.get(node, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_the_cycle_finder_finds_a_hidden_circle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_function_level_and_relative_imports_are_read(tmp_path):
+    package = tmp_path / "aslx"
+    package.mkdir()
+    (package / "m.py").write_text(
+        "def f():\n    from aslx.training import loop\n    from . import other\n"
+    )
+    modules = {"aslx.m": package / "m.py", "aslx.training.loop": package, "aslx.other": package}
+    assert imports_of(package / "m.py", modules, tmp_path) == {"aslx.training.loop", "aslx.other"}
+
+
+def test_there_are_no_import_circles():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, " → ".join(cycle)
+
+
+def test_reading_a_finished_run_needs_no_training_code():
+    graph = import_graph()
+    offenders = {}
+    for name in graph:
+        if name.startswith(INFERENCE_SIDE):
+            training = sorted(m for m in reachable(graph, name) if m.startswith("aslx.training"))
+            if training:
+                offenders[name] = training
+    assert not offenders, offenders
