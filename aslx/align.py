@@ -35,6 +35,8 @@ import os
 import sys
 from pathlib import Path
 
+from aslx import cli
+
 DEFAULT_BATCH = 32
 MAX_LISTED = 5
 
@@ -64,6 +66,7 @@ def align_records(
     import numpy as np
     from tqdm import tqdm
 
+    from aslx import ctc_frames
     from aslx.decoding import align as align_lib
     from aslx.decoding.evaluate import device_batch
     from aslx.input import pipeline
@@ -76,8 +79,7 @@ def align_records(
     if batch_size < 1:
         raise ValueError(f"--batch-size must be positive, got {batch_size}")
     records = RecordSet(data)
-    if split not in records.splits:
-        raise ValueError(f"{data}: no split {split!r} (it has {sorted(records.splits)})")
+    records.require_split(split, "pass --split")
 
     def need_ctc(card) -> None:
         task = card.task
@@ -119,7 +121,7 @@ def align_records(
         # them too); the rest is aligned exactly.
         kept = np.asarray(
             [
-                align_lib.fitting_prefix(labels[mask], n)
+                ctc_frames.fitting_prefix(labels[mask], n)
                 for labels, mask, n in zip(
                     batch["labels"], batch["label_mask"].astype(bool), batch["num_frames"]
                 )
@@ -198,11 +200,7 @@ def summary_text(summary: dict, split: str) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m aslx.align",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("python -m aslx.align", __doc__)
     parser.add_argument(
         "--workdir", required=True, help="a finetuning workdir of a CTC model (task 'ctc')"
     )
@@ -223,24 +221,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from absl import logging
 
     # Orbax notes at WARNING that it opens the checkpoints read-only: true, and not news.
     logging.set_verbosity(logging.ERROR)
-    try:
-        summary = align_records(
-            args.workdir,
-            args.data,
-            args.out,
-            split=args.split,
-            batch_size=args.batch_size,
-            progress=not args.no_progress,
-        )
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    summary = align_records(
+        args.workdir,
+        args.data,
+        args.out,
+        split=args.split,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
     print(summary_text(summary, args.split))
     return 0
 

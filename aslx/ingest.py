@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aslx.formats import READERS, FormatError
+from aslx import cli
+from aslx.formats import READERS
 from aslx.landmarks import presets
 from aslx.records import ingest as ingest_lib
 
@@ -28,11 +29,7 @@ def _replacement(text: str) -> tuple[str, str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m aslx.ingest",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("python -m aslx.ingest", __doc__)
     parser.add_argument("--format", required=True, choices=sorted(READERS), help="source format")
     parser.add_argument("--src", required=True, help="source folder or file")
     parser.add_argument("--out", required=True, help="output folder for the record set")
@@ -69,23 +66,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        meta = ingest_lib.ingest(
-            args.format,
-            args.src,
-            args.out,
-            preset=args.preset,
-            num_shards=args.shards,
-            val_fraction=args.val_fraction,
-            replacements=dict(args.replace),
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-        )
-    except (FormatError, FileExistsError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    meta = ingest_lib.ingest(
+        args.format,
+        args.src,
+        args.out,
+        preset=args.preset,
+        num_shards=args.shards,
+        val_fraction=args.val_fraction,
+        replacements=dict(args.replace),
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
     splits = ", ".join(f"{k} {v}" for k, v in meta["splits"].items())
     print(
         f"wrote {meta['num_examples']} clips ({splits}), {meta['num_classes']} distinct labels, "

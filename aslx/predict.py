@@ -26,11 +26,13 @@ import jax
 import numpy as np
 from absl import logging
 
+from aslx import cli
 from aslx import vocab as vocab_lib
 from aslx.decoding import ctc as ctc_decoding
 from aslx.export import tflite
 from aslx.formats import detect
 from aslx.formats.clip import FormatError, Skipped
+from aslx.input import fit
 from aslx.landmarks import presets
 from aslx.run import card as card_lib
 from aslx.run import source as source_lib
@@ -87,7 +89,7 @@ class Predictor:
         columns = tflite.clip_columns(landmarks, self.preset)
         if self._graph is not None:
             return np.asarray(self._graph(columns)["logits"])
-        columns = columns[tflite.fit_indices(len(columns), self.max_frames)]
+        columns = columns[fit.fit_indices(len(columns), self.max_frames)]
         n = len(columns)
         length = tflite.padded_length(n, self.max_frames)
         padded = np.full((length, columns.shape[1]), np.nan, np.float32)
@@ -122,11 +124,7 @@ def format_prediction(prediction: Prediction, predictor: Predictor) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m aslx.predict",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("python -m aslx.predict", __doc__)
     parser.add_argument(
         "--model",
         required=True,
@@ -140,15 +138,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Orbax warns through absl on every read-only checkpoint open; a user here reads results.
     logging.set_verbosity(logging.ERROR)
     try:
         predictor = Predictor(args.model)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        print(f"error: --model {args.model}: {e}", file=sys.stderr)
-        return 2
+    except cli.USER_ERRORS as e:
+        return cli.fail(e, f"--model {args.model}: ")
     failed = 0
     for source in args.inputs:
         try:
@@ -166,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 print(f"{clip.clip_id}\t{format_prediction(predictor(clip.landmarks), predictor)}")
         except FormatError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            return cli.fail(e)
     return 1 if failed else 0
 
 

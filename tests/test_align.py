@@ -13,8 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aslx import ctc_frames
 from aslx.decoding import align
 from aslx.decoding.ctc import collapse
+from aslx.input import fit
 from aslx.run import alignments as alignments_file
 
 BATCH_VITERBI = jax.jit(align.viterbi_align_batch, static_argnames="blank_id")
@@ -104,7 +106,7 @@ def test_viterbi_is_the_best_path_of_brute_force(case):
     log_probs, labels, blank_id = case
     best = brute_force(log_probs, labels, blank_id)
     if best is None:  # no path collapses to the label: it needs more frames than there are
-        assert align.min_frames(labels) > len(log_probs)
+        assert ctc_frames.min_frames(labels) > len(log_probs)
         with pytest.raises(ValueError, match="needs at least"):
             align.viterbi_align(log_probs, labels, blank_id)
         return
@@ -174,7 +176,7 @@ def test_jax_batch_equals_numpy_on_longer_clips():
     for i in range(size):
         real = int(frame_mask[i].sum())
         lab = labels[i, : lengths[i]].tolist()
-        if align.min_frames(lab) > real:
+        if ctc_frames.min_frames(lab) > real:
             assert not ok[i] and (got[i] == -1).all()
             continue
         assert ok[i]
@@ -194,7 +196,6 @@ def test_repeated_letters_need_a_blank_between():
     np.testing.assert_array_equal(align.viterbi_align(log_probs, [1, 1], 0), [0, -1, 1])
     with pytest.raises(ValueError, match="needs at least 3 frames"):
         align.viterbi_align(log_probs[:2], [1, 1], 0)
-    assert align.min_frames([1, 1, 2, 2, 2]) == 8 and align.fitting_prefix([1, 1, 2, 2], 4) == 3
 
 
 def test_the_model_decides_where_labels_go():
@@ -225,22 +226,12 @@ def test_bad_inputs_are_refused():
 
 @pytest.mark.parametrize("stored", [1, 5, 31, 32, 33, 47, 64, 100, 257])
 @pytest.mark.parametrize("max_frames", [1, 7, 32])
-def test_record_frame_source_inverts_the_pipeline_gather(stored, max_frames):
-    """Kept frames map to their own fitted index, every other frame to the nearest kept one
-    (ties: the earlier), and the map never goes down."""
-    source = align.record_frame_source(stored, max_frames)
-    assert source.shape == (stored,)
-    if stored <= max_frames:
-        np.testing.assert_array_equal(source, np.arange(stored))
-        return
-    kept = np.arange(max_frames) * stored // max_frames
-    np.testing.assert_array_equal(source[kept], np.arange(max_frames))
-    assert (np.diff(source) >= 0).all()
-    for f in range(stored):
-        distance = np.abs(kept - f)
-        assert source[f] == np.flatnonzero(distance == distance.min())[0]
-    fitted = np.arange(max_frames, dtype=np.int32) % 3 - 1
-    np.testing.assert_array_equal(align.to_record_frames(fitted, stored, max_frames)[kept], fitted)
+def test_to_record_frames_gives_kept_frames_their_fitted_alignment(stored, max_frames):
+    kept = fit.fit_indices(stored, max_frames)
+    fitted = np.arange(len(kept), dtype=np.int32) % 3 - 1
+    carried = align.to_record_frames(fitted, stored, max_frames)
+    assert carried.shape == (stored,)
+    np.testing.assert_array_equal(carried[kept], fitted)
 
 
 def test_alignments_file_round_trip_and_checks(tmp_path):

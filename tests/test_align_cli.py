@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from aslx import align as align_cli
+from aslx import ctc_frames
 from aslx.augment import cutmix as cutmix_lib
 from aslx.decoding import align, evaluate
 from aslx.input import pipeline
@@ -81,7 +82,7 @@ def test_every_clip_gets_a_valid_alignment(aligned, synthetic_records):
     for clip, (labels, _, stored) in examples.items():
         stored_alignment = alignments[clip]
         assert stored_alignment.shape == (stored,) and stored_alignment.dtype == np.int32
-        kept = align.fitting_prefix(labels, min(stored, MAX_FRAMES))
+        kept = ctc_frames.fitting_prefix(labels, min(stored, MAX_FRAMES))
         assert meta["partial"].get(clip, [len(labels)])[0] == kept
         fitted = stored_alignment[kept_frames(stored, MAX_FRAMES)]
         assert_valid(fitted, labels[:kept])  # every (kept) label position, monotone, -1 else
@@ -108,7 +109,7 @@ def test_alignments_are_the_models_best_paths(aligned, ctc_run, synthetic_record
         for i in np.flatnonzero(batch["example_mask"]):
             n, stored = int(batch["num_frames"][i]), int(batch["record_frames"][i])
             labels = batch["labels"][i][batch["label_mask"][i]].tolist()
-            labels = labels[: align.fitting_prefix(labels, n)]
+            labels = labels[: ctc_frames.fitting_prefix(labels, n)]
             fitted = alignments[batch["clip_id"][i].decode()][kept_frames(stored, MAX_FRAMES)]
             best = align.viterbi_align(log_probs[i, :n], labels, blank_id)
             want = align.score(log_probs[i, :n], best, labels, blank_id)

@@ -18,6 +18,7 @@ from aslx.augment import transforms
 from aslx.decoding import ctc as ctc_decoding
 from aslx.export import __main__ as export_cli
 from aslx.export import tflite
+from aslx.input import fit
 from aslx.landmarks import layouts, presets
 from aslx.model import model as model_lib
 from aslx.model.config import ModelConfig
@@ -46,16 +47,6 @@ def test_static_selection_is_take(indices, axis):
     np.testing.assert_array_equal(
         np.asarray(transforms.permute(x, indices, axis)), np.take(x, indices, axis)
     )
-
-
-@given(st.integers(1, 400), st.integers(0, 160))
-def test_fit_indices_keep_evenly_spaced_frames(n, limit):
-    kept = tflite.fit_indices(n, limit)
-    if limit == 0 or n <= limit:
-        np.testing.assert_array_equal(kept, np.arange(n))
-    else:
-        assert len(kept) == limit and kept[0] == 0 and np.all(np.diff(kept) > 0)
-        np.testing.assert_array_equal(kept, np.floor(np.arange(limit) * n / limit).astype(int))
 
 
 @pytest.mark.parametrize("name", ["kaggle75", "hands_pose"])
@@ -110,7 +101,7 @@ def jax_log_probs(trained, clip):
     """The reference: fitted, padded to 64 frames and jitted, as ``aslx.predict`` runs it."""
     preset = presets.get(trained.card.preset)
     columns = tflite.clip_columns(clip, preset)
-    columns = columns[tflite.fit_indices(len(columns), 40)]
+    columns = columns[fit.fit_indices(len(columns), 40)]
     padded = np.full((64, columns.shape[1]), np.nan, np.float32)
     padded[: len(columns)] = columns
     out = np.asarray(jax.jit(tflite.inference_function(trained))(padded, len(columns)))

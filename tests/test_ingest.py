@@ -316,12 +316,6 @@ def test_cli_errors_are_one_line(tmp_path, capsys, fingerspelling_source):
         ingest_cli.main(["--format", "avi", "--src", "x", "--out", "y"])
 
 
-def test_ctc_min_frames():
-    assert ingest.ctc_min_frames([1, 2, 3]) == 3
-    assert ingest.ctc_min_frames([1, 1, 1]) == 5
-    assert ingest.ctc_min_frames([]) == 0
-
-
 def test_empty_clip_is_skipped(tmp_path):
     """A clip folder with no frames is skipped as empty; its neighbours are written."""
     root = tmp_path / "MP_Data"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from aslx import ctc_frames
 from aslx.vocab import LABEL_PAD
 
 
@@ -31,11 +32,6 @@ def boundaries(alignment: jnp.ndarray, frame_mask: jnp.ndarray, size: int) -> jn
     at_or_after = (alignment[None, :] >= k) & frame_mask[None, :]
     first = jnp.where(at_or_after, jnp.arange(alignment.shape[0])[None, :], n).min(axis=1)
     return jnp.minimum(first, n)
-
-
-def _ctc_min_frames(labels: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
-    repeat = jnp.concatenate([jnp.zeros(1, bool), labels[1:] == labels[:-1]]) & mask
-    return mask.sum() + (repeat & jnp.concatenate([jnp.zeros(1, bool), mask[:-1]])).sum()
 
 
 def _splice_one(u: jnp.ndarray, apply: jnp.ndarray, this: dict, other: dict) -> dict:
@@ -92,7 +88,7 @@ def _splice_one(u: jnp.ndarray, apply: jnp.ndarray, this: dict, other: dict) -> 
         & (n_new <= t)
         & (m_new >= 1)
         & (m_new <= s)
-        & (_ctc_min_frames(labels, label_mask) <= n_new)
+        & (ctc_frames.min_frames(labels, label_mask) <= n_new)
     )
     return jax.tree.map(lambda new, old: jnp.where(ok, new, old), spliced, this)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from aslx import ctc_frames
 from aslx.landmarks.normalize import ASPECT_Y, correct_aspect, normalize_groups
 from aslx.vocab import LABEL_PAD
 
@@ -151,9 +152,7 @@ def align_ctc_label(sample: Sample) -> Sample:
     """Keeps the longest label prefix CTC can emit in the real frames: one frame per label plus
     one between equal neighbours. Labels past it become padding."""
     labels, label_mask = sample["labels"], sample["label_mask"]
-    repeat = jnp.concatenate([jnp.zeros(1, bool), labels[1:] == labels[:-1]]) & label_mask
-    needed = jnp.cumsum(label_mask) + jnp.cumsum(repeat)
-    keep = label_mask & (needed <= num_frames(sample))
+    keep = ctc_frames.fitting_mask(labels, num_frames(sample), label_mask)
     out = sample | {"labels": jnp.where(keep, labels, LABEL_PAD), "label_mask": keep}
     if "alignment" in sample:
         a = sample["alignment"]

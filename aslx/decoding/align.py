@@ -40,23 +40,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from aslx.ctc_frames import min_frames
+from aslx.input import fit
 from aslx.run.alignments import NO_LABEL
-
-
-def min_frames(labels) -> int:
-    """Frames CTC needs to emit ``labels``: one per label, plus a blank between equal
-    neighbours."""
-    labels = np.asarray(labels).reshape(-1)
-    return int(labels.size + np.count_nonzero(labels[1:] == labels[:-1]))
-
-
-def fitting_prefix(labels, num_frames: int) -> int:
-    """Length of the longest label prefix CTC can emit in ``num_frames`` frames (the labels
-    training keeps, as ``aslx.augment.transforms.align_ctc_label`` does)."""
-    labels = np.asarray(labels).reshape(-1)
-    repeat = np.concatenate([[False], labels[1:] == labels[:-1]])
-    needed = np.arange(1, labels.size + 1) + np.cumsum(repeat)
-    return int(np.count_nonzero(needed <= num_frames))
 
 
 def _check_labels(labels: np.ndarray, vocab_size: int, blank_id: int) -> None:
@@ -218,32 +204,13 @@ def viterbi_align_batch(log_probs, frame_mask, labels, label_mask, blank_id: int
     )
 
 
-def record_frame_source(record_frames: int, max_frames: int) -> np.ndarray:
-    """``[record_frames]``: for each frame stored in a record, the index of the fitted frame
-    (``aslx.input.pipeline``'s ``resample`` policy) it was kept as, or else of the nearest kept
-    one (ties: the earlier).
-
-    The pipeline keeps stored frames ``floor(i · n / T)``, ``i < T``, when ``n > T`` and all of
-    them otherwise; a kept frame maps back to its own fitted index, so gathering an alignment
-    stored per record frame with the pipeline's indices gives the fitted alignment back. The
-    map is non-decreasing, so alignments stay monotone.
-    """
-    if record_frames <= max_frames:
-        return np.arange(record_frames)
-    kept = np.arange(max_frames, dtype=np.int64) * record_frames // max_frames  # increasing
-    f = np.arange(record_frames)
-    before = np.searchsorted(kept, f, side="right") - 1  # last kept frame ≤ f (kept[0] = 0)
-    after = np.minimum(before + 1, max_frames - 1)
-    return np.where(kept[after] - f < f - kept[before], after, before)
-
-
 def to_record_frames(fitted: np.ndarray, record_frames: int, max_frames: int) -> np.ndarray:
     """``[record_frames]`` int32: an alignment of the fitted frames (``[min(n, T)]``) carried to
-    every stored frame of the record (see :func:`record_frame_source`)."""
+    every stored frame of the record (see :func:`aslx.input.fit.stored_to_fitted`)."""
     fitted = np.asarray(fitted, np.int32)
     if len(fitted) != min(record_frames, max_frames):
         raise ValueError(
             f"{len(fitted)} fitted frames do not come from {record_frames} stored frames "
             f"fitted into {max_frames}"
         )
-    return fitted[record_frame_source(record_frames, max_frames)]
+    return fitted[fit.stored_to_fitted(record_frames, max_frames)]

@@ -22,18 +22,15 @@ from pathlib import Path
 
 from absl import logging
 
+from aslx import cli
 from aslx.formats import detect
-from aslx.formats.clip import Clip, FormatError
+from aslx.formats.clip import Clip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from aslx.export import tflite
 
-    parser = argparse.ArgumentParser(
-        prog="python -m aslx.export",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("python -m aslx.export", __doc__)
     parser.add_argument("--workdir", required=True, help="a training workdir (or weights file)")
     parser.add_argument("--format", required=True, choices=["weights", "tflite"])
     parser.add_argument(
@@ -81,39 +78,36 @@ def _representative(path: str, count: int, preset_name: str):
     return [tflite.clip_columns(c.landmarks, preset) for c in itertools.islice(clips, count)]
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Orbax warns through absl on every read-only checkpoint open; a user here reads results.
     logging.set_verbosity(logging.ERROR)
-    try:
-        if args.format == "weights":
-            from aslx.export import weights
+    if args.format == "weights":
+        from aslx.export import weights
 
-            path = weights.export_weights(args.workdir, args.out, args.weights)
-            print(f"wrote {path} ({Path(path).stat().st_size / 2**20:.1f} MiB)")
-            return 0
-        from aslx.export import tflite
-        from aslx.run import source
+        path = weights.export_weights(args.workdir, args.out, args.weights)
+        print(f"wrote {path} ({Path(path).stat().st_size / 2**20:.1f} MiB)")
+        return 0
+    from aslx.export import tflite
+    from aslx.run import source
 
-        if args.weights != "selected":
-            raise ValueError(
-                "--weights applies to --format weights; a TFLite export takes the run's chosen "
-                "weights (export a weights file first to pick others)"
-            )
-        representative = None
-        if args.representative:
-            preset = source.read_card(args.workdir).preset
-            representative = _representative(args.representative, args.representative_clips, preset)
-        written = tflite.export(
-            args.workdir,
-            args.out,
-            quantize=args.quantize,
-            max_frames=args.max_frames,
-            representative=representative,
+    if args.weights != "selected":
+        raise ValueError(
+            "--weights applies to --format weights; a TFLite export takes the run's chosen "
+            "weights (export a weights file first to pick others)"
         )
-    except (FileNotFoundError, FormatError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    representative = None
+    if args.representative:
+        preset = source.read_card(args.workdir).preset
+        representative = _representative(args.representative, args.representative_clips, preset)
+    written = tflite.export(
+        args.workdir,
+        args.out,
+        quantize=args.quantize,
+        max_frames=args.max_frames,
+        representative=representative,
+    )
     print(
         f"wrote {written['model']} ({written['bytes'] / 1e6:.2f} MB, {args.quantize} weights) "
         f"and {written['args']}\npredict with: python -m aslx.predict --model {args.out} INPUT"

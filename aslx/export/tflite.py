@@ -49,6 +49,7 @@ from jax import lax
 from aslx import files
 from aslx import vocab as vocab_lib
 from aslx.augment import transforms
+from aslx.input import fit
 from aslx.landmarks import layouts, presets
 from aslx.model import inference
 from aslx.model import model as model_lib
@@ -86,14 +87,6 @@ def clip_columns(landmarks: np.ndarray, preset: presets.Preset) -> np.ndarray:
     """``[frames, 543, 3]`` canonical points (NaN missing) → the graph's ``[frames, 3·K]``."""
     points = np.asarray(landmarks, np.float32)[:, graph_landmarks(preset)]  # [T, K, 3]
     return np.ascontiguousarray(points.transpose(0, 2, 1).reshape(len(points), -1))
-
-
-def fit_indices(num_frames: int, max_frames: int) -> np.ndarray:
-    """Frames kept of a clip: all, or ``max_frames`` evenly spaced (``floor(i · n / T)``), as
-    the training pipeline keeps them (``aslx.input.pipeline``)."""
-    if not max_frames or num_frames <= max_frames:
-        return np.arange(num_frames)
-    return np.arange(max_frames) * num_frames // max_frames
 
 
 def columns_to_batch(
@@ -138,8 +131,8 @@ def columns_to_batch(
 def inference_function(trained: TrainedModel) -> Callable:
     """``f(columns [T, 3·K], num_frames) -> log-probabilities``: ``[T, V]`` per frame for CTC
     (rows past ``num_frames`` are padding), ``[C]`` for classification. The frames must
-    already be fitted (:func:`fit_indices`); padding rows must be NaN. Pure JAX: the exported
-    graph converts it, and :mod:`aslx.predict` jits it for a workdir."""
+    already be fitted (:func:`aslx.input.fit.fit_indices`); padding rows must be NaN. Pure
+    JAX: the exported graph converts it, and :mod:`aslx.predict` jits it for a workdir."""
     preset = presets.get(trained.card.preset)
     task = trained.card.task
     forward = inference.make_forward(trained.graphdef, preset, task)
@@ -215,8 +208,7 @@ def tf_module(trained: TrainedModel, max_frames: int):
         def serve(self, inputs):
             frames = tf.shape(inputs)[0]
             if max_frames:
-                kept = tf.minimum(frames, max_frames)
-                inputs = tf.gather(inputs, tf.range(kept) * frames // kept)
+                inputs = tf.gather(inputs, fit.fit_indices(frames, max_frames, tf))
             logits = converted(inputs, tf.shape(inputs)[0])
             if blank_id is None:
                 return {"outputs": logits, "logits": logits}

@@ -63,6 +63,7 @@ from pathlib import Path
 import numpy as np
 
 from aslx import vocab as vocab_lib
+from aslx.input import fit
 from aslx.landmarks import layouts, presets
 from aslx.records import example
 from aslx.records.metadata import RecordSet
@@ -222,11 +223,7 @@ class _Prepare:
         limit = self.config.max_frames
         if self.config.long_clips == "truncate":
             return points[:limit]
-        # Evenly spaced frames: index floor(i * n / T) for i < T, only when n > T.
-        idx = tf.cast(
-            tf.range(limit, dtype=tf.int64) * tf.cast(frames, tf.int64) // limit, tf.int32
-        )
-        return tf.cond(frames > limit, lambda: tf.gather(points, idx), lambda: points)
+        return tf.gather(points, fit.fit_indices(frames, limit, tf))
 
     def __call__(self, serialized):
         tf = self.tf

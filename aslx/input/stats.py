@@ -10,13 +10,13 @@ padding, and the pipeline's throughput on this machine.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
 
 import numpy as np
 
+from aslx import cli
 from aslx.input import pipeline
 from aslx.records.metadata import RecordSet
 
@@ -87,30 +87,23 @@ def summarize(records: RecordSet, config: pipeline.InputConfig) -> dict:
     return stats
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m aslx.input.stats",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("python -m aslx.input.stats", __doc__)
     parser.add_argument("--data", required=True, help="record set folder (from aslx.ingest)")
     parser.add_argument("--preset", default=None, help="landmark preset (default: the records')")
     parser.add_argument("--max-frames", type=int, default=128, help="static frame count T")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     parser.add_argument("--seed", type=int, default=0, help="stream seed")
     args = parser.parse_args(argv)
-    try:
-        records = RecordSet(args.data)
-        config = pipeline.InputConfig(
-            batch_size=args.batch_size,
-            max_frames=args.max_frames,
-            preset=args.preset,
-            seed=args.seed,
-        )
-        stats = summarize(records, config)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    records = RecordSet(args.data)
+    config = pipeline.InputConfig(
+        batch_size=args.batch_size,
+        max_frames=args.max_frames,
+        preset=args.preset,
+        seed=args.seed,
+    )
+    stats = summarize(records, config)
     frames = stats["frames"]
     lines = [
         f"record set        {args.data} ({stats['vocabulary']} labels)",

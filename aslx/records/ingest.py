@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from aslx import ctc_frames
 from aslx import vocab as vocab_lib
 from aslx.formats import READERS, Clip, Skipped
 from aslx.landmarks import layouts, presets
@@ -37,13 +38,6 @@ from aslx.records import example, metadata
 from aslx.tf_cpu import tensorflow
 
 DEFAULT_SHARDS = 16
-
-
-def ctc_min_frames(label_ids: list[int]) -> int:
-    """Fewest frames a CTC model needs to emit ``label_ids``: one per label, plus one blank
-    between each pair of equal neighbours."""
-    repeats = sum(a == b for a, b in zip(label_ids, label_ids[1:]))
-    return len(label_ids) + repeats
 
 
 def check_clip(clip: Clip, vocab: vocab_lib.Vocab) -> tuple[list[int], str | None]:
@@ -65,7 +59,7 @@ def check_clip(clip: Clip, vocab: vocab_lib.Vocab) -> tuple[list[int], str | Non
     if isinstance(vocab, vocab_lib.CharVocab):
         if not ids:
             return [], "empty phrase"
-        needed = ctc_min_frames(ids)
+        needed = ctc_frames.min_frames(np.asarray(ids))
         if needed > frames:
             return [], (
                 f"phrase of {len(ids)} characters needs at least {needed} frames for CTC, "

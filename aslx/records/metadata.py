@@ -77,6 +77,14 @@ def build(
     }
 
 
+class NoSuchSplit(KeyError):
+    """A record set lacks the split asked for; the message names the set, the split, the
+    splits it has and, where the caller knows it, the setting to change."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 class RecordSet:
     """A record folder as consumers see it: checked metadata and shard paths."""
 
@@ -114,12 +122,19 @@ class RecordSet:
     def splits(self) -> dict[str, int]:
         return dict(self.meta["splits"])
 
+    def require_split(self, split: str, fix: str = "") -> int:
+        """The clip count of ``split``; :class:`NoSuchSplit` when the set has no such split
+        (``fix``, when given, ends the message: what to change)."""
+        if split not in self.meta["shards"]:
+            raise NoSuchSplit(
+                f"{self.folder}: no split {split!r} (it has {sorted(self.meta['shards'])})"
+                + (f"; {fix}" if fix else "")
+            )
+        return int(self.splits.get(split, 0))
+
     def shards(self, split: str) -> list[tuple[str, int]]:
         """``(path, num_examples)`` of each shard of ``split``, in reading order."""
-        if split not in self.meta["shards"]:
-            raise KeyError(
-                f"{self.folder / FILE}: no split {split!r}; it has {sorted(self.meta['shards'])}"
-            )
+        self.require_split(split)
         return [
             (str(self.folder / s["file"]), s["num_examples"]) for s in self.meta["shards"][split]
         ]

@@ -10,15 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from aslx import cli
 from aslx.report import clip, joints
 
 
+@cli.command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m aslx.report",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("python -m aslx.report", __doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, module in (("clip", clip), ("joints", joints)):
         module.add_arguments(
@@ -30,11 +28,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     args = parser.parse_args(argv)
-    try:
-        return {"clip": clip.run, "joints": joints.run}[args.command](args)
-    except (FileNotFoundError, KeyError, ValueError, IndexError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return {"clip": clip.run, "joints": joints.run}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -39,11 +39,9 @@ def load_example(data: str, split: str, index: int, preset: str | None, max_fram
     from aslx.records.metadata import RecordSet
 
     records = RecordSet(data)
-    total = records.splits.get(split)
-    if total is None:
-        raise KeyError(f"{data}: no split {split!r}; it has {sorted(records.splits)}")
+    total = records.require_split(split, "pass --split")
     if not 0 <= index < total:
-        raise IndexError(f"{data}: --index {index} outside the {total} clips of {split}")
+        raise ValueError(f"{data}: --index {index} outside the {total} clips of {split}")
     config = pipeline.InputConfig(batch_size=1, max_frames=max_frames, preset=preset)
     batches = pipeline.eval_batches(records, split, config, process_index=0, process_count=1)
     return next(itertools.islice(batches, index, None)), records

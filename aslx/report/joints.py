@@ -234,9 +234,7 @@ def _check_split(records: str | os.PathLike, split: str) -> None:
 
     if not (Path(records) / "metadata.json").is_file():
         raise FileNotFoundError(f"{records}: no record set there (no metadata.json)")
-    splits = RecordSet(records).splits
-    if split not in splits:
-        raise KeyError(f"{records}: no split {split!r}; it has {sorted(splits)}")
+    RecordSet(records).require_split(split, "pass --split")
 
 
 def _batches(

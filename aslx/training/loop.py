@@ -20,7 +20,7 @@ from aslx import files
 from aslx.decoding.evaluate import device_batch
 from aslx.input import pipeline
 from aslx.landmarks.presets import Preset
-from aslx.records.metadata import RecordSet
+from aslx.records.metadata import NoSuchSplit, RecordSet
 from aslx.run import card as card_lib
 from aslx.run import checkpoint as checkpoint_lib
 from aslx.run import results as results_lib
@@ -43,11 +43,11 @@ def open_records(config: ml_collections.ConfigDict, splits) -> RecordSet:
         )
     records = RecordSet(folder)
     for split in splits:
-        if split and split not in records.splits:
-            raise ConfigError(
-                f"{folder}: no split {split!r} (it has {sorted(records.splits)}); "
-                "set config.data.*_split"
-            )
+        if split:
+            try:
+                records.require_split(split, "set config.data.*_split")
+            except NoSuchSplit as e:
+                raise ConfigError(str(e)) from None
     return records
 
 
