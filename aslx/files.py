@@ -78,7 +78,7 @@ def open_npz(path: str | os.PathLike, what: str = "an .npz archive") -> np.lib.n
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file ({what} was expected)")
+        raise FileNotFoundError(f"{path}: not found ({what} was expected)")
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:

@@ -22,7 +22,6 @@ recipe over every core. Prints a table and writes ``{"device_samples_per_s",
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from aslx import files  # noqa: E402
 from aslx.augment import recipe, reference  # noqa: E402
 from aslx.landmarks import presets  # noqa: E402
 from benchmarks import numpy_augment  # noqa: E402
@@ -148,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         f"speedup {result['speedup']}× over vectorised NumPy on "
         f"{args.batch} × {args.frames} × {preset.num_landmarks}"
     )
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    files.write_json(args.json, result)
     return 0
 
 

@@ -19,7 +19,6 @@ frames of the padded stream).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
 
+from aslx import files  # noqa: E402
 from aslx.formats import synthetic  # noqa: E402
 from aslx.input import pipeline  # noqa: E402
 from aslx.landmarks import presets  # noqa: E402
@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'padded':<10}{rate['padded']:>15,.0f}{result['padding_share']:>10.1%}")
     print(f"{'bucketed':<10}{rate['bucketed']:>15,.0f}{result['bucketed_padding_share']:>10.1%}")
     print(f"speedup {result['speedup']:.2f}× (bounds {bounds}, {result['device']})")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    files.write_json(args.json, result)
     return 0
 
 

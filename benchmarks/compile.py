@@ -12,7 +12,6 @@ block on a 2-core CPU). Prints a table and writes ``{"depth_2_s", "depth_24_s", 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from aslx import files  # noqa: E402
 from benchmarks import train_step  # noqa: E402
 
 
@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.shallow:>6}  {shallow:>9.1f}")
     print(f"{args.deep:>6}  {deep:>9.1f}")
     print(f"ratio {result['ratio']:.2f} ({result['device']})")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    files.write_json(args.json, result)
     return 0
 
 

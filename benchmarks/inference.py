@@ -27,7 +27,6 @@ Nothing here is tuned on test: the clips are the validation words.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -42,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from absl import logging  # noqa: E402
 
+from aslx import files  # noqa: E402
 from aslx.formats import spelled  # noqa: E402
 from aslx.predict import Predictor  # noqa: E402
 from aslx.run import results as results_lib  # noqa: E402
@@ -161,8 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['tflite_bytes'] / 1e6:>7.2f}{r['decode_agreement']:>7.3f}"
             f"{r['max_rel_logit_error']:>10.2e}"
         )
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    files.write_json(args.json, results)
     return 0
 
 

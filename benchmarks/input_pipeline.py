@@ -13,7 +13,6 @@ headline row (``kaggle75``, synthetic): ``sequences_per_s``, ``max_frames``, ``b
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from aslx import files  # noqa: E402
 from aslx.formats import synthetic  # noqa: E402
 from aslx.input import pipeline  # noqa: E402
 from aslx.records import ingest  # noqa: E402
@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
         "rows": rows,
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    files.write_json(args.json, result)
     print(f"wrote {args.json}")
     return 0
 

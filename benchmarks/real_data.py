@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from absl import logging  # noqa: E402
 
+from aslx import files  # noqa: E402
 from aslx.formats import npz  # noqa: E402
 from aslx.records import ingest as ingest_lib  # noqa: E402
 from configs import finetune_tiny, isolated_tiny, pretrain_tiny  # noqa: E402
@@ -308,8 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{name:<40}{result['steps']:>7}{result['seconds'] / 60:>9.1f}  {scores}")
     print(json.dumps({k: v for k, v in out.items() if k != "runs"}, indent=1))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+    files.write_json(args.json, out)
     return 0
 
 

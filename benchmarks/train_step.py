@@ -43,7 +43,6 @@ compiles on a laptop) and reports ``compile_seconds``, ``peak_bytes`` and ``flop
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -52,6 +51,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from aslx import files
 from aslx.landmarks import presets
 from aslx.model import model as model_lib
 from aslx.objectives import data2vec
@@ -390,8 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(result)
     if result.get("peak_flops_assumed"):
         print(f"MFU assumes a peak of {result['peak_flops_assumed'] / 1e12:.0f} TFLOP/s")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    files.write_json(args.json, result)
     return 0
 
 

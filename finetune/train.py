@@ -152,33 +152,20 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     forward = inference.make_forward(graphdef, preset, config.task)
     key = jax.random.key(config.seed)
 
-    variants = {"raw": "params"} | ({"ema": "ema_params"} if config.ema_decay else {})
-    better = max if metric_mode == "max" else min
+    variants = ("raw", "ema") if config.ema_decay else ("raw",)
 
     def evaluate_split(state, split: str) -> dict[str, dict]:
         """Scores of the raw and the EMA weights on one split: ``{variant: metrics}``."""
-        return {
-            variant: evaluate_lib.evaluate(
-                forward,
-                state[params_key],
-                pipeline.eval_batches(records, split, input_config),
-                task=config.task,
-                vocab=vocab,
-                to_device=to_device,
-                beam=config.decode_beam,
-            )
-            for variant, params_key in variants.items()
-        }
-
-    def flat_scores(split: str, by_variant: dict[str, dict]) -> dict[str, float]:
-        scores = {
-            f"{split}/{name}_{variant}": value
-            for variant, metrics in by_variant.items()
-            for name, value in metrics.items()
-        }
-        # The better of raw and EMA picks the best checkpoint.
-        scores[eval_metric] = better(m[metric_name] for m in by_variant.values())
-        return scores
+        return evaluate_lib.evaluate_variants(
+            forward,
+            state,
+            lambda: pipeline.eval_batches(records, split, input_config),
+            variants,
+            task=config.task,
+            vocab=vocab,
+            to_device=to_device,
+            beam=config.decode_beam,
+        )
 
     # --- loop -----------------------------------------------------------------------------
     log = loop.open_log(config, workdir, start_step, say)
@@ -186,7 +173,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     def evaluate_during_training(state, step: int) -> dict | None:
         if not config.data.eval_split or (step % config.eval_every and step != config.total_steps):
             return None
-        scores = flat_scores(config.data.eval_split, evaluate_split(state, config.data.eval_split))
+        split = config.data.eval_split
+        scores = evaluate_lib.flat_scores(
+            split, evaluate_split(state, split), metric_name, metric_mode
+        )
         log.write(step, scores, split="eval")
         say(
             f"step {step:,}: "
@@ -234,15 +224,13 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     # Raw or EMA weights, chosen on the evaluation split (never on test).
     selected = "raw"
     if config.data.eval_split:
-        by_variant = scores[config.data.eval_split]
-        selected = better(by_variant, key=lambda v: by_variant[v][metric_name])
+        selected = evaluate_lib.select_weights(
+            scores[config.data.eval_split], metric_name, metric_mode
+        )
     results["selected_weights"] = selected
-    for split, by_variant in scores.items():
-        results |= {f"{split}/{k}": v for k, v in by_variant[selected].items()}
-        for variant, metrics in by_variant.items():
-            results |= {f"{split}/{k}_{variant}": v for k, v in metrics.items()}
+    results |= evaluate_lib.final_scores(scores, selected)
     if model_config.gate != "none":
-        logits = state[variants[selected]]["gate"]["logits"][...]
+        logits = state[evaluate_lib.WEIGHT_VARIANTS[selected]]["gate"]["logits"][...]
         results["gate_kept"] = int((np.asarray(logits.addressable_data(0)) > 0).sum())
         results["gate_total"] = int(logits.size)
     if lead:

@@ -100,3 +100,21 @@ def test_layout_and_primary_metric_follow_the_vocabulary():
     assert evaluate.primary_metric("ctc", CHARS) == ("normalized_levenshtein", "max")
     assert evaluate.primary_metric("ctc", glosses) == ("wer", "min")
     assert evaluate.primary_metric("classification", glosses) == ("top1", "max")
+
+
+def test_raw_or_ema_is_chosen_on_the_metric_and_both_are_reported():
+    by_variant = {"raw": {"wer": 0.30, "examples": 8}, "ema": {"wer": 0.25, "examples": 8}}
+    assert evaluate.select_weights(by_variant, "wer", "min") == "ema"
+    assert evaluate.select_weights(by_variant, "wer", "max") == "raw"
+    tie = {"raw": {"top1": 0.5}, "ema": {"top1": 0.5}}
+    assert evaluate.select_weights(tie, "top1", "max") == "raw"  # a tie keeps the raw weights
+    assert evaluate.flat_scores("val", by_variant, "wer", "min") == {
+        "val/wer_raw": 0.30,
+        "val/examples_raw": 8,
+        "val/wer_ema": 0.25,
+        "val/examples_ema": 8,
+        "val/wer": 0.25,  # the better variant's: it picks the best checkpoint
+    }
+    final = evaluate.final_scores({"val": by_variant, "test": by_variant}, "raw")
+    assert final["val/wer"] == final["test/wer"] == 0.30
+    assert final["test/wer_ema"] == 0.25 and final["val/examples"] == 8

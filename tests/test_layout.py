@@ -42,7 +42,11 @@ def imports_of(path: Path, modules: dict[str, Path], root: Path = ROOT) -> set[s
             base = node.module or ""
             if node.level:  # relative imports: resolve against this module's package
                 base = ".".join(filter(None, [package, base]))
-            names = [f"{base}.{alias.name}" for alias in node.names] + [base]
+            # ``from a import b`` imports module ``a.b`` when there is one, else a name of ``a``.
+            names = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                for alias in node.names
+            ]
         else:
             continue
         for name in names:

@@ -146,3 +146,57 @@ def evaluate(
     name, _ = primary_metric(task, vocab)
     value = 1 - counts[1] / tokens if name == "normalized_levenshtein" else counts[1] / tokens
     return {name: float(value), "examples": int(counts[2])}
+
+
+# --- raw and EMA weights ---------------------------------------------------------------------
+
+#: The weights a training state holds, by name: ``raw`` (trained) and ``ema`` (their average).
+WEIGHT_VARIANTS = {"raw": "params", "ema": "ema_params"}
+
+
+def better_of(mode: str) -> Callable:
+    """``max`` for a metric where higher is better (``mode='max'``), else ``min``."""
+    return max if mode == "max" else min
+
+
+def evaluate_variants(
+    forward: Callable,
+    state: dict,
+    batches: Callable[[], Iterable[dict]],
+    variants: Iterable[str],
+    **evaluate_kwargs,
+) -> dict[str, dict[str, float]]:
+    """``{variant: metrics}``: :func:`evaluate` of each of the state's ``variants``
+    (:data:`WEIGHT_VARIANTS` names) on a fresh pass of ``batches()``."""
+    return {
+        variant: evaluate(forward, state[WEIGHT_VARIANTS[variant]], batches(), **evaluate_kwargs)
+        for variant in variants
+    }
+
+
+def select_weights(by_variant: dict[str, dict], metric: str, mode: str) -> str:
+    """The variant that scores better on ``metric`` (first listed on a tie)."""
+    return better_of(mode)(by_variant, key=lambda v: by_variant[v][metric])
+
+
+def flat_scores(split: str, by_variant: dict[str, dict], metric: str, mode: str) -> dict:
+    """``{split/name_variant: value}`` for every metric of every variant, and
+    ``split/metric``: the better variant's, which picks the best checkpoint."""
+    scores = {
+        f"{split}/{name}_{variant}": value
+        for variant, metrics in by_variant.items()
+        for name, value in metrics.items()
+    }
+    scores[f"{split}/{metric}"] = by_variant[select_weights(by_variant, metric, mode)][metric]
+    return scores
+
+
+def final_scores(scores: dict[str, dict[str, dict]], selected: str) -> dict:
+    """A results file's scores: for each split ``split/name`` (the ``selected`` weights') and
+    ``split/name_variant`` (every variant's)."""
+    results = {}
+    for split, by_variant in scores.items():
+        results |= {f"{split}/{k}": v for k, v in by_variant[selected].items()}
+        for variant, metrics in by_variant.items():
+            results |= {f"{split}/{k}_{variant}": v for k, v in metrics.items()}
+    return results

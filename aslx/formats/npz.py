@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from aslx import files
 from aslx.formats.clip import Clip, FormatError, Skipped
 from aslx.landmarks import layouts
 from aslx.vocab import ClassVocab
@@ -23,18 +24,28 @@ REQUIRED_KEYS = ("X", "y", "classes")
 SPLIT_BOUNDARIES = ((42, "train"), (48, "val"), (None, "test"))
 
 
-def _open(src: str | os.PathLike):
-    if not os.path.exists(src):
-        raise FormatError(f"{src}: not found")
-    archive = np.load(src, allow_pickle=False)
-    missing = [k for k in REQUIRED_KEYS if k not in archive.files]
+def open_archive(
+    src: str | os.PathLike, required: tuple[str, ...] = REQUIRED_KEYS, why: str = ""
+) -> np.lib.npyio.NpzFile:
+    """The archive (a context manager), checked to hold the ``required`` arrays;
+    :class:`FormatError` naming the file when it is missing, unreadable (truncated, not an
+    archive) or lacks one (``why``, when given, ends that message)."""
+    try:
+        archive = files.open_npz(src, f"an .npz archive with {list(required)}")
+    except (FileNotFoundError, ValueError) as e:
+        raise FormatError(str(e)) from None
+    missing = [k for k in required if k not in archive.files]
     if missing:
-        raise FormatError(f"{src}: missing arrays {missing}; expected {list(REQUIRED_KEYS)}")
+        archive.close()
+        raise FormatError(
+            f"{src}: missing arrays {missing}; expected {list(required)}"
+            + (f" ({why})" if why else "")
+        )
     return archive
 
 
 def vocabulary(src: str | os.PathLike) -> ClassVocab:
-    return ClassVocab(tuple(str(c) for c in _open(src)["classes"]))
+    return ClassVocab(tuple(str(c) for c in open_archive(src)["classes"]))
 
 
 def split_of(seq_id: int, boundaries=SPLIT_BOUNDARIES) -> str:
@@ -45,7 +56,7 @@ def split_of(seq_id: int, boundaries=SPLIT_BOUNDARIES) -> str:
 
 
 def read(src: str | os.PathLike, boundaries=SPLIT_BOUNDARIES) -> Iterator[Clip | Skipped]:
-    archive = _open(src)
+    archive = open_archive(src)
     X, y, classes = archive["X"], archive["y"], [str(c) for c in archive["classes"]]
     if X.ndim != 4 or X.shape[2:] != (layouts.NUM_LANDMARKS, 3):
         raise FormatError(f"{src}: X has shape {X.shape}, expected [clips, frames, 543, 3]")

@@ -35,7 +35,7 @@ from types import MappingProxyType
 import numpy as np
 
 from aslx.formats.clip import Clip, FormatError, Skipped
-from aslx.formats.npz import SPLIT_BOUNDARIES, split_of
+from aslx.formats.npz import SPLIT_BOUNDARIES, open_archive, split_of
 from aslx.landmarks import layouts
 from aslx.vocab import CharVocab
 
@@ -74,21 +74,8 @@ def vocabulary(src: str | os.PathLike, **kwargs) -> CharVocab:
 
 def _open_index(src: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Returns (y, seq_id, classes) of the archive without touching ``X``."""
-    if not os.path.exists(src):
-        raise FormatError(f"{src}: not found")
-    try:
-        archive = np.load(src, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise FormatError(f"{src}: not a readable .npz archive ({e})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise FormatError(f"{src}: expected an .npz archive with {list(REQUIRED_KEYS)}")
-    with archive:
-        missing = [k for k in REQUIRED_KEYS if k not in archive.files]
-        if missing:
-            raise FormatError(
-                f"{src}: missing arrays {missing}; spelled sequences need {list(REQUIRED_KEYS)} "
-                "(seq_id gives the fixed split)"
-            )
+    why = "spelled sequences need seq_id: it gives the fixed split"
+    with open_archive(src, REQUIRED_KEYS, why) as archive:
         y = archive["y"].astype(np.int64)
         seq_id = archive["seq_id"].astype(np.int64)
         classes = [str(c) for c in archive["classes"]]
