@@ -18,10 +18,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 demo: install
-	$(PY) -m aslx.formats.synthetic --out $(DEMO)/raw --phrases 400 --signers 10 --seed 0
+	$(PY) -m aslx.synthetic --out $(DEMO)/raw --phrases 400 --signers 10 --seed 0
 	$(PY) -m aslx.ingest --format kaggle-fingerspelling --src $(DEMO)/raw --out $(DEMO)/records \
 		--val-fraction 0.2 --shards 8 --overwrite
-	$(PY) -m aslx.input.stats --data $(DEMO)/records --preset kaggle75 --max-frames 128
+	$(PY) -m aslx.stats --data $(DEMO)/records --preset kaggle75 --max-frames 128
 	$(PY) -m finetune.main --config configs/finetune_tiny.py --workdir $(DEMO)/finetune \
 		--config.data.dir=$(DEMO)/records
 

@@ -17,102 +17,15 @@ classifier the top 5 classes with their probabilities.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import sys
-from pathlib import Path
 
-import jax
-import numpy as np
 from absl import logging
 
 from aslx import cli
-from aslx import vocab as vocab_lib
-from aslx.decoding import ctc as ctc_decoding
-from aslx.export import tflite
+from aslx.export.predictor import Prediction, Predictor
 from aslx.formats import detect
 from aslx.formats.clip import FormatError, Skipped
-from aslx.input import fit
-from aslx.landmarks import presets
-from aslx.run import card as card_lib
-from aslx.run import source as source_lib
-
-#: Classes shown per clip for a classifier.
-TOP_K = 5
-
-
-@dataclasses.dataclass(frozen=True)
-class Prediction:
-    """What a model says of one clip.
-
-    Attributes:
-      ids: CTC: the decoded label ids; classification: class ids, most probable first.
-      scores: classification: the probabilities of ``ids``; CTC: empty.
-      text: the decoded string, or the most probable class name.
-    """
-
-    ids: tuple[int, ...]
-    scores: tuple[float, ...]
-    text: str
-
-
-class Predictor:
-    """A model from a TFLite export or a workdir, as one call: ``predictor(landmarks)``.
-
-    Attributes:
-      preset, task, vocab, blank_id, max_frames: what the model reads and says.
-      backend: ``'tflite'`` or ``'jax'``.
-    """
-
-    def __init__(self, model: str | Path):
-        model = Path(model)
-        if card_lib.exists(model) or model.suffix == ".safetensors":
-            trained = source_lib.load_trained(model)
-            args = tflite.inference_args(trained, trained.card.max_frames)
-            self._jitted = jax.jit(tflite.inference_function(trained))
-            self._graph = None
-            self.backend = "jax"
-        else:
-            self._graph = tflite.TFLiteModel(model)
-            args = self._graph.args
-            self.backend = "tflite"
-        meta = args["aslx"]
-        self.preset = presets.get(meta["preset"])
-        self.task = meta["task"]
-        self.vocab = vocab_lib.from_json(meta["vocab"])
-        self.blank_id = meta["blank_id"]
-        self.max_frames = int(meta["max_frames"])
-
-    def log_probs(self, landmarks: np.ndarray) -> np.ndarray:
-        """``[frames, 543, 3]`` canonical points (NaN missing) → per-frame CTC
-        log-probabilities ``[fitted frames, V]`` or class log-probabilities ``[C]``."""
-        columns = tflite.clip_columns(landmarks, self.preset)
-        if self._graph is not None:
-            return np.asarray(self._graph(columns)["logits"])
-        columns = columns[fit.fit_indices(len(columns), self.max_frames)]
-        n = len(columns)
-        length = tflite.padded_length(n, self.max_frames)
-        padded = np.full((length, columns.shape[1]), np.nan, np.float32)
-        padded[:n] = columns
-        out = np.asarray(self._jitted(padded, np.int32(n)))
-        return out if self.task == "classification" else out[:n]
-
-    def __call__(self, landmarks: np.ndarray) -> Prediction:
-        if self.task == "classification":
-            log_probs = self.log_probs(landmarks)
-            top = np.argsort(-log_probs)[:TOP_K]
-            return Prediction(
-                tuple(int(i) for i in top),
-                tuple(float(np.exp(log_probs[i])) for i in top),
-                self.vocab.decode([int(top[0])]),
-            )
-        if self._graph is not None:
-            # The graph decodes: one row per emitted character, the blank column removed.
-            outputs = self._graph(tflite.clip_columns(landmarks, self.preset))["outputs"]
-            ids = [int(j) + (int(j) >= self.blank_id) for j in np.argmax(outputs, -1)]
-        else:
-            ids = ctc_decoding.collapse(self.log_probs(landmarks).argmax(-1), self.blank_id)
-        return Prediction(tuple(ids), (), self.vocab.decode(ids))
 
 
 def format_prediction(prediction: Prediction, predictor: Predictor) -> str:

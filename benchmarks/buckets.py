@@ -4,7 +4,7 @@
 
 The tiny finetuning recipe (``configs/finetune_tiny.py``: model, augmentation, EMA, guard; the
 step of ``benchmarks/train_step.py``) trains on a synthetic fingerspelling record set
-(``aslx.formats.synthetic``, ``--phrases`` phrases) at ``max_frames`` 384, fed by the training
+(``aslx.synthetic``, ``--phrases`` phrases) at ``max_frames`` 384, fed by the training
 loop's own stream (:func:`aslx.training.loop.train_batches`) twice in one process:
 ``data.buckets=none`` (every batch 384 frames) and ``data.buckets=auto`` (sorted windows cut to
 the record set's bucket bounds). Every length is compiled before timing; then both streams run
@@ -29,8 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
 
-from aslx import files  # noqa: E402
-from aslx.formats import synthetic  # noqa: E402
+from aslx import files, synthetic  # noqa: E402
 from aslx.input import pipeline  # noqa: E402
 from aslx.landmarks import presets  # noqa: E402
 from aslx.records import ingest  # noqa: E402

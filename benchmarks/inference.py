@@ -42,8 +42,8 @@ import numpy as np  # noqa: E402
 from absl import logging  # noqa: E402
 
 from aslx import files  # noqa: E402
+from aslx.export.predictor import Predictor  # noqa: E402
 from aslx.formats import spelled  # noqa: E402
-from aslx.predict import Predictor  # noqa: E402
 from aslx.run import results as results_lib  # noqa: E402
 from benchmarks import real_data  # noqa: E402
 

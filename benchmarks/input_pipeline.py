@@ -3,7 +3,7 @@
     python benchmarks/input_pipeline.py --json runs/bench/input_pipeline.json
 
 Makes a synthetic fingerspelling set (clearly synthetic: procedural hands, see
-``aslx.formats.synthetic``), ingests it with every point kept (``full543``), and times the
+``aslx.synthetic``), ingests it with every point kept (``full543``), and times the
 training stream for each preset: decode, dominant-hand selection, fitting into ``max_frames``,
 masking, padding and batching. With ``../shared/data`` present it also times the real
 ``mp_holistic_35signs`` clips. Prints a table and writes JSON whose top level holds the
@@ -22,8 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from aslx import files  # noqa: E402
-from aslx.formats import synthetic  # noqa: E402
+from aslx import files, synthetic  # noqa: E402
 from aslx.input import pipeline  # noqa: E402
 from aslx.records import ingest  # noqa: E402
 

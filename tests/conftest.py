@@ -102,7 +102,7 @@ def fingerspelling_source(tmp_path: Path):
 def synthetic_records(tmp_path_factory) -> Path:
     """48 synthetic phrases of 4 signers, ingested in-process into 2 shards per split
     (train 36, val 12): a record set for short training runs."""
-    from aslx.formats import synthetic
+    from aslx import synthetic
     from aslx.records import ingest
 
     root = tmp_path_factory.mktemp("synthetic_records")

@@ -172,7 +172,7 @@ def records(tmp_path_factory) -> Path:
     env = environment()
     succeeded(
         run(
-            [sys.executable, "-m", "aslx.formats.synthetic", "--out", str(base / "raw")]
+            [sys.executable, "-m", "aslx.synthetic", "--out", str(base / "raw")]
             + ["--phrases", "64", "--signers", "4", "--seed", "0"],
             env,
         )

@@ -12,7 +12,8 @@ import pytest
 from aslx.landmarks import presets
 from aslx.model import gate as gate_lib
 from aslx.report import __main__ as report
-from aslx.report import joints
+from aslx.report import gated_run as gated_run_lib
+from aslx.report import positions
 
 PRESET = "hands_pose"  # 51 points: the smallest preset with more than one body part
 N = presets.get(PRESET).num_landmarks
@@ -125,7 +126,7 @@ def test_accuracy_table(gated_run, report_output):
     assert int(rows["learned"]["kept"]) == int((_checkpoint_logits(workdir) > 0).sum())
 
     # "all" is the model with every gate open, evaluated here without the report's helpers.
-    run = joints.load_run(workdir)
+    run = gated_run_lib.load_run(workdir)
     from aslx.input import pipeline
 
     batches = pipeline.eval_batches(
@@ -154,27 +155,31 @@ def test_top_k_logits_keep_exactly_k():
     logits = rng.normal(size=N).astype(np.float32)
     logits[:20] = 0.5  # ties must not keep more or fewer than K
     for k in (0, 1, 10, 19, 20, 25, 50, N):
-        forced = joints.top_k_logits(logits, k)
+        forced = gated_run_lib.top_k_logits(logits, k)
         kept = forced > 0
         assert kept.sum() == k
         assert np.all(forced != 0)  # every landmark decidedly open or closed
         if 0 < k < N:
             assert logits[kept].min() >= logits[~kept].max()
-    assert np.all(joints.top_k_logits(np.full(N, 3.0), N) > 0)
+    assert np.all(gated_run_lib.top_k_logits(np.full(N, 3.0), N) > 0)
     with pytest.raises(ValueError, match="cannot keep 52 of 51"):
-        joints.top_k_logits(logits, N + 1)
+        gated_run_lib.top_k_logits(logits, N + 1)
 
-    names = [name for name, _ in joints.settings(np.zeros(543))]
+    names = [name for name, _ in gated_run_lib.settings(np.zeros(543))]
     assert names == ["top-10", "top-25", "top-50", "top-100", "all", "learned"]
-    assert [name for name, _ in joints.settings(np.zeros(20))] == ["top-10", "all", "learned"]
+    assert [name for name, _ in gated_run_lib.settings(np.zeros(20))] == [
+        "top-10",
+        "all",
+        "learned",
+    ]
 
 
 def test_body_parts_follow_the_preset():
-    full = dict(joints.body_parts(presets.get("full543")))
+    full = dict(positions.body_parts(presets.get("full543")))
     assert list(full) == ["face", "left_hand", "pose", "right_hand", "lips"]
     assert full["face"].size == 468 and full["lips"].size == 40
     assert set(full["lips"]) <= set(full["face"])
-    kaggle = dict(joints.body_parts(presets.get("kaggle75")))
+    kaggle = dict(positions.body_parts(presets.get("kaggle75")))
     assert list(kaggle) == ["hand", "pose", "lips"]  # its own lips group, not a second one
 
 

@@ -12,9 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aslx.formats import kaggle_fingerspelling, synthetic
+from aslx import synthetic
+from aslx.formats import kaggle_fingerspelling
 from aslx.formats.clip import Clip
 from aslx.landmarks import layouts
+from aslx.synthetic import __main__ as synthetic_cli
 from aslx.vocab import KAGGLE_CHARACTERS
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -337,7 +339,7 @@ def test_left_handed_signer_in_every_five():
 
 
 def test_cli_writes_and_summarises(tmp_path, capsys):
-    assert synthetic.main(["--out", str(tmp_path), "--phrases", "7", "--signers", "2"]) == 0
+    assert synthetic_cli.main(["--out", str(tmp_path), "--phrases", "7", "--signers", "2"]) == 0
     line = capsys.readouterr().out.strip()
     assert "\n" not in line
     assert "7 synthetic phrases" in line and "1 parquet file" in line
@@ -345,4 +347,4 @@ def test_cli_writes_and_summarises(tmp_path, capsys):
     frames = sum(c.num_frames for c in kaggle_fingerspelling.read(tmp_path))
     assert len(index) == 7 and f"{frames} frames" in line
     with pytest.raises(SystemExit):
-        synthetic.main(["--out", str(tmp_path), "--phrases", "0"])
+        synthetic_cli.main(["--out", str(tmp_path), "--phrases", "0"])

@@ -1,6 +1,4 @@
-"""Print what the input pipeline makes of a record set.
-
-    python -m aslx.input.stats --data runs/demo/records --preset kaggle75 --max-frames 128
+"""What the input pipeline makes of a record set (``python -m aslx.stats`` prints it).
 
 Reads ``metadata.json``, then runs one epoch of training batches and one pass of evaluation
 batches of every other split through :mod:`aslx.input.pipeline`, and prints clip counts, clip
@@ -11,12 +9,10 @@ padding, and the pipeline's throughput on this machine.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 
 import numpy as np
 
-from aslx import cli
 from aslx.input import pipeline
 from aslx.records.metadata import RecordSet
 
@@ -87,26 +83,11 @@ def summarize(records: RecordSet, config: pipeline.InputConfig) -> dict:
     return stats
 
 
-@cli.command
-def main(argv: list[str] | None = None) -> int:
-    parser = cli.parser("python -m aslx.input.stats", __doc__)
-    parser.add_argument("--data", required=True, help="record set folder (from aslx.ingest)")
-    parser.add_argument("--preset", default=None, help="landmark preset (default: the records')")
-    parser.add_argument("--max-frames", type=int, default=128, help="static frame count T")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    parser.add_argument("--seed", type=int, default=0, help="stream seed")
-    args = parser.parse_args(argv)
-    records = RecordSet(args.data)
-    config = pipeline.InputConfig(
-        batch_size=args.batch_size,
-        max_frames=args.max_frames,
-        preset=args.preset,
-        seed=args.seed,
-    )
-    stats = summarize(records, config)
+def format_summary(stats: dict, data: str) -> str:
+    """:func:`summarize`'s result as the lines ``python -m aslx.stats`` prints."""
     frames = stats["frames"]
     lines = [
-        f"record set        {args.data} ({stats['vocabulary']} labels)",
+        f"record set        {data} ({stats['vocabulary']} labels)",
         f"clips             {stats['examples']} "
         + "("
         + ", ".join(f"{k} {v}" for k, v in stats["splits"].items())
@@ -134,9 +115,4 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in stats.items()
         if k.endswith(" examples seen")
     ]
-    print("\n".join(lines))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return "\n".join(lines)

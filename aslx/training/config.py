@@ -21,7 +21,7 @@ field                          meaning
 ``data.buckets``               training lengths: each batch is cut to the smallest bound
                                that holds its longest clip, one compilation per bound;
                                ``auto`` (from the record set's clip lengths, as
-                               ``python -m aslx.input.stats`` prints them), ``none`` (always
+                               ``python -m aslx.stats`` prints them), ``none`` (always
                                T) or ascending frame counts ``"64,128,256"`` (T is added)
 ``data.bucket_window``         training batches sorted by length together before cutting
                                (more: less padding, batches less mixed in length)
