@@ -34,6 +34,7 @@ from aslx.input import pipeline  # noqa: E402
 from aslx.landmarks import presets  # noqa: E402
 from aslx.records import ingest  # noqa: E402
 from aslx.records.metadata import RecordSet  # noqa: E402
+from aslx.training import config as config_lib  # noqa: E402
 from aslx.training import loop  # noqa: E402
 from benchmarks import train_step  # noqa: E402
 
@@ -59,8 +60,9 @@ def stream(records: RecordSet, batch: int, buckets: str):
     config.batch_size = batch
     config.data.dir = str(records.folder)
     config.data.buckets = buckets
-    input_config = loop.input_config(config, presets.get(config.data.preset))
-    return loop.train_batches(config, records, input_config, 0), loop.bucket_bounds(config, records)
+    input_config = config_lib.input_config(config, presets.get(config.data.preset))
+    bounds = config_lib.bucket_bounds(config, records)
+    return loop.train_batches(config, records, input_config, 0), bounds
 
 
 def main(argv: list[str] | None = None) -> int:

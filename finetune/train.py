@@ -80,7 +80,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     vocab = records.vocab
     _check_vocab(config, vocab, records.folder)
     preset = presets.get(config.data.preset) if config.data.preset else records.preset
-    input_config = loop.input_config(config, preset)
+    input_config = config_lib.input_config(config, preset)
     ctc_vocab, blank_id = inference.ctc_layout(vocab)
 
     # --- model, warm start, teacher -------------------------------------------------------
@@ -112,7 +112,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     mesh = sharding.make_mesh(config.fsdp)
     multipliers = {"gate": config.gate.lr_multiplier}
     multipliers |= optimizer.layer_decay_multipliers(model_config.num_layers, config.layer_decay)
-    tx, schedule = loop.optimizer_for(config, multipliers)
+    tx, schedule = config_lib.optimizer_for(config, multipliers)
     state, state_shardings = loop.place_state(params, tx, mesh)
     frozen = sharding.shard_params(teacher_params, mesh) if teacher_params is not None else None
 

@@ -52,7 +52,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     # --- records (labels unused) ----------------------------------------------------------
     records = loop.open_records(config, (config.data.train_split,))
     preset = presets.get(config.data.preset) if config.data.preset else records.preset
-    input_config = loop.input_config(config, preset)
+    input_config = config_lib.input_config(config, preset)
 
     # --- student and decoder --------------------------------------------------------------
     try:
@@ -77,7 +77,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
 
     # --- state on the mesh, resume --------------------------------------------------------
     mesh = sharding.make_mesh(config.fsdp)
-    tx, schedule = loop.optimizer_for(config)
+    tx, schedule = config_lib.optimizer_for(config)
     state, state_shardings = loop.place_state(params, tx, mesh)
     checkpoints = checkpoint_lib.Checkpointer(workdir / "checkpoints", keep_last=config.keep_last)
     state, start_step = loop.resume(checkpoints, state, say)

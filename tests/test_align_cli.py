@@ -197,20 +197,20 @@ def test_the_finetuning_config_wires_the_file(aligned, synthetic_records, tmp_pa
     config.batch_size = 8
     config.data.alignments = str(aligned[0])
     records = loop.open_records(config, ("train",))
-    input_config = loop.input_config(config, presets.KAGGLE75)
+    input_config = config_lib.input_config(config, presets.KAGGLE75)
     assert input_config.alignments == str(aligned[0])
     batch = next(loop.train_batches(config, records, input_config, 0))
     assert batch["alignment"].shape == (8, MAX_FRAMES)
 
     config.data.train_split = "val"
     with pytest.raises(config_lib.ConfigError, match=r"config.data.alignments: .*--split val"):
-        loop.input_config(config, presets.KAGGLE75)
+        config_lib.input_config(config, presets.KAGGLE75)
     config.data.train_split = "train"
     config.data.alignments = str(tmp_path / "missing.npz")
     with pytest.raises(config_lib.ConfigError, match="config.data.alignments: .*no alignments"):
-        loop.input_config(config, presets.KAGGLE75)
+        config_lib.input_config(config, presets.KAGGLE75)
     config.data.alignments = ""
-    plain = loop.input_config(config, presets.KAGGLE75)
+    plain = config_lib.input_config(config, presets.KAGGLE75)
     assert plain.alignments == ""
     assert "alignment" not in next(loop.train_batches(config, records, plain, 0))
 

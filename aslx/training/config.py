@@ -78,6 +78,11 @@ field                          meaning
 Pretraining (:func:`pretrain`) has the common fields (seed, data except the eval and test
 splits, model, augment, optimiser, logging, checkpoints, fsdp, distributed) plus
 ``data2vec.*`` (``aslx.objectives.data2vec.Data2vecConfig``) and ``collapse_variance``.
+
+This module also turns a config into the library's objects, in one place: the model
+(:func:`model_config`), the augmentation (:func:`augment_config`), the host pipeline
+(:func:`input_config`, :func:`readers`, :func:`bucket_bounds`) and the optimiser
+(:func:`optimizer_for`).
 """
 
 from __future__ import annotations
@@ -85,13 +90,18 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_dict
 
 from aslx.augment.recipe import AugmentConfig, BlockMask
+from aslx.input import pipeline
 from aslx.input.pipeline import DEFAULT_SORT_WINDOW
+from aslx.landmarks.presets import Preset
 from aslx.model.config import ModelConfig, sized
+from aslx.records.metadata import RecordSet
+from aslx.training import optimizer
 
 TASKS = ("ctc", "classification")
 SCHEDULES = ("cosine", "one_cycle")
@@ -287,3 +297,71 @@ def temperature(config: ml_collections.ConfigDict, step):
     start, end = config.gate.temperature_start, config.gate.temperature_end
     progress = jnp.minimum(jnp.asarray(step, jnp.float32) / max(config.total_steps - 1, 1), 1.0)
     return start * (end / start) ** progress
+
+
+# --- library objects of a config -------------------------------------------------------------
+
+
+def readers(config: ml_collections.ConfigDict) -> tuple[int, range]:
+    """``(readers in all, this process's readers)``: the global batch is the concatenation of
+    every reader's batch in reader order, and process ``p`` of ``n`` owns a contiguous run."""
+    total = config.data.readers or jax.process_count()
+    n, p = jax.process_count(), jax.process_index()
+    if total % n or config.batch_size % total:
+        raise ConfigError(
+            f"config.data.readers={total} must divide among {n} processes and divide "
+            f"config.batch_size={config.batch_size}"
+        )
+    share = total // n
+    return total, range(p * share, (p + 1) * share)
+
+
+def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.InputConfig:
+    """One reader's host pipeline: its share of the global batch. An alignments file
+    (``data.alignments``, finetuning only) is checked against the training split here, so a
+    wrong one fails before anything is compiled."""
+    total, _ = readers(config)
+    alignments = config.data.get("alignments", "")
+    if alignments:
+        try:
+            pipeline.check_alignments(alignments, config.data.dir, config.data.train_split)
+        except (FileNotFoundError, ValueError) as e:
+            raise ConfigError(f"config.data.alignments: {e}") from None
+    bucketed = str(config.data.buckets).strip().lower() != "none"
+    return pipeline.InputConfig(
+        batch_size=config.batch_size // total,
+        max_frames=config.data.max_frames,
+        preset=preset.name,
+        long_clips=config.data.long_clips,
+        shuffle_buffer=config.data.shuffle_buffer,
+        seed=config.seed,
+        alignments=alignments,
+        sort_window=config.data.bucket_window if bucketed else 1,
+    )
+
+
+def bucket_bounds(config: ml_collections.ConfigDict, records: RecordSet) -> tuple[int, ...]:
+    """The training lengths of ``config.data.buckets`` for this record set (ascending, the last
+    ``data.max_frames``)."""
+    try:
+        return pipeline.parse_buckets(
+            config.data.buckets, records.meta["frames"], config.data.max_frames
+        )
+    except ValueError as e:
+        raise ConfigError(f"config.data.buckets: {e}") from None
+
+
+def optimizer_for(config: ml_collections.ConfigDict, lr_multipliers: dict | None = None):
+    """``(tx, schedule)``: AdamW with clipping and the configured schedule."""
+    schedule = optimizer.schedule(
+        config.schedule, config.lr, config.warmup_steps, config.total_steps, config.end_lr
+    )
+    tx = optimizer.adamw(
+        schedule,
+        b1=config.b1,
+        b2=config.b2,
+        weight_decay=config.weight_decay,
+        clip_norm=config.clip_norm,
+        lr_multipliers=lr_multipliers,
+    )
+    return tx, schedule

@@ -1,5 +1,6 @@
-"""What every training program does around its step: records, optimiser, state on the mesh,
-resume, and the loop itself (log, evaluate, checkpoint, stop cleanly).
+"""What every training program does around its step: records, the training stream, state on
+the mesh, resume, and the loop itself (log, evaluate, checkpoint, stop cleanly). The library
+objects a config stands for (input, optimiser, readers) come from :mod:`aslx.training.config`.
 
 ``finetune/train.py`` and ``pretrain/train.py`` differ only in their model, loss and
 evaluation; this module is the rest, so both resume, log and fail the same way.
@@ -19,12 +20,12 @@ import numpy as np
 from aslx import files
 from aslx.decoding.evaluate import device_batch
 from aslx.input import pipeline
-from aslx.landmarks.presets import Preset
 from aslx.records.metadata import NoSuchSplit, RecordSet
 from aslx.run import card as card_lib
 from aslx.run import checkpoint as checkpoint_lib
 from aslx.run import results as results_lib
-from aslx.training import metrics_log, optimizer, sharding
+from aslx.training import config as config_lib
+from aslx.training import metrics_log, sharding
 from aslx.training import step as step_lib
 from aslx.training.config import ConfigError
 
@@ -70,55 +71,6 @@ def initialize_distributed(config: ml_collections.ConfigDict) -> None:
     jax.distributed.initialize(**kwargs)
 
 
-def readers(config: ml_collections.ConfigDict) -> tuple[int, range]:
-    """``(readers in all, this process's readers)``: the global batch is the concatenation of
-    every reader's batch in reader order, and process ``p`` of ``n`` owns a contiguous run."""
-    total = config.data.readers or jax.process_count()
-    n, p = jax.process_count(), jax.process_index()
-    if total % n or config.batch_size % total:
-        raise ConfigError(
-            f"config.data.readers={total} must divide among {n} processes and divide "
-            f"config.batch_size={config.batch_size}"
-        )
-    share = total // n
-    return total, range(p * share, (p + 1) * share)
-
-
-def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.InputConfig:
-    """One reader's host pipeline: its share of the global batch. An alignments file
-    (``data.alignments``, finetuning only) is checked against the training split here, so a
-    wrong one fails before anything is compiled."""
-    total, _ = readers(config)
-    alignments = config.data.get("alignments", "")
-    if alignments:
-        try:
-            pipeline.check_alignments(alignments, config.data.dir, config.data.train_split)
-        except (FileNotFoundError, ValueError) as e:
-            raise ConfigError(f"config.data.alignments: {e}") from None
-    bucketed = str(config.data.buckets).strip().lower() != "none"
-    return pipeline.InputConfig(
-        batch_size=config.batch_size // total,
-        max_frames=config.data.max_frames,
-        preset=preset.name,
-        long_clips=config.data.long_clips,
-        shuffle_buffer=config.data.shuffle_buffer,
-        seed=config.seed,
-        alignments=alignments,
-        sort_window=config.data.bucket_window if bucketed else 1,
-    )
-
-
-def bucket_bounds(config: ml_collections.ConfigDict, records: RecordSet) -> tuple[int, ...]:
-    """The training lengths of ``config.data.buckets`` for this record set (ascending, the last
-    ``data.max_frames``)."""
-    try:
-        return pipeline.parse_buckets(
-            config.data.buckets, records.meta["frames"], config.data.max_frames
-        )
-    except ValueError as e:
-        raise ConfigError(f"config.data.buckets: {e}") from None
-
-
 def _longest_everywhere(longest: int) -> int:
     """The longest clip of the global batch: every process must cut to the same length."""
     if jax.process_count() == 1:
@@ -140,8 +92,8 @@ def train_batches(
     depend on ``(seed, step, R)`` only, never on how many processes share the readers. Each
     batch is cut to the smallest of :func:`bucket_bounds` that holds the global batch's longest
     clip."""
-    total, mine = readers(config)
-    bounds = bucket_bounds(config, records)
+    total, mine = config_lib.readers(config)
+    bounds = config_lib.bucket_bounds(config, records)
     streams = [
         pipeline.train_batches(
             records,
@@ -182,22 +134,6 @@ def open_log(
         start_step=start_step,
         print_fn=say,
     )
-
-
-def optimizer_for(config: ml_collections.ConfigDict, lr_multipliers: dict | None = None):
-    """``(tx, schedule)``: AdamW with clipping and the configured schedule."""
-    schedule = optimizer.schedule(
-        config.schedule, config.lr, config.warmup_steps, config.total_steps, config.end_lr
-    )
-    tx = optimizer.adamw(
-        schedule,
-        b1=config.b1,
-        b2=config.b2,
-        weight_decay=config.weight_decay,
-        clip_norm=config.clip_norm,
-        lr_multipliers=lr_multipliers,
-    )
-    return tx, schedule
 
 
 def place_state(params, tx, mesh):
