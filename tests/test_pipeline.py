@@ -9,7 +9,7 @@ from aslx.formats import kaggle_fingerspelling
 from aslx.input import pipeline
 from aslx.landmarks import presets
 from aslx.records import ingest
-from aslx.records.metadata import RecordSet
+from aslx.records.metadata import NoSuchSplit, RecordSet
 from aslx.vocab import KAGGLE_CHARACTERS, LABEL_PAD
 from tests.conftest import random_clip
 
@@ -301,3 +301,17 @@ def test_bucket_bounds_lengths_and_trimming():
     trimmed = pipeline.trim_frames(batch, 5)
     assert trimmed["landmarks"].shape == (2, 5, 3, 3) and trimmed["frame_mask"].shape == (2, 5)
     assert trimmed["labels"].shape == (2, 8)  # labels have no frame axis
+
+
+def test_the_split_check_names_the_set_its_splits_and_the_fix(source_and_records):
+    """One split check for every caller (trainers, align, reports, the pipeline)."""
+    _, records = source_and_records
+    record_set = RecordSet(records)
+    assert record_set.require_split("train") == record_set.splits["train"]
+    with pytest.raises(NoSuchSplit) as error:
+        record_set.require_split("test", "pass --split")
+    message = str(error.value)  # no quotes around it, unlike a plain KeyError
+    assert message == (
+        f"{records}: no split 'test' (it has {sorted(record_set.splits)}); pass --split"
+    )
+    assert isinstance(error.value, KeyError)
