@@ -44,6 +44,13 @@ def main() -> None:
             np.prod(kernel.sharding.shard_shape(kernel.shape)) * 1.0 / np.prod(kernel.shape) * 8
         )
 
+    mesh = sharding.make_mesh(fsdp=2)
+    result["mesh"] = {
+        "shape": dict(mesh.shape),
+        "devices": sorted(d.id for d in mesh.devices.flat),
+        "axis_types": [str(t) for t in mesh.axis_types],
+    }
+
     _, large = model_lib.abstract_params(config_lib.sized("large"))
     specs = sharding.param_shardings(large, sharding.make_mesh(fsdp=8))
     block = specs["encoder"]["blocks"]  # stacked: a leading, unsharded layers axis

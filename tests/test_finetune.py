@@ -226,6 +226,11 @@ def test_eight_devices_give_the_same_losses_as_one(baseline):
     for result in (one, eight):  # both buckets were trained on, each compiled once
         for length in (56, 64):
             assert result.stdout.count(f"compiling the step for {length} frames") == 1
+    # The first run with a fresh cache folder compiles, and says so.
+    assert re.findall(r"step \d+: (compiled|loaded from the compilation cache) in", one.stdout) == [
+        "compiled",
+        "compiled",
+    ]
     losses_one, losses_eight = train_losses(one_dir), train_losses(eight_dir)
     steps = list(range(1, TOTAL_STEPS + 1))
     assert sorted(losses_one) == steps and sorted(losses_eight) == steps
@@ -277,6 +282,12 @@ def test_a_run_killed_and_restarted_ends_where_an_uninterrupted_one_does(
     assert resumed == [(str(workdir / "checkpoints"), str(resume_step))], restarted.stdout
     assert f"step {resume_step + 1}/{TOTAL_STEPS}" in restarted.stdout
     assert f"step {resume_step}/{TOTAL_STEPS}" not in restarted.stdout
+    # The second start compiles nothing anew: the step comes from the persistent cache.
+    assert f"compilation cache: {jax_cache}" in restarted.stdout
+    loaded = re.findall(
+        r"step \d+: (loaded from the compilation cache|compiled) in", restarted.stdout
+    )
+    assert loaded and set(loaded) == {"loaded from the compilation cache"}, restarted.stdout
 
     # The same final state, bit for bit: parameters, EMA, optimiser moments and counters.
     final, want = read_arrays(workdir / "checkpoints"), read_arrays(reference / "checkpoints")

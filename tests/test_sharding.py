@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import pytest
+
+from aslx.training import sharding
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,3 +54,17 @@ def test_large_model_weights_are_sharded_on_their_embed_axis(eight_device_run):
     assert specs["mlp_in"] == [None, "fsdp", None] and specs["query"] == [None, "fsdp", None]
     assert specs["out"] == [None, None, "fsdp"] and specs["ctc_head"] == ["fsdp", None]
     assert specs["norm"] == [None, None]
+
+
+def test_the_mesh_covers_every_device_once_with_auto_axes(eight_device_run):
+    """``jax.make_mesh`` over (data, fsdp): data fills what fsdp leaves, every device once,
+    and Auto axes, so the logical-axis rules (not explicit sharding types) place the arrays."""
+    mesh = eight_device_run["mesh"]
+    assert mesh["shape"] == {"data": 4, "fsdp": 2}
+    assert mesh["devices"] == list(range(8))
+    assert all("Auto" in t for t in mesh["axis_types"])
+
+
+def test_a_mesh_that_does_not_divide_the_devices_is_refused():
+    with pytest.raises(ValueError, match="does not divide"):
+        sharding.make_mesh(fsdp=3, devices=jax.devices() * 2)

@@ -66,6 +66,10 @@ field                          meaning
 ``keep_last``                  checkpoints kept besides the best
 ``max_nonfinite``              stop after this many non-finite losses in a row
 ``fsdp``                       devices that split the weights (the rest split the batch)
+``compilation_cache``          compiled steps kept for the next start: ``auto``
+                               (``$JAX_COMPILATION_CACHE_DIR``, else ``~/.cache/aslx/jax``),
+                               ``none``, or a folder (``gs://`` too); the log says whether a
+                               step was compiled or loaded
 ``data.readers``               input streams that make each global batch, split among the
                                processes (0: one per process); a run with the same number
                                of readers sees the same batches on any number of hosts
@@ -168,6 +172,7 @@ def _common() -> ml_collections.ConfigDict:
     c.keep_last = 2
     c.max_nonfinite = 5
     c.fsdp = 1
+    c.compilation_cache = "auto"
     c.distributed = False
     c.coordinator_address = ""
     c.num_processes = 0

@@ -24,8 +24,8 @@ from aslx.records.metadata import NoSuchSplit, RecordSet
 from aslx.run import card as card_lib
 from aslx.run import checkpoint as checkpoint_lib
 from aslx.run import results as results_lib
+from aslx.training import compile_cache, metrics_log, sharding
 from aslx.training import config as config_lib
-from aslx.training import metrics_log, sharding
 from aslx.training import step as step_lib
 from aslx.training.config import ConfigError
 
@@ -50,6 +50,15 @@ def open_records(config: ml_collections.ConfigDict, splits) -> RecordSet:
             except NoSuchSplit as e:
                 raise ConfigError(str(e)) from None
     return records
+
+
+def use_compilation_cache(config: ml_collections.ConfigDict, say: Callable) -> str | None:
+    """Turns on the persistent compilation cache of ``config.compilation_cache``
+    (:mod:`aslx.training.compile_cache`) and says where it is; returns the folder."""
+    cache = compile_cache.enable(config.compilation_cache)
+    if cache:
+        say(f"compilation cache: {cache}")
+    return cache
 
 
 def initialize_distributed(config: ml_collections.ConfigDict) -> None:
@@ -219,14 +228,24 @@ def run(
         while step < config.total_steps and stop["signal"] is None:
             host_batch = next(batches)
             length = host_batch["frame_mask"].shape[1]
-            if length not in lengths:
+            batch = to_device(host_batch)
+            if length in lengths:
+                state, metrics = train_step(state, batch, key, frozen)
+            else:
                 lengths.add(length)
                 say(
                     f"step {step + 1}: compiling the step for {length} frames "
                     f"({len(lengths)} lengths so far)"
                 )
-            batch = to_device(host_batch)
-            state, metrics = train_step(state, batch, key, frozen)
+                started = time.monotonic()
+                with compile_cache.watch() as cache:  # compiling is synchronous
+                    state, metrics = train_step(state, batch, key, frozen)
+                how = (
+                    "loaded from the compilation cache"
+                    if cache["hits"] and not cache["misses"]
+                    else "compiled"
+                )
+                say(f"step {step + 1}: {how} in {time.monotonic() - started:.1f} s")
             step += 1
             check_finite(previous)
             previous = (step, metrics["nonfinite"])

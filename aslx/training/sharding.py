@@ -40,11 +40,18 @@ RULES: Mapping[str, str | None] = {
 
 
 def make_mesh(fsdp: int = 1, devices=None) -> Mesh:
-    """A ``(data, fsdp)`` mesh over ``devices`` (default: all), ``data = devices / fsdp``."""
-    devices = np.asarray(jax.devices() if devices is None else devices)
-    if devices.size % fsdp:
-        raise ValueError(f"fsdp={fsdp} does not divide the {devices.size} devices")
-    return Mesh(devices.reshape(devices.size // fsdp, fsdp), MESH_AXES)
+    """A ``(data, fsdp)`` mesh over ``devices`` (default: all), ``data = devices / fsdp``.
+
+    ``jax.make_mesh`` orders the devices by the chips' physical topology (on a TPU slice,
+    neighbours along ``fsdp`` are neighbours on the interconnect, where the weight gathers
+    run); elsewhere it keeps JAX's order, each host's devices together. The axes are
+    ``Auto``: shardings come from the logical-axis rules, not from explicit-sharding types.
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    if fsdp < 1 or len(devices) % fsdp:
+        raise ValueError(f"fsdp={fsdp} does not divide the {len(devices)} devices")
+    auto = (jax.sharding.AxisType.Auto,) * len(MESH_AXES)
+    return jax.make_mesh((len(devices) // fsdp, fsdp), MESH_AXES, axis_types=auto, devices=devices)
 
 
 def _spec(variable: nnx.Variable, mesh: Mesh, rules: Mapping[str, str | None]) -> PartitionSpec:
