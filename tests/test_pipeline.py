@@ -174,7 +174,9 @@ def test_two_processes_read_disjoint_slices_that_cover_the_data(source_and_recor
         list(pipeline.eval_batches(records, "train", cfg, process_index=i, process_count=2))
         for i in range(2)
     ]
-    assert len(evals[0]) == len(evals[1]) == 5  # ceil(ceil(48 / 2) / 5)
+    shards = RecordSet(records).shards("train")
+    largest = max(sum(n for _, n in shards[i::2]) for i in range(2))  # whole files per process
+    assert len(evals[0]) == len(evals[1]) == -(-largest // 5)
     ids = [{c for b in e for c, m in zip(b["clip_id"], b["example_mask"]) if m} for e in evals]
     assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == NUM_CLIPS
 
@@ -315,3 +317,24 @@ def test_the_split_check_names_the_set_its_splits_and_the_fix(source_and_records
         f"{records}: no split 'test' (it has {sorted(record_set.splits)}); pass --split"
     )
     assert isinstance(error.value, KeyError)
+
+
+def test_eval_with_more_processes_than_files_pads_instead_of_stalling(source_and_records):
+    """4 files, 6 processes: each reads only its own file, processes 4 and 5 have none and
+    yield padding only, and every process yields the same number of batches."""
+    _, records = source_and_records
+    shards = RecordSet(records).shards("train")
+    assert len(shards) == 4
+    cfg = config(batch_size=4)
+    evals = [
+        list(pipeline.eval_batches(records, "train", cfg, process_index=i, process_count=6))
+        for i in range(6)
+    ]
+    assert len({len(e) for e in evals}) == 1
+    assert len(evals[0]) == -(-max(n for _, n in shards) // 4)
+    real = [[int(b["example_mask"].sum()) for b in e] for e in evals]
+    assert [sum(r) for r in real] == [n for _, n in shards] + [0, 0]
+    for empty in evals[4:]:
+        assert all(not b["frame_mask"].any() and b["landmarks"].shape[0] == 4 for b in empty)
+    ids = [{c for b in e for c, m in zip(b["clip_id"], b["example_mask"]) if m} for e in evals]
+    assert sum(map(len, ids)) == len(set().union(*ids)) == NUM_CLIPS

@@ -39,9 +39,10 @@ to the smallest bucket bound that holds its longest clip, so the step runs on a 
 lengths instead of always ``max_frames`` (the training loop agrees on the length across
 processes first). :func:`default_buckets` chooses bounds from the record set's frame counts.
 
-**Processes** read disjoint shard files (process ``i`` of ``n`` takes shards ``i, i+n, …``) in
-training, and disjoint records in evaluation; every process yields the same number of
-evaluation batches, so collective steps stay in lockstep.
+**Processes** read disjoint shard files (process ``i`` of ``n`` takes shards ``i, i+n, …``), in
+training and in evaluation alike, so no host reads another's files; every process yields the
+same number of evaluation batches (padding after its own), so collective steps stay in
+lockstep, even on a host that has no evaluation file at all.
 
 **Alignments** (``InputConfig.alignments``, a file of ``python -m aslx.align``): per-frame label
 positions for temporal CutMix, stored per *record* frame and fitted into ``T`` with the very
@@ -505,30 +506,33 @@ def eval_batches(
     process_index: int | None = None,
     process_count: int | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """One pass over ``split`` in record order; this process's records are ``i, i+n, …``.
+    """One pass over ``split``: process ``i`` of ``n`` reads only shard files ``i, i+n, …``,
+    in record order.
 
-    Every process yields the same number of batches (enough for the largest slice); missing
-    examples are padding with ``example_mask`` False and all other masks False.
+    Every process yields the same number of batches (enough for the largest share, known
+    from ``metadata.json``), so collective steps stay in lockstep; missing examples are
+    padding with ``example_mask`` False and all other masks False. A process without a file
+    (fewer files than processes) yields padding only, never nothing.
     """
     tf = tensorflow()
     records, process_index, process_count, prepare = _setup(
         records, config, process_index, process_count
     )
-    total = sum(n for _, n in records.shards(split))
-    per_process = -(-total // process_count)
-    num_batches = -(-per_process // config.batch_size)
-    ds = tf.data.TFRecordDataset([p for p, _ in records.shards(split)])
-    ds = _map_prepare(tf, ds.shard(process_count, process_index), prepare)
+    shards = records.shards(split)
+    shares = [sum(n for _, n in shards[p::process_count]) for p in range(process_count)]
+    num_batches = -(-max(shares) // config.batch_size)
+    files = [path for path, _ in shards[process_index::process_count]]
+    ds = tf.data.TFRecordDataset(files if files else tf.constant([], tf.string))
+    ds = _map_prepare(tf, ds, prepare)
     ds = ds.batch(config.batch_size).prefetch(config.prefetch).with_options(_options(tf))
+    empty = {
+        key: np.zeros((0, *spec.shape[1:]), spec.dtype.as_numpy_dtype)
+        for key, spec in ds.element_spec.items()
+    }
     produced = 0
-    template = None
     for batch in ds.as_numpy_iterator():
-        template = batch
         produced += 1
         yield _pad_batch(batch, config.batch_size)
-    if template is None:
-        return
-    empty = {k: v[:0] for k, v in template.items()}
     for _ in range(num_batches - produced):
         yield _pad_batch(empty, config.batch_size)
 
