@@ -70,6 +70,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     loop.initialize_distributed(config)
     lead = jax.process_index() == 0
     say = print_fn if lead else (lambda *a, **k: None)
+    loop.use_compilation_cache(config, say)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
 
