@@ -26,7 +26,16 @@ FILE_MODE = 0o644
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without setting it where the system allows: ``os.umask`` can
+    only be read by changing it, and other threads (orbax's writers) may create files then."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 

@@ -126,7 +126,8 @@ def load_trained(path: str | os.PathLike) -> TrainedModel:
     """
     source = read_source(path)
     graphdef, params = model_lib.create(source.card.model)
-    want = {p: v.shape for p, v in paths.flatten(params).items()}
+    fresh = paths.flatten(params)
+    want = {p: v.shape for p, v in fresh.items()}
     got = {p: tuple(v.shape) for p, v in source.params.items()}
     if want != got:
         missing = sorted(set(want) - set(got))
@@ -142,7 +143,6 @@ def load_trained(path: str | os.PathLike) -> TrainedModel:
             if items
         ]
         raise ValueError(f"{path}: the weights do not fit its model card ({'; '.join(parts)})")
-    dtypes = {p: v.dtype for p, v in paths.flatten(params).items()}
-    values = {p: np.asarray(source.params[p], dtypes[p]) for p in want}
+    values = {p: np.asarray(source.params[p], fresh[p].dtype) for p in want}
     params = paths.assign(params, values)
     return TrainedModel(source.card, graphdef, params, source.weights, source.step)
