@@ -47,7 +47,11 @@ def _teacher(config, vocab, preset):
     source = config.teacher.workdir or config.teacher.weights
     if not source:
         return None, None, None
-    teacher = source_lib.load_trained(source)
+    try:
+        teacher = source_lib.load_trained(source)
+    except (FileNotFoundError, ValueError) as e:
+        field = "workdir" if config.teacher.workdir else "weights"
+        raise config_lib.ConfigError(f"config.teacher.{field}: {e}") from None
     if teacher.card.vocab != vocab:
         raise config_lib.ConfigError(
             f"teacher {source}: its vocabulary differs from the records' ({config.data.dir})"
@@ -95,9 +99,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     )
     graphdef, params = model_lib.create(model_config, seed=config.seed)
     if config.init_from:
-        params, report = warm_start.warm_start(
-            params, source_lib.source_weights(config.init_from), config.init_keep_layers
-        )
+        try:
+            source = source_lib.source_weights(config.init_from)
+        except (FileNotFoundError, ValueError) as e:
+            raise config_lib.ConfigError(f"config.init_from: {e}") from None
+        params, report = warm_start.warm_start(params, source, config.init_keep_layers)
         say(f"init from {config.init_from}: {report.details()}")
     card = card_lib.ModelCard(
         model=model_config,
