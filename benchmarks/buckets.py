@@ -32,7 +32,6 @@ import jax  # noqa: E402
 from aslx import files, synthetic  # noqa: E402
 from aslx.input import pipeline  # noqa: E402
 from aslx.landmarks import presets  # noqa: E402
-from aslx.records import ingest  # noqa: E402
 from aslx.records.metadata import RecordSet  # noqa: E402
 from aslx.training import config as config_lib  # noqa: E402
 from aslx.training import loop  # noqa: E402
@@ -42,16 +41,7 @@ MAX_FRAMES = 384
 
 
 def make_records(folder: Path, phrases: int) -> RecordSet:
-    synthetic.generate(folder / "raw", num_phrases=phrases, num_signers=8, seed=0)
-    ingest.ingest(
-        "kaggle-fingerspelling",
-        folder / "raw",
-        folder / "records",
-        val_fraction=0.1,
-        num_shards=4,
-        progress=False,
-        log=lambda line: None,
-    )
+    synthetic.record_set(folder, num_phrases=phrases, val_fraction=0.1, num_shards=4)
     return RecordSet(folder / "records")
 
 

@@ -54,15 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        synthetic.generate(tmp / "raw", num_phrases=args.phrases, seed=0)
-        meta = ingest.ingest(
-            "kaggle-fingerspelling",
-            tmp / "raw",
-            tmp / "records",
-            num_shards=8,
-            progress=False,
-            log=lambda _: None,
-        )
+        meta = synthetic.record_set(tmp, num_phrases=args.phrases, num_shards=8)
         sets = [("synthetic", tmp / "records", "train", args.max_frames, meta["frames"]["mean"])]
         if REAL_NPZ.exists():
             real = ingest.ingest("npz", REAL_NPZ, tmp / "real", num_shards=8, progress=False)

@@ -103,19 +103,9 @@ def synthetic_records(tmp_path_factory) -> Path:
     """48 synthetic phrases of 4 signers, ingested in-process into 2 shards per split
     (train 36, val 12): a record set for short training runs."""
     from aslx import synthetic
-    from aslx.records import ingest
 
     root = tmp_path_factory.mktemp("synthetic_records")
-    synthetic.generate(root / "raw", num_phrases=48, num_signers=4, seed=0)
-    ingest.ingest(
-        "kaggle-fingerspelling",
-        root / "raw",
-        root / "records",
-        val_fraction=0.25,
-        num_shards=2,
-        progress=False,
-        log=lambda line: None,
-    )
+    synthetic.record_set(root, num_phrases=48, num_signers=4, val_fraction=0.25, num_shards=2)
     return root / "records"
 
 

@@ -224,7 +224,12 @@ class _Prepare:
         limit = self.config.max_frames
         if self.config.long_clips == "truncate":
             return points[:limit]
-        return tf.gather(points, fit.fit_indices(frames, limit, tf))
+        # Only a longer clip needs the gather; a shorter one is kept whole as it is.
+        return tf.cond(
+            frames > limit,
+            lambda: tf.gather(points, fit.fit_indices(frames, limit, tf)),
+            lambda: points,
+        )
 
     def __call__(self, serialized):
         tf = self.tf

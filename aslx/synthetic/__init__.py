@@ -49,6 +49,7 @@ from aslx.synthetic.dataset import (
     Summary,
     generate,
     random_phrase,
+    record_set,
     synthetic_phrases,
 )
 from aslx.synthetic.hand import letter_shape
@@ -77,5 +78,6 @@ __all__ = [
     "make_clip",
     "make_signer",
     "random_phrase",
+    "record_set",
     "synthetic_phrases",
 ]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from aslx.formats import kaggle_fingerspelling
+from aslx.records import ingest
 from aslx.synthetic.scene import make_clip, make_signer
 from aslx.vocab import KAGGLE_CHARACTERS
 
@@ -155,4 +157,29 @@ def generate(
         frames=counts["frames"],
         files=-(-num_phrases // phrases_per_file),
         signers=num_signers,
+    )
+
+
+def record_set(
+    folder: str | os.PathLike,
+    *,
+    num_phrases: int,
+    num_signers: int = 8,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    num_shards: int = 16,
+) -> dict:
+    """A synthetic data set (:func:`generate`, into ``folder/raw``) ingested quietly into a
+    record set at ``folder/records``: what tests and benchmarks train and read on. Returns the
+    record set's metadata."""
+    folder = Path(folder)
+    generate(folder / "raw", num_phrases=num_phrases, num_signers=num_signers, seed=seed)
+    return ingest.ingest(
+        "kaggle-fingerspelling",
+        folder / "raw",
+        folder / "records",
+        val_fraction=val_fraction,
+        num_shards=num_shards,
+        progress=False,
+        log=lambda line: None,
     )
