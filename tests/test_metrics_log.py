@@ -250,3 +250,16 @@ def test_bad_metrics_are_rejected_before_anything_is_written(tmp_path):
     assert not (tmp_path / "metrics.jsonl").exists()
     with pytest.raises(RuntimeError, match="after close"):
         log.write(2, {"loss": 1.0})
+
+
+def test_bookkeeping_metrics_stay_off_the_console_but_reach_the_file(tmp_path):
+    lines = []
+    log = MetricsLog(tmp_path / "run", total_steps=10, global_batch_size=4, print_fn=lines.append)
+    metrics = {"loss": 1.5, "compilations": 2.0, "batch_frames": 64.0}
+    log.write(5, metrics)
+    log.console(5, metrics)
+    log.close()
+    assert "loss 1.5" in lines[0]
+    assert "compilations" not in lines[0] and "batch_frames" not in lines[0]
+    (record,) = read_metrics(tmp_path / "run")
+    assert record["compilations"] == 2.0 and record["batch_frames"] == 64.0

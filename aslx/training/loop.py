@@ -99,8 +99,8 @@ def train_batches(
     batches (the arrays that go to the devices), concatenated. Reader ``r`` of ``R`` reads
     shard files ``r, r + R, …`` with the pipeline's resumable stream, so the global batches
     depend on ``(seed, step, R)`` only, never on how many processes share the readers. Each
-    batch is cut to the smallest of :func:`bucket_bounds` that holds the global batch's longest
-    clip."""
+    batch is cut to the smallest bound of :func:`aslx.training.config.bucket_bounds` that holds
+    the global batch's longest clip."""
     total, mine = config_lib.readers(config)
     bounds = config_lib.bucket_bounds(config, records)
     streams = [

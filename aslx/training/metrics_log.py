@@ -43,6 +43,8 @@ RESERVED_KEYS = frozenset({"step", "split", "time"})
 #: Metrics shown in this order at the front of the console line, in their own formats.
 _LEADING = ("loss", "lr", "learning_rate")
 _LEARNING_RATE_KEYS = frozenset({"lr", "learning_rate"})
+#: Metrics kept in the files but left off the console line (bookkeeping, not progress).
+FILE_ONLY = frozenset({"compilations", "batch_frames"})
 
 
 def _to_float(name: str, value: Any) -> float:
@@ -237,7 +239,11 @@ class MetricsLog:
         for name in _LEADING:
             if name in values:
                 parts.append(_format_metric(name, values[name]))
-        parts += [_format_metric(n, v) for n, v in values.items() if n not in _LEADING]
+        parts += [
+            _format_metric(n, v)
+            for n, v in values.items()
+            if n not in _LEADING and n not in FILE_ONLY
+        ]
         if steps > 0 and elapsed > 0:
             rate = steps / elapsed
             remaining = max(0, self.total_steps - step)
