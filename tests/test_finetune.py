@@ -351,6 +351,10 @@ ERRORS = {
         ["--config.data.dirr=/x"],
         ["--config.data.dirr", "no field 'dirr'", "did you mean 'dir'?"],
     ),
+    "no batches sorted together": (
+        ["--config.data.bucket_window=0"],
+        ["config.data.bucket_window=0", "at least 1"],
+    ),
     "a start that is not a weights file": (  # the command runs in the repository root
         ["--config.init_from=README.md"],
         ["config.init_from: README.md", "not a safetensors file"],

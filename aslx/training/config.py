@@ -333,16 +333,24 @@ def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.
         except (FileNotFoundError, ValueError) as e:
             raise ConfigError(f"config.data.alignments: {e}") from None
     bucketed = str(config.data.buckets).strip().lower() != "none"
-    return pipeline.InputConfig(
-        batch_size=config.batch_size // total,
-        max_frames=config.data.max_frames,
-        preset=preset.name,
-        long_clips=config.data.long_clips,
-        shuffle_buffer=config.data.shuffle_buffer,
-        seed=config.seed,
-        alignments=alignments,
-        sort_window=config.data.bucket_window if bucketed else 1,
-    )
+    if bucketed and config.data.bucket_window < 1:
+        raise ConfigError(
+            f"config.data.bucket_window={config.data.bucket_window}: batches sorted together "
+            "must be at least 1 (1: no sorting), or set config.data.buckets=none"
+        )
+    try:
+        return pipeline.InputConfig(
+            batch_size=config.batch_size // total,
+            max_frames=config.data.max_frames,
+            preset=preset.name,
+            long_clips=config.data.long_clips,
+            shuffle_buffer=config.data.shuffle_buffer,
+            seed=config.seed,
+            alignments=alignments,
+            sort_window=config.data.bucket_window if bucketed else 1,
+        )
+    except ValueError as e:
+        raise ConfigError(f"config.data: {e}") from None
 
 
 def bucket_bounds(config: ml_collections.ConfigDict, records: RecordSet) -> tuple[int, ...]:
