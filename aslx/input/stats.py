@@ -29,11 +29,12 @@ def group_detection(batch_masks: list[np.ndarray], frame_masks: list[np.ndarray]
     return out
 
 
-def bucketed_padding(records: RecordSet, split: str, config: pipeline.InputConfig, steps: int):
+def bucketed_padding(
+    records: RecordSet, split: str, config: pipeline.InputConfig, steps: int, bounds
+) -> float:
     """Share of padding frames in ``steps`` training batches sorted in windows of
-    ``pipeline.DEFAULT_SORT_WINDOW`` and cut to the ``auto`` bucket bounds, as the trainer's
-    default does."""
-    bounds = pipeline.default_buckets(records.meta["frames"], config.max_frames)
+    ``pipeline.DEFAULT_SORT_WINDOW`` and cut to bucket ``bounds``, as the trainer's default
+    does."""
     sorted_config = dataclasses.replace(config, sort_window=pipeline.DEFAULT_SORT_WINDOW)
     stream = pipeline.train_batches(records, split, sorted_config, process_index=0, process_count=1)
     real = total = 0
@@ -71,7 +72,9 @@ def summarize(records: RecordSet, config: pipeline.InputConfig) -> dict:
     stats["sequences_per_s"] = per_epoch * config.batch_size / seconds
     stats["batch_shapes"] = {k: list(v.shape) for k, v in batches[0].items()}
     stats["buckets"] = pipeline.default_buckets(meta["frames"], config.max_frames)
-    stats["bucketed_padding_share"] = bucketed_padding(records, train_split, config, per_epoch)
+    stats["bucketed_padding_share"] = bucketed_padding(
+        records, train_split, config, per_epoch, stats["buckets"]
+    )
     for split in meta["splits"]:
         if split == train_split:
             continue

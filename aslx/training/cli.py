@@ -14,6 +14,7 @@ from collections.abc import Callable
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from aslx import cli
 from aslx.training.config import ConfigError
 from aslx.training.loop import TrainingError
 
@@ -63,8 +64,7 @@ def run(train: Callable) -> None:
         try:
             train(_CONFIG.value, _WORKDIR.value)
         except (ConfigError, TrainingError, FileNotFoundError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            return cli.fail(e)
         return 0
 
     app.run(main, flags_parser=_parse_flags)
