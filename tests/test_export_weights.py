@@ -220,3 +220,9 @@ def test_a_file_exports_again_unchanged(exported, tmp_path):
     _, first = load_weights(exported["raw"])
     _, second = load_weights(again)
     assert all(np.array_equal(first[p], second[p]) for p in first) and first.keys() == second.keys()
+
+
+def test_the_card_of_a_file_comes_from_its_header(teacher, exported):
+    assert source_lib.read_card(exported["raw"]) == card_lib.read(teacher)
+    assert source_lib.read_card(teacher) == card_lib.read(teacher)
+    assert weights_file.read_card(exported["raw"]) == weights_file.read(exported["raw"]).card

@@ -63,10 +63,8 @@ def align_records(
                 "with config.task='ctc')"
             )
 
-    if Path(workdir).is_dir():  # refuse a wrong model before reading its weights
-        need_ctc(source_lib.read_card(workdir))
+    need_ctc(source_lib.read_card(workdir))  # refuse a wrong model before reading its weights
     trained = source_lib.load_trained(workdir)
-    need_ctc(trained.card)
     vocab = trained.card.vocab
     if vocab != records.vocab:
         raise ValueError(

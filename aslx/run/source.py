@@ -85,12 +85,14 @@ def read_source(
 
 
 def read_card(path: str | os.PathLike) -> ModelCard:
-    """The model card of a workdir (its ``model.json``, no weights read) or of an exported
-    weights file; errors as :func:`read_source`'s."""
+    """The model card of a workdir (its ``model.json``) or of an exported weights file (its
+    header), with no weights read; errors as :func:`read_source`'s."""
     path = Path(path)
     if path.is_dir():
         return card_lib.read(path)
-    return read_source(path).card
+    if path.is_file():
+        return weights_file.read_card(path)
+    return read_source(path).card  # names what is wrong with the path
 
 
 def source_weights(

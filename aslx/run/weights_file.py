@@ -106,6 +106,16 @@ def read(path: str | os.PathLike) -> Source:
     Raises ``FileNotFoundError`` when ``path`` does not exist and ``ValueError`` when it is not
     an aslx weights file (not safetensors, no aslx metadata, a newer format version).
     """
+    return _open(path, tensors=True)
+
+
+def read_card(path: str | os.PathLike) -> ModelCard:
+    """The model card of an exported weights file, from its header alone (no tensor is read);
+    errors as :func:`read`'s."""
+    return _open(path, tensors=False).card
+
+
+def _open(path: str | os.PathLike, tensors: bool) -> Source:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
@@ -118,7 +128,7 @@ def read(path: str | os.PathLike) -> Source:
         with safetensors.safe_open(path, framework="numpy") as f:
             metadata = f.metadata() or {}
             _check_metadata(path, metadata)
-            params = {name: f.get_tensor(name) for name in f.keys()}
+            params = {name: f.get_tensor(name) for name in f.keys()} if tensors else {}
     except safetensors.SafetensorError as error:
         raise ValueError(
             f"{path}: not a safetensors file ({error}); export a workdir with "
