@@ -43,8 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--shards",
         type=int,
         default=ingest_lib.DEFAULT_SHARDS,
-        help="shard files per split; at least the number of training processes "
-        f"(default {ingest_lib.DEFAULT_SHARDS})",
+        help="shard files per split (default %(default)s). A training job of N hosts reads with "
+        "N readers by default, each from its own files: it needs at least N training shards, "
+        "and a multiple of N gives every host the same share",
     )
     parser.add_argument(
         "--val-fraction",

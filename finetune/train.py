@@ -160,13 +160,14 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     key = jax.random.key(config.seed)
 
     variants = ("raw", "ema") if config.ema_decay else ("raw",)
+    eval_input = config_lib.eval_input_config(config, input_config)
 
     def evaluate_split(state, split: str) -> dict[str, dict]:
         """Scores of the raw and the EMA weights on one split: ``{variant: metrics}``."""
         return evaluate_lib.evaluate_variants(
             forward,
             state,
-            lambda: pipeline.eval_batches(records, split, input_config),
+            lambda: pipeline.eval_batches(records, split, eval_input),
             variants,
             task=config.task,
             vocab=vocab,

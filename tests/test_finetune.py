@@ -10,7 +10,6 @@ The 1-device runs share a JAX compilation cache, so only the first one compiles 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -24,8 +23,20 @@ import pytest
 
 from aslx.run.checkpoint import Checkpointer, read_arrays
 from aslx.training.metrics_log import read_metrics
+from tests.processes import (
+    TIMEOUT,
+    assert_bitwise_equal,
+    environment,
+    finalized_steps,
+    finish,
+    flatten,
+    last_logged_step,
+    run,
+    start,
+    succeeded,
+    train_losses,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 TOTAL_STEPS = 20
 SMALL = (
     "--config.model.num_layers=1",
@@ -40,7 +51,6 @@ SMALL = (
     "--config.eval_every=1000",
     "--config.checkpoint_every=4",
 )
-TIMEOUT = 600
 KILL_SEED = 20240611
 
 
@@ -59,103 +69,6 @@ def command(workdir: Path, records: Path, *extra: str) -> list[str]:
         *SMALL,
         *extra,  # last: an override given twice takes its last value
     ]
-
-
-def environment(*, devices: int = 1, cache: Path | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)
-    env |= {"TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
-    if devices > 1:
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    if cache is not None:
-        env |= {
-            "JAX_COMPILATION_CACHE_DIR": str(cache),
-            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-        }
-    return env
-
-
-def run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
-    )
-
-
-def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def finish(process: subprocess.Popen, cmd: list[str]) -> subprocess.CompletedProcess:
-    stdout, stderr = process.communicate(timeout=TIMEOUT)
-    return subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
-
-
-def succeeded(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, (
-        f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-5000:]}"
-    )
-    return result
-
-
-def train_losses(workdir: Path) -> dict[int, float | None]:
-    return {r["step"]: r["loss"] for r in read_metrics(workdir) if r["split"] == "train"}
-
-
-def last_logged_step(workdir: Path) -> int:
-    """The highest training step in ``metrics.jsonl`` so far (a run may be writing it)."""
-    path = workdir / "metrics.jsonl"
-    if not path.exists():
-        return 0
-    step = 0
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # the line being written
-            continue
-        if record.get("split") == "train":
-            step = max(step, record["step"])
-    return step
-
-
-def finalized_steps(workdir: Path) -> list[int]:
-    """Checkpoint steps on disk: orbax renames ``<step>.orbax-checkpoint-tmp…`` to ``<step>``
-    only once the save is complete."""
-    folder = workdir / "checkpoints"
-    if not folder.is_dir():
-        return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
-
-
-def flatten(tree, prefix: str = "") -> dict[str, np.ndarray]:
-    """``{"params/encoder/0/…": array}`` of a tree of dicts and lists from read_arrays."""
-    if isinstance(tree, dict):
-        items = tree.items()
-    elif isinstance(tree, list | tuple):
-        items = enumerate(tree)
-    elif tree is None:
-        return {}
-    else:
-        return {prefix: np.asarray(tree)}
-    out = {}
-    for key, value in items:
-        out |= flatten(value, f"{prefix}/{key}" if prefix else str(key))
-    return out
-
-
-def assert_bitwise_equal(got: dict, want: dict) -> None:
-    got, want = flatten(got), flatten(want)
-    assert sorted(got) == sorted(want)
-    differ = [
-        path
-        for path in want
-        if got[path].dtype != want[path].dtype
-        or got[path].shape != want[path].shape
-        or got[path].tobytes() != want[path].tobytes()
-    ]
-    assert not differ, f"{len(differ)} of {len(want)} arrays differ, e.g. {differ[:5]}"
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:

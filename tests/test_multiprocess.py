@@ -4,9 +4,6 @@ checkpoint together."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,8 +13,8 @@ import pytest
 from aslx.model.paths import flatten
 from aslx.run.checkpoint import read_arrays
 from aslx.training.metrics_log import read_metrics
+from tests.processes import environment, finish_job, run, start_job, succeeded
 
-ROOT = Path(__file__).resolve().parents[1]
 STEPS = 6
 
 
@@ -48,55 +45,13 @@ def command(records: Path, workdir: Path, *extra: str) -> list[str]:
     ]
 
 
-def environment(devices: int) -> dict[str, str]:
-    return dict(os.environ) | {
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-        "JAX_PLATFORMS": "cpu",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def runs(synthetic_records, tmp_path_factory):
     base = tmp_path_factory.mktemp("multiprocess")
-    one = subprocess.run(
-        command(synthetic_records, base / "one"),
-        cwd=ROOT,
-        env=environment(8),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert one.returncode == 0, one.stderr[-3000:]
-    port = free_port()
-    processes = [
-        subprocess.Popen(
-            command(
-                synthetic_records,
-                base / "two",
-                "--config.distributed=True",
-                f"--config.coordinator_address=127.0.0.1:{port}",
-                "--config.num_processes=2",
-                f"--config.process_id={i}",
-            ),
-            cwd=ROOT,
-            env=environment(4),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    outputs = [p.communicate(timeout=600) for p in processes]
-    for p, (_, err) in zip(processes, outputs):
-        assert p.returncode == 0, err[-3000:]
-    return base / "one", base / "two", one.stdout, outputs
+    one = succeeded(run(command(synthetic_records, base / "one"), environment(devices=8)))
+    job = start_job(command(synthetic_records, base / "two"), environment(devices=4), 2)
+    outputs = [succeeded(result) for result in finish_job(job)]
+    return base / "one", base / "two", one.stdout, [(o.stdout, o.stderr) for o in outputs]
 
 
 def test_two_processes_give_the_losses_of_one(runs):

@@ -288,7 +288,8 @@ def batches_per_epoch(
     if len(shards) < process_count:
         raise ValueError(
             f"{records.folder}: split {split!r} has {len(shards)} shard files for "
-            f"{process_count} processes; re-ingest with --shards {process_count} or more"
+            f"{process_count} readers (config.data.readers, default one per process), and each "
+            f"reader needs its own; re-ingest with --shards {process_count} or a multiple of it"
         )
     mine = sum(n for _, n in shards[process_index::process_count])
     if mine < batch_size:

@@ -37,7 +37,10 @@ from aslx.landmarks import layouts, presets
 from aslx.records import example, metadata
 from aslx.tf_cpu import tensorflow
 
-DEFAULT_SHARDS = 16
+# A training job of N processes reads with N readers by default, each from its own shard
+# files, so a split needs at least N files; 64 covers a v5e-256 slice (64 hosts) and keeps
+# 100,000 clips in files of ~1,500. Small splits get fewer (empty shards are dropped).
+DEFAULT_SHARDS = 64
 
 
 def check_clip(clip: Clip, vocab: vocab_lib.Vocab) -> tuple[list[int], str | None]:
@@ -159,8 +162,9 @@ def ingest(
       out: the output folder; it must not exist unless ``overwrite``.
       preset: landmark selection stored in the records (:mod:`aslx.landmarks.presets`);
         ``full543`` keeps every point so the input pipeline can select any preset later.
-      num_shards: shard files per split (fewer when a split has fewer clips); at least the
-        number of training processes that will read the set.
+      num_shards: shard files per split (fewer when a split has fewer clips). Training with
+        R readers (``config.data.readers``, default one per process) needs at least R files
+        in the training split; a multiple of R gives every reader the same share.
       val_fraction: share of the source's training signers moved to a ``val`` split.
       replacements: for character vocabularies, ``{char: replacement}`` for characters outside
         the vocabulary (``''`` drops them). Without one, such clips are skipped.

@@ -353,6 +353,16 @@ def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.
         raise ConfigError(f"config.data: {e}") from None
 
 
+def eval_input_config(
+    config: ml_collections.ConfigDict, train_input: pipeline.InputConfig
+) -> pipeline.InputConfig:
+    """Evaluation's host pipeline: one stream per process over its own files (not one per
+    reader), so each process's batch is its share of the global batch,
+    ``batch_size / process_count``, and the global batch divides over the devices as in
+    training."""
+    return dataclasses.replace(train_input, batch_size=config.batch_size // jax.process_count())
+
+
 def bucket_bounds(config: ml_collections.ConfigDict, records: RecordSet) -> tuple[int, ...]:
     """The training lengths of ``config.data.buckets`` for this record set (ascending, the last
     ``data.max_frames``)."""

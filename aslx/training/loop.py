@@ -172,6 +172,44 @@ def training_seconds(workdir: Path, finished_before: bool, started: float) -> fl
     return float(recorded) if recorded is not None else time.monotonic() - started
 
 
+class PreemptionNotice:
+    """Whether a preemption notice (SIGTERM) says to stop after this step, the same step on
+    every process.
+
+    One process: a SIGTERM handler sets a flag, read after each step. Several processes
+    (``jax.distributed``): the hosts must agree, or one enters the collective save while another
+    enters the next step and both wait forever. JAX's preemption sync manager (started by
+    ``jax.distributed.initialize``) catches the SIGTERM on whichever host gets it, tells the
+    coordinator, and :func:`~jax.experimental.multihost_utils.reached_preemption_sync_point`
+    then answers true on every host at the same step (one past the furthest host's step when
+    the notice spread). No Python handler is installed there: it would replace JAX's.
+    """
+
+    def __init__(self):
+        self._signal = None
+        self._distributed = jax.process_count() > 1
+        self._previous = None
+        if not self._distributed:
+            self._previous = signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        self._signal = signum
+
+    def reached(self, step: int) -> bool:
+        """True when the run should save and stop after ``step``; call it after every step."""
+        if self._distributed:
+            from jax.experimental import multihost_utils
+
+            return multihost_utils.reached_preemption_sync_point(step)
+        return self._signal is not None
+
+    def close(self) -> None:
+        """Gives SIGTERM back to the handler it had before."""
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+
 def run(
     *,
     config: ml_collections.ConfigDict,
@@ -194,18 +232,15 @@ def run(
     Every ``log_every`` steps the metrics are logged and ``on_log(step, metrics)`` may raise
     :class:`TrainingError`; ``evaluate(state, step)`` returns scores to log and save with the
     checkpoint (or ``None``). Checkpoints every ``checkpoint_every`` steps, at evaluations and
-    at the end. SIGTERM (preemption) saves and stops. A run whose loss stayed non-finite for
-    ``max_nonfinite`` steps in a row raises :class:`TrainingError` naming the step; the
-    counter is read one step late, so the host never waits on the device for it.
+    at the end. SIGTERM (preemption) saves and stops: see :class:`PreemptionNotice`. A run
+    whose loss stayed non-finite for ``max_nonfinite`` steps in a row raises
+    :class:`TrainingError` naming the step; the counter is read one step late, so the host
+    never waits on the device for it.
 
     Returns:
-      ``(state, last step, stopped by a signal)``.
+      ``(state, last step, stopped by a preemption notice)``.
     """
-    stop = {"signal": None}
     saved = {"step": start_step}
-
-    def on_signal(signum, frame):
-        stop["signal"] = signum
 
     def save(step: int, metrics: dict | None = None) -> None:
         if step != saved["step"]:
@@ -221,11 +256,11 @@ def run(
                 "a row; lower config.lr or check the data"
             )
 
-    previous_handler = signal.signal(signal.SIGTERM, on_signal)
-    step, previous = start_step, None
+    preemption = PreemptionNotice()
+    step, previous, stopped = start_step, None, False
     lengths = set()  # one compilation of the step per batch length (bucket)
     try:
-        while step < config.total_steps and stop["signal"] is None:
+        while step < config.total_steps and not stopped:
             host_batch = next(batches)
             length = host_batch["frame_mask"].shape[1]
             batch = to_device(host_batch)
@@ -262,12 +297,13 @@ def run(
             scores = evaluate(state, step) if evaluate is not None else None
             if scores is not None or step % config.checkpoint_every == 0:
                 save(step, scores)
+            stopped = preemption.reached(step)
         check_finite(previous)
         save(step)
     finally:
         checkpoints.wait_until_finished()
-        signal.signal(signal.SIGTERM, previous_handler)
+        preemption.close()
         log.close()
-    if stop["signal"] is not None:
-        say(f"stopped by signal {stop['signal']} at step {step}; rerun the command to resume")
-    return state, step, stop["signal"] is not None
+    if stopped:
+        say(f"stopped by a preemption notice (SIGTERM) at step {step}; rerun the command to resume")
+    return state, step, stopped
