@@ -180,5 +180,6 @@ def from_json(data: Mapping) -> Vocab:
 
 
 def load_index_map(path: str | os.PathLike) -> dict[str, int]:
-    with open(path) as f:
-        return json.load(f)
+    from aslx import files
+
+    return json.loads(files.path(path).read_text())

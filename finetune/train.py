@@ -8,12 +8,12 @@ the library; this file only wires them together.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import jax
 import ml_collections
 import numpy as np
 
+from aslx import files
 from aslx import vocab as vocab_lib
 from aslx.decoding import evaluate as evaluate_lib
 from aslx.input import pipeline
@@ -75,7 +75,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     lead = jax.process_index() == 0
     say = print_fn if lead else (lambda *a, **k: None)
     loop.use_compilation_cache(config, say)
-    workdir = Path(workdir)
+    workdir = files.path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
 
     # --- data and vocabulary --------------------------------------------------------------

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 
 import jax
 import ml_collections
 
+from aslx import files
 from aslx.augment.recipe import AugmentConfig
 from aslx.landmarks import presets
 from aslx.model import model as model_lib
@@ -47,7 +47,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     lead = jax.process_index() == 0
     say = print_fn if lead else (lambda *a, **k: None)
     loop.use_compilation_cache(config, say)
-    workdir = Path(workdir)
+    workdir = files.path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
 
     # --- records (labels unused) ----------------------------------------------------------

@@ -9,13 +9,12 @@ command, and its docstring says what the file holds.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import jax
 import numpy as np
 from tqdm import tqdm
 
-from aslx import ctc_frames
+from aslx import ctc_frames, files
 from aslx.decoding import align as align_lib
 from aslx.decoding.evaluate import device_batch
 from aslx.input import pipeline
@@ -124,9 +123,9 @@ def align_records(
 
     meta = {
         "split": split,
-        "records": str(Path(data).resolve()),
+        "records": os.fspath(files.absolute(data)),
         "records_sha256": alignments_lib.records_fingerprint(data),
-        "workdir": str(Path(workdir).resolve()),
+        "workdir": os.fspath(files.absolute(workdir)),
         "weights": trained.weights,
         "step": trained.step,
         "preset": preset.name,

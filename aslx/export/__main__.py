@@ -18,11 +18,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-from pathlib import Path
 
 from absl import logging
 
-from aslx import cli
+from aslx import cli, files
 from aslx.formats import detect
 from aslx.formats.clip import Clip
 
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         from aslx.export import weights
 
         path = weights.export_weights(args.workdir, args.out, args.weights)
-        print(f"wrote {path} ({Path(path).stat().st_size / 2**20:.1f} MiB)")
+        print(f"wrote {path} ({files.path(path).stat().length / 2**20:.1f} MiB)")
         return 0
     from aslx.export import tflite
     from aslx.run import source

@@ -10,11 +10,11 @@ give the same predictions; ``python -m aslx.predict`` prints them.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import jax
 import numpy as np
 
+from aslx import files
 from aslx import vocab as vocab_lib
 from aslx.decoding import ctc as ctc_decoding
 from aslx.export import tflite
@@ -50,8 +50,8 @@ class Predictor:
       backend: ``'tflite'`` or ``'jax'``.
     """
 
-    def __init__(self, model: str | Path):
-        model = Path(model)
+    def __init__(self, model: files.PathLike):
+        model = files.path(model)
         if card_lib.exists(model) or model.suffix == ".safetensors":
             trained = source_lib.load_trained(model)
             args = tflite.inference_args(trained, trained.card.max_frames)

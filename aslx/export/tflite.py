@@ -39,7 +39,6 @@ import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -314,7 +313,7 @@ def export(
     if max_frames is None:
         max_frames = trained.card.max_frames
     flat = convert(trained, max_frames=max_frames, quantize=quantize, representative=representative)
-    out = Path(out)
+    out = files.path(out)
     out.mkdir(parents=True, exist_ok=True)
     args = inference_args(trained, max_frames)
     args["aslx"]["quantize"] = quantize
@@ -334,7 +333,7 @@ class TFLiteModel:
     """
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
-        path = Path(path)
+        path = files.path(path)
         model_path = path / MODEL_FILE if path.is_dir() else path
         args_path = model_path.parent / ARGS_FILE
         for p in (model_path, args_path):
@@ -350,9 +349,11 @@ class TFLiteModel:
         tf = tensorflow()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-            self.interpreter = tf.lite.Interpreter(
-                model_path=str(model_path), num_threads=num_threads
-            )
+            if files.is_local(model_path):  # memory-mapped
+                where = {"model_path": os.fspath(model_path)}
+            else:
+                where = {"model_content": model_path.read_bytes()}
+            self.interpreter = tf.lite.Interpreter(**where, num_threads=num_threads)
         self.runner = self.interpreter.get_signature_runner("serving_default")
         self.preset = presets.get(self.args["aslx"]["preset"])
         self.task = self.args["aslx"]["task"]
@@ -361,7 +362,7 @@ class TFLiteModel:
 
     @property
     def num_bytes(self) -> int:
-        return self.path.stat().st_size
+        return self.path.stat().length
 
     def __call__(self, columns: np.ndarray) -> dict[str, np.ndarray]:
         return self.runner(inputs=np.asarray(columns, np.float32))

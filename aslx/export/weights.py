@@ -9,7 +9,8 @@ read, :mod:`aslx.run.weights_file`; aslx reads such a file wherever it reads a w
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+from etils import epath
 
 from aslx.run import source as source_lib
 from aslx.run import weights_file
@@ -23,7 +24,7 @@ def export_weights(
     weights: str = "selected",
     *,
     step: int | None = None,
-) -> Path:
+) -> epath.Path:
     """Writes a workdir's weights to the file ``out`` (parent folders created); returns it.
 
     Args:

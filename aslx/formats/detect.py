@@ -20,22 +20,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from etils import epath
 
+from aslx import files
 from aslx.formats import kaggle_fingerspelling, kaggle_signs, mp_data, npz, pose_file
 from aslx.formats.clip import Clip, FormatError, Skipped
 
 
-def _parquet(path: Path) -> Iterator[Clip]:
-    names = set(pq.read_schema(path).names)
-    if set(kaggle_signs.LONG_COLUMNS) <= names:
+def _parquet(path: epath.Path) -> Iterator[Clip]:
+    with path.open("rb") as f:
+        parquet = pq.ParquetFile(f)
+        names = set(parquet.schema_arrow.names)
+        long = parquet.read() if set(kaggle_signs.LONG_COLUMNS) <= names else None
+    if long is not None:
         yield Clip(
             clip_id=path.stem,
-            landmarks=kaggle_signs.long_to_canonical(pq.read_table(path)),
+            landmarks=kaggle_signs.long_to_canonical(long),
             label=None,
             source=str(path),
         )
@@ -64,7 +68,7 @@ def read_path(path: str | os.PathLike) -> Iterator[Clip | Skipped]:
 
     Raises :class:`FormatError` when the path is missing or of no supported kind.
     """
-    path = Path(path)
+    path = files.path(path)
     if not path.exists():
         raise FormatError(f"{path}: not found")
     if path.is_dir():

@@ -25,7 +25,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from etils import epath
 
+from aslx import files
 from aslx.formats.clip import Clip, FormatError, Skipped
 from aslx.landmarks import layouts
 from aslx.vocab import CharVocab
@@ -35,14 +37,15 @@ INDEX_COLUMNS = ("path", "file_id", "sequence_id", "participant_id", "phrase")
 VOCABULARY_FILE = "character_to_prediction_index.json"
 
 
-def read_index(src: Path) -> pd.DataFrame:
+def read_index(src: epath.Path) -> pd.DataFrame:
     """Reads ``train.csv`` (and ``supplemental_metadata.csv``) into one table with a ``split``."""
     tables = []
     for name, split in INDEX_FILES.items():
         path = src / name
         if not path.exists():
             continue
-        table = pd.read_csv(path, dtype={"phrase": str}, keep_default_na=False)
+        with path.open("r") as f:
+            table = pd.read_csv(f, dtype={"phrase": str}, keep_default_na=False)
         missing = [c for c in INDEX_COLUMNS if c not in table.columns]
         if missing:
             raise FormatError(
@@ -63,17 +66,21 @@ def vocabulary(src: str | os.PathLike, **kwargs) -> CharVocab:
 
     ``kwargs`` go to :class:`~aslx.vocab.CharVocab` (``replacements``, ``blank_id``).
     """
-    path = Path(src) / VOCABULARY_FILE
+    path = files.path(src) / VOCABULARY_FILE
     if not path.exists():
         return CharVocab.kaggle(**kwargs)
-    with open(path) as f:
-        return CharVocab.from_index_map(json.load(f), **kwargs)
+    return CharVocab.from_index_map(json.loads(path.read_text()), **kwargs)
 
 
-def read_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_file(path: files.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns (sequence_id [rows], frame [rows], landmarks [rows, 543, 3]) of one parquet file."""
+    with files.path(path).open("rb") as f:
+        return _read_wide(pq.ParquetFile(f))
+
+
+def _read_wide(parquet: pq.ParquetFile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     columns = layouts.wide_columns()
-    schema_names = set(pq.read_schema(path).names)
+    schema_names = set(parquet.schema_arrow.names)
     missing = [c for c in ["sequence_id", "frame", *columns] if c not in schema_names]
     if missing:
         shown = ", ".join(missing[:3]) + (" …" if len(missing) > 3 else "")
@@ -81,7 +88,7 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             f"missing {len(missing)} columns ({shown}); expected the Kaggle asl-fingerspelling "
             "wide layout (sequence_id, frame, x_face_0 … z_right_hand_20)"
         )
-    table = pq.read_table(path, columns=["sequence_id", "frame", *columns])
+    table = parquet.read(columns=["sequence_id", "frame", *columns])
     sequence_ids = table.column("sequence_id").to_numpy()
     frames = table.column("frame").to_numpy()
     coords = np.stack(
@@ -94,7 +101,7 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
     """Yields every phrase of a Kaggle asl-fingerspelling folder, file by file."""
-    src = Path(src)
+    src = files.path(src)
     index = read_index(src)
     for relpath, rows in index.groupby("path", sort=True):
         path = src / relpath

@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from etils import epath
 
+from aslx import files
 from aslx.formats.clip import Clip, FormatError, Skipped
 from aslx.landmarks import layouts
 from aslx.vocab import ClassVocab
@@ -34,11 +35,12 @@ CLASS_MAP_FILE = "sign_to_prediction_index_map.json"
 LONG_COLUMNS = ("frame", "type", "landmark_index", "x", "y", "z")
 
 
-def read_index(src: Path) -> pd.DataFrame:
+def read_index(src: epath.Path) -> pd.DataFrame:
     path = src / INDEX_FILE
     if not path.exists():
         raise FormatError(f"{path}: not found; a Kaggle asl-signs folder has {INDEX_FILE}")
-    table = pd.read_csv(path, dtype={"sign": str}, keep_default_na=False)
+    with path.open("r") as f:
+        table = pd.read_csv(f, dtype={"sign": str}, keep_default_na=False)
     missing = [c for c in INDEX_COLUMNS if c not in table.columns]
     if missing:
         raise FormatError(f"{path}: missing columns {missing}; expected {list(INDEX_COLUMNS)}")
@@ -47,11 +49,10 @@ def read_index(src: Path) -> pd.DataFrame:
 
 def vocabulary(src: str | os.PathLike) -> ClassVocab:
     """The class map of the folder, or the sorted signs of ``train.csv`` when it has none."""
-    src = Path(src)
+    src = files.path(src)
     path = src / CLASS_MAP_FILE
     if path.exists():
-        with open(path) as f:
-            return ClassVocab.from_index_map(json.load(f))
+        return ClassVocab.from_index_map(json.loads(path.read_text()))
     return ClassVocab(tuple(sorted(set(read_index(src)["sign"]))))
 
 
@@ -82,14 +83,15 @@ def long_to_canonical(table: pa.Table) -> np.ndarray:
 
 def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
     """Yields one clip per row of ``train.csv``, in the index's order."""
-    src = Path(src)
+    src = files.path(src)
     for row in read_index(src).itertuples():
         path = src / row.path
         if not path.exists():
             yield Skipped(row.path, "file not found")
             continue
         try:
-            points = long_to_canonical(pq.read_table(path))
+            with path.open("rb") as f:
+                points = long_to_canonical(pq.read_table(f))
         except (FormatError, pa.ArrowException, OSError) as e:
             yield Skipped(row.path, str(e))
             continue

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
+from etils import epath
 
+from aslx import files
 from aslx.formats.clip import Clip, FormatError, Skipped
 from aslx.landmarks import layouts
 from aslx.vocab import ClassVocab
 
 
-def _numeric_key(path: Path) -> tuple[int, int | str]:
+def _numeric_key(path: epath.Path) -> tuple[int, int | str]:
     """Orders '2' before '10'; non-numeric names after the numeric ones, by name."""
     return (0, int(path.stem)) if path.stem.isdigit() else (1, path.stem)
 
 
-def _labels(src: Path) -> list[Path]:
+def _labels(src: epath.Path) -> list[epath.Path]:
     if not src.is_dir():
         raise FormatError(f"{src}: not a folder; expected MP_Data/<label>/<clip>/<frame>.npy")
     labels = sorted(p for p in src.iterdir() if p.is_dir())
@@ -33,18 +34,23 @@ def _labels(src: Path) -> list[Path]:
     return labels
 
 
+def _load_npy(path: epath.Path) -> np.ndarray:
+    with path.open("rb") as f:
+        return np.load(f, allow_pickle=False)
+
+
 def vocabulary(src: str | os.PathLike) -> ClassVocab:
-    return ClassVocab(tuple(p.name for p in _labels(Path(src))))
+    return ClassVocab(tuple(p.name for p in _labels(files.path(src))))
 
 
 def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
-    src = Path(src)
+    src = files.path(src)
     for label in _labels(src):
         for clip in sorted((p for p in label.iterdir() if p.is_dir()), key=_numeric_key):
             name = f"{label.name}/{clip.name}"
             frames = sorted(clip.glob("*.npy"), key=_numeric_key)
             try:
-                vectors = [np.load(f) for f in frames]
+                vectors = [_load_npy(f) for f in frames]
                 bad = [
                     f.name for f, v in zip(frames, vectors) if v.shape != (layouts.MP_VECTOR_SIZE,)
                 ]

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from etils import epath
 
+from aslx import files
 from aslx.formats.clip import Clip, FormatError, Skipped
 from aslx.landmarks import layouts
 from aslx.vocab import ClassVocab
@@ -27,26 +28,40 @@ from aslx.vocab import ClassVocab
 IGNORED_COMPONENTS = {"POSE_WORLD_LANDMARKS"}
 
 
-def _files(src: Path) -> list[Path]:
+def _under(src: epath.Path, wanted) -> list[epath.Path]:
+    """The files anywhere under ``src`` whose name is ``wanted``, sorted (``epath`` has no
+    recursive glob: on a bucket it would be one request per folder anyway)."""
+    return sorted(
+        folder / name for folder, _, names in src.walk() for name in names if wanted(name)
+    )
+
+
+def _files(src: epath.Path) -> list[epath.Path]:
     if src.is_file():
         return [src]
     if not src.is_dir():
         raise FormatError(f"{src}: not found")
-    return sorted(src.rglob("*.pose"))
+    return _under(src, lambda name: name.endswith(".pose"))
 
 
-def _labels(src: Path) -> dict[Path, str]:
+def _labels(src: epath.Path) -> dict[epath.Path, str]:
     labels = {}
-    for index in sorted(src.rglob("index.csv")) if src.is_dir() else []:
-        table = pd.read_csv(index, keep_default_na=False)
+    for index in _under(src, lambda name: name == "index.csv") if src.is_dir() else []:
+        with index.open("r") as f:
+            table = pd.read_csv(f, keep_default_na=False)
         if {"path", "glosses"} <= set(table.columns):
             for row in table.itertuples():
-                labels[(index.parent / row.path).resolve()] = row.glosses
+                labels[_key(index.parent / row.path)] = row.glosses
     return labels
 
 
+def _key(path: epath.Path) -> str:
+    """One spelling per file: an index's relative ``path`` and the file found must match."""
+    return os.path.normpath(os.fspath(files.absolute(path)))
+
+
 def vocabulary(src: str | os.PathLike) -> ClassVocab:
-    return ClassVocab(tuple(sorted(set(_labels(Path(src)).values()))))
+    return ClassVocab(tuple(sorted(set(_labels(files.path(src)).values()))))
 
 
 def to_canonical(pose) -> np.ndarray:
@@ -87,19 +102,18 @@ def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
         raise FormatError(
             "reading .pose files needs the pose-format package: pip install 'aslx[pose]'"
         ) from None
-    src = Path(src)
+    src = files.path(src)
     labels = _labels(src)
     for path in _files(src):
         name = str(path.relative_to(src)) if src.is_dir() else path.name
         try:
-            with open(path, "rb") as f:
-                points = to_canonical(Pose.read(f.read()))
+            points = to_canonical(Pose.read(path.read_bytes()))
         except (FormatError, ValueError, OSError) as e:
             yield Skipped(name, str(e))
             continue
         yield Clip(
             clip_id=name.removesuffix(".pose"),
             landmarks=points,
-            label=labels.get(path.resolve()),
+            label=labels.get(_key(path)),
             source=name,
         )

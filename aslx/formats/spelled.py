@@ -34,6 +34,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from aslx import files
 from aslx.formats.clip import Clip, FormatError, Skipped
 from aslx.formats.npz import SPLIT_BOUNDARIES, open_archive, split_of
 from aslx.landmarks import layouts
@@ -161,8 +162,13 @@ def load_clips(src: str | os.PathLike, indices: set[int]) -> dict[int, np.ndarra
     """
     if not indices:
         return {}
+    with files.path(src).open("rb") as handle:
+        return _stream_clips(src, handle, indices)
+
+
+def _stream_clips(src, handle, indices: set[int]) -> dict[int, np.ndarray]:
     try:
-        archive = zipfile.ZipFile(src)
+        archive = zipfile.ZipFile(handle)
     except zipfile.BadZipFile as e:
         raise FormatError(f"{src}: not a readable .npz archive ({e})") from None
     with archive, archive.open("X.npy") as f:

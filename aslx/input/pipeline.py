@@ -59,10 +59,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
+from aslx import files
 from aslx import vocab as vocab_lib
 from aslx.input import fit
 from aslx.landmarks import layouts, presets
@@ -316,7 +316,7 @@ def check_alignments(
     """The provenance of alignments file ``path`` (see :mod:`aslx.run.alignments`), after
     checking that it was made for ``split`` of this record set; raises ``FileNotFoundError``
     or ``ValueError`` naming the fix otherwise. Cheap: reads only the file's header entry."""
-    folder = records.folder if isinstance(records, RecordSet) else Path(records)
+    folder = records.folder if isinstance(records, RecordSet) else files.path(records)
     meta = alignments_lib.read_meta(path)
     alignments_lib.check_fits(meta, folder, split, path)
     return meta

@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import zlib
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 import numpy as np
+from etils import epath
 from tqdm import tqdm
 
-from aslx import ctc_frames
+from aslx import ctc_frames, files
 from aslx import vocab as vocab_lib
 from aslx.formats import READERS, Clip, Skipped
 from aslx.landmarks import layouts, presets
@@ -86,7 +85,7 @@ def assign_split(clip: Clip, val_fraction: float) -> str:
 class _ShardWriters:
     """Deals serialized records round-robin into ``num_shards`` files per split."""
 
-    def __init__(self, folder: Path, num_shards: int):
+    def __init__(self, folder: epath.Path, num_shards: int):
         self.folder, self.num_shards = folder, num_shards
         self.writers: dict[str, list] = {}
         self.counts: dict[str, list[int]] = {}
@@ -96,7 +95,7 @@ class _ShardWriters:
 
         if split not in self.writers:
             self.writers[split] = [
-                tf.io.TFRecordWriter(str(self.folder / f"{split}-{k:05d}.tmp"))
+                tf.io.TFRecordWriter(os.fspath(self.folder / f"{split}-{k:05d}.tmp"))
                 for k in range(self.num_shards)
             ]
             self.counts[split] = [0] * self.num_shards
@@ -129,13 +128,13 @@ class _ShardWriters:
                 w.close()
 
 
-def _replace_folder(partial: Path, out: Path) -> None:
+def _replace_folder(partial: epath.Path, out: epath.Path) -> None:
     """Moves the finished ``partial`` folder to ``out``, replacing an older output."""
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         out.rename(old)
         partial.rename(out)
-        shutil.rmtree(old)
+        old.rmtree()
     else:
         partial.rename(out)
 
@@ -181,7 +180,7 @@ def ingest(
     if not 0 <= val_fraction < 1:
         raise ValueError("val_fraction must be in [0, 1)")
     reader = READERS[fmt]
-    out = Path(out)
+    out = files.path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty; pass --overwrite to replace it")
     selection = presets.get(preset)
@@ -193,7 +192,7 @@ def ingest(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f".{out.name}.partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        files.remove_tree(stale)
     partial = out.parent / f".{out.name}.partial-{os.getpid()}"
     partial.mkdir()
     writers = _ShardWriters(partial, num_shards)
@@ -239,12 +238,10 @@ def ingest(
             num_classes=len(labels_present),
             skipped=skipped,
         )
-        with open(partial / metadata.FILE, "w") as f:
-            json.dump(meta, f, indent=1)
-            f.write("\n")
+        (partial / metadata.FILE).write_text(json.dumps(meta, indent=1) + "\n")
         _replace_folder(partial, out)
     except BaseException:
         writers.abort()
-        shutil.rmtree(partial, ignore_errors=True)
+        files.remove_tree(partial)
         raise
     return meta

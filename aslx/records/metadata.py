@@ -25,10 +25,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
+from aslx import files
 from aslx import vocab as vocab_lib
 from aslx.landmarks import presets
 from aslx.records import example
@@ -89,22 +89,21 @@ class RecordSet:
     """A record folder as consumers see it: checked metadata and shard paths."""
 
     def __init__(self, folder: str | os.PathLike):
-        self.folder = Path(folder)
+        self.folder = files.path(folder)
         path = self.folder / FILE
         if not path.exists():
             raise FileNotFoundError(
                 f"{path} not found: {self.folder} is not a finished record set "
                 "(make one with python -m aslx.ingest)"
             )
-        with open(path) as f:
-            self.meta = json.load(f)
+        self.meta = json.loads(path.read_text())
         if self.meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(
                 f"{path}: format_version {self.meta.get('format_version')}, this aslx reads "
                 f"{FORMAT_VERSION}; re-ingest the source"
             )
-        for split, files in self.meta["shards"].items():
-            for s in files:
+        for split, listed in self.meta["shards"].items():
+            for s in listed:
                 if not (self.folder / s["file"]).exists():
                     raise FileNotFoundError(
                         f"{path} lists {s['file']} ({split}) but the file is missing; re-ingest"

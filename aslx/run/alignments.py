@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +29,7 @@ _WHAT = "an alignments file of python -m aslx.align"
 def records_fingerprint(records_folder: str | os.PathLike) -> str:
     """sha256 of a record set's ``metadata.json``: an alignments file belongs to one record
     set (re-ingesting the same source gives the same file, so the same fingerprint)."""
-    return hashlib.sha256((Path(records_folder) / "metadata.json").read_bytes()).hexdigest()
+    return hashlib.sha256((files.path(records_folder) / "metadata.json").read_bytes()).hexdigest()
 
 
 def write_file(path: str | os.PathLike, alignments: dict[str, np.ndarray], meta: dict) -> None:
@@ -50,7 +49,7 @@ def write_file(path: str | os.PathLike, alignments: dict[str, np.ndarray], meta:
 
 def read_meta(path: str | os.PathLike) -> dict:
     """The provenance JSON of an alignments file (reads only that entry)."""
-    if not Path(path).is_file():
+    if not files.path(path).is_file():
         raise FileNotFoundError(
             f"{path}: no alignments file there (write one with python -m aslx.align)"
         )

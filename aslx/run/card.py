@@ -23,7 +23,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from pathlib import Path
+
+from etils import epath
 
 from aslx import files
 from aslx import vocab as vocab_lib
@@ -92,19 +93,19 @@ class ModelCard:
             raise ValueError(f"{where}: {e}") from None
 
 
-def write(workdir: str | os.PathLike, card: ModelCard) -> Path:
+def write(workdir: str | os.PathLike, card: ModelCard) -> epath.Path:
     """``workdir/model.json``, written whole or not at all."""
-    return files.write_json(Path(workdir) / MODEL_FILE, card.to_json(), sort_keys=True)
+    return files.write_json(files.path(workdir) / MODEL_FILE, card.to_json(), sort_keys=True)
 
 
 def exists(workdir: str | os.PathLike) -> bool:
-    return (Path(workdir) / MODEL_FILE).is_file()
+    return (files.path(workdir) / MODEL_FILE).is_file()
 
 
 def read(workdir: str | os.PathLike) -> ModelCard:
     """The card of a workdir. ``FileNotFoundError`` when it has none, ``ValueError`` naming the
     file when it is damaged."""
-    path = Path(workdir) / MODEL_FILE
+    path = files.path(workdir) / MODEL_FILE
     if not path.is_file():
         raise FileNotFoundError(
             f"{workdir}: no {MODEL_FILE}; is this a workdir of an aslx training run?"

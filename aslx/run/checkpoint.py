@@ -61,19 +61,12 @@ import orbax.checkpoint as ocp
 from etils import epath
 from orbax.checkpoint import checkpoint_managers
 
+from aslx import files
 from aslx.model import paths
 
 STATE = "state"
 EXTRA = "extra"
 _SHOWN = 5  # differing paths named in a structure-mismatch error, per kind
-
-
-def _as_path(directory: str | os.PathLike) -> epath.Path:
-    """The checkpoint directory as an absolute ``epath.Path`` (orbax wants absolute paths)."""
-    text = os.fspath(directory)
-    if "://" in text:  # gs://, s3:// … are absolute already
-        return epath.Path(text)
-    return epath.Path(os.path.abspath(text))
 
 
 def _leaf_shapes(tree: Any) -> dict[tuple[str, ...], tuple[int, ...] | None]:
@@ -124,7 +117,7 @@ class Checkpointer:
             raise ValueError(f"keep_last must be at least 1, got {keep_last}")
         if best_mode not in ("max", "min"):
             raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}")
-        self._directory = _as_path(directory)
+        self._directory = files.absolute(directory)  # orbax wants absolute paths
         self._best_metric = best_metric
         self._sign = 1.0 if best_mode == "max" else -1.0
         self._read_only = read_only

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+
+from etils import epath
 
 from aslx import files
 
 RESULTS_FILE = "results.json"
 
 
-def write(workdir: str | os.PathLike, results: dict) -> Path:
+def write(workdir: str | os.PathLike, results: dict) -> epath.Path:
     """``workdir/results.json``, written whole or not at all."""
-    return files.write_json(Path(workdir) / RESULTS_FILE, results)
+    return files.write_json(files.path(workdir) / RESULTS_FILE, results)
 
 
 def read(workdir: str | os.PathLike) -> dict:
     """A workdir's results (``{}`` while the run has not finished). ``ValueError`` naming the
     file when it is damaged."""
-    path = Path(workdir) / RESULTS_FILE
+    path = files.path(workdir) / RESULTS_FILE
     if not path.is_file():
         return {}
     try:

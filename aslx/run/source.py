@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
 import numpy as np
 from flax import nnx
 
+from aslx import files
 from aslx.model import model as model_lib
 from aslx.model import paths
 from aslx.run import card as card_lib
@@ -48,7 +48,7 @@ def read_source(
     Raises ``FileNotFoundError`` when ``path`` is neither, ``ValueError`` when the asked-for
     weights are not there.
     """
-    path = Path(path)
+    path = files.path(path)
     if weights not in (None, *weights_file.WEIGHT_KINDS):
         raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
     if path.is_file():
@@ -81,13 +81,13 @@ def read_source(
             f"{path}: the checkpoint of step {step} holds no EMA weights; ask for weights='raw'"
         )
     params = paths.flatten(arrays["ema_params" if weights == "ema" else "params"])
-    return Source(card, params, weights, int(step), os.path.abspath(path))
+    return Source(card, params, weights, int(step), os.fspath(files.absolute(path)))
 
 
 def read_card(path: str | os.PathLike) -> ModelCard:
     """The model card of a workdir (its ``model.json``) or of an exported weights file (its
     header), with no weights read; errors as :func:`read_source`'s."""
-    path = Path(path)
+    path = files.path(path)
     if path.is_dir():
         return card_lib.read(path)
     if path.is_file():

@@ -55,10 +55,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import safetensors
+from etils import epath
 from safetensors import numpy as safetensors_numpy
 
 from aslx import files
@@ -83,7 +83,7 @@ class Source:
     origin: str  # the workdir they were trained in (absolute path)
 
 
-def write(path: str | os.PathLike, source: Source) -> Path:
+def write(path: str | os.PathLike, source: Source) -> epath.Path:
     """Writes ``source`` to the file ``path`` (parent folders created), whole or not at all."""
     metadata = {
         "format": FORMAT,
@@ -97,7 +97,7 @@ def write(path: str | os.PathLike, source: Source) -> Path:
     tensors = {name: np.asarray(value, order="C") for name, value in source.params.items()}
     with files.atomic_path(path) as tmp:
         safetensors_numpy.save_file(tensors, str(tmp), metadata=metadata)
-    return Path(path)
+    return files.path(path)
 
 
 def read(path: str | os.PathLike) -> Source:
@@ -116,7 +116,7 @@ def read_card(path: str | os.PathLike) -> ModelCard:
 
 
 def _open(path: str | os.PathLike, tensors: bool) -> Source:
-    path = Path(path)
+    path = files.path(path)
     if not path.exists():
         raise FileNotFoundError(
             f"{path}: no such weights file; write one with "
@@ -125,7 +125,7 @@ def _open(path: str | os.PathLike, tensors: bool) -> Source:
     if not path.is_file():
         raise ValueError(f"{path}: a folder, not a weights file; pass an exported .safetensors")
     try:
-        with safetensors.safe_open(path, framework="numpy") as f:
+        with files.local_copy(path) as local, safetensors.safe_open(local, framework="numpy") as f:
             metadata = f.metadata() or {}
             _check_metadata(path, metadata)
             params = {name: f.get_tensor(name) for name in f.keys()} if tensors else {}
@@ -146,7 +146,7 @@ def _open(path: str | os.PathLike, tensors: bool) -> Source:
     )
 
 
-def _check_metadata(path: Path, metadata: dict[str, str]) -> None:
+def _check_metadata(path: epath.Path, metadata: dict[str, str]) -> None:
     if metadata.get("format") != FORMAT:
         raise ValueError(
             f"{path}: a safetensors file without aslx metadata (format={FORMAT!r}); "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import jax
 import ml_collections
@@ -36,7 +35,7 @@ class TrainingError(RuntimeError):
 
 def open_records(config: ml_collections.ConfigDict, splits) -> RecordSet:
     """The record set of ``config.data.dir``, checked to hold ``splits`` (empty ones skipped)."""
-    folder = Path(config.data.dir)
+    folder = files.path(config.data.dir)
     if not (folder / "metadata.json").is_file():
         raise ConfigError(
             f"config.data.dir={config.data.dir!r}: no record set there (no metadata.json); "
@@ -121,12 +120,12 @@ def train_batches(
         yield pipeline.trim_frames(batch, pipeline.bucket_length(longest, bounds))
 
 
-def write_run_files(workdir: Path, card: card_lib.ModelCard, config) -> None:
+def write_run_files(workdir: files.PathLike, card: card_lib.ModelCard, config) -> None:
     """The workdir's ``model.json`` (the model card) and ``config.json`` (the run's whole
     config), each written whole or not at all."""
     card_lib.write(workdir, card)
     files.write_text(
-        Path(workdir) / card_lib.CONFIG_FILE, config.to_json_best_effort(indent=1) + "\n"
+        files.path(workdir) / card_lib.CONFIG_FILE, config.to_json_best_effort(indent=1) + "\n"
     )
 
 
@@ -164,7 +163,7 @@ def resume(checkpoints: checkpoint_lib.Checkpointer, state, say: Callable) -> tu
     return state, start_step
 
 
-def training_seconds(workdir: Path, finished_before: bool, started: float) -> float:
+def training_seconds(workdir: files.PathLike, finished_before: bool, started: float) -> float:
     """Wall seconds the training took: since ``started`` (``time.monotonic()``), or, for a run
     that was already finished when this call began, what its results file recorded, so that
     calling a program again on a finished workdir keeps the figure."""

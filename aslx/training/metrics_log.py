@@ -31,10 +31,12 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from etils import epath
+
+from aslx import files
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
@@ -121,7 +123,7 @@ class MetricsLog:
     ) -> None:
         if console_every < 1:
             raise ValueError(f"console_every must be at least 1, got {console_every}")
-        self.workdir = Path(workdir)
+        self.workdir = files.path(workdir)
         self.total_steps = int(total_steps)
         self.global_batch_size = int(global_batch_size)
         self.enabled = enabled
@@ -141,12 +143,12 @@ class MetricsLog:
     # -- files ----------------------------------------------------------------------------
 
     @property
-    def metrics_path(self) -> Path:
+    def metrics_path(self) -> epath.Path:
         """``<workdir>/metrics.jsonl``."""
         return self.workdir / METRICS_FILE
 
     @property
-    def tensorboard_dir(self) -> Path:
+    def tensorboard_dir(self) -> epath.Path:
         """``<workdir>/tensorboard``, the event files' folder."""
         return self.workdir / TENSORBOARD_DIR
 
@@ -157,11 +159,12 @@ class MetricsLog:
         # A run killed mid-write can leave a last line without its newline; start on a fresh
         # line so that the partial record stays one bad line instead of corrupting ours.
         needs_newline = False
-        if path.exists() and path.stat().st_size > 0:
-            with open(path, "rb") as f:
-                f.seek(-1, os.SEEK_END)
+        size = path.stat().length if path.exists() else 0
+        if size > 0:
+            with path.open("rb") as f:
+                f.seek(size - 1)
                 needs_newline = f.read(1) != b"\n"
-        self._jsonl = open(path, "a", encoding="utf-8")  # closed in close()
+        self._jsonl = path.open("a")  # UTF-8; closed in close()
         if needs_newline:
             self._jsonl.write("\n")
 
@@ -170,7 +173,7 @@ class MetricsLog:
         self._tf = tensorflow()
         # Each writer makes its own event file (time, host and pid in its name), so a resumed
         # run never overwrites the earlier run's events.
-        self._writer = self._tf.summary.create_file_writer(str(self.tensorboard_dir))
+        self._writer = self._tf.summary.create_file_writer(os.fspath(self.tensorboard_dir))
         # tf.summary.scalar lives in the tensorboard package, which tensorflow-cpu 2.21 does
         # not install (it raises TBNotInstalledError without it). tf.summary.write is
         # TensorFlow's own; with the scalars plugin's
@@ -295,7 +298,10 @@ def read_metrics(workdir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """
     latest: dict[tuple[str, int], dict[str, Any]] = {}
     bad = 0
-    with open(Path(workdir) / METRICS_FILE, encoding="utf-8") as f:
+    path = files.path(workdir) / METRICS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no metrics log (has the run started?)")
+    with path.open("r") as f:
         for line in f:
             if not line.strip():
                 continue
@@ -306,7 +312,5 @@ def read_metrics(workdir: str | os.PathLike[str]) -> list[dict[str, Any]]:
                 continue
             latest[(record["split"], record["step"])] = record
     if bad:
-        warnings.warn(
-            f"{bad} unreadable line(s) skipped in {Path(workdir) / METRICS_FILE}", stacklevel=2
-        )
+        warnings.warn(f"{bad} unreadable line(s) skipped in {path}", stacklevel=2)
     return [latest[key] for key in sorted(latest, key=lambda k: (k[1], k[0]))]
