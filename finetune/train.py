@@ -13,7 +13,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from aslx import files
+from aslx import files, processes
 from aslx import vocab as vocab_lib
 from aslx.decoding import evaluate as evaluate_lib
 from aslx.input import pipeline
@@ -156,7 +156,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     )
     train_step = jax.jit(step_fn, donate_argnums=(0,), out_shardings=(state_shardings, None))
     to_device = sharding.host_to_global(mesh)
-    forward = inference.make_forward(graphdef, preset, config.task)
+    # every process compiles the evaluation before any runs it (see aslx.processes)
+    forward = processes.CompiledTogether(
+        inference.make_forward(graphdef, preset, config.task), "eval_forward"
+    )
     key = jax.random.key(config.seed)
 
     variants = ("raw", "ema") if config.ema_decay else ("raw",)

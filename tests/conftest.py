@@ -17,6 +17,21 @@ from aslx.vocab import KAGGLE_CHARACTERS  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+#: The files whose subprocess runs take minutes, longest first. ``make test`` hands whole files
+#: to its workers in collection order, so these start first instead of ending the suite alone.
+SLOWEST_FILES = (
+    "test_multiprocess_finetune.py",
+    "test_multiprocess.py",
+    "test_finetune.py",
+    "test_paths.py",
+    "test_pretrain.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

@@ -48,8 +48,11 @@ def command(records: Path, workdir: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def runs(synthetic_records, tmp_path_factory):
     base = tmp_path_factory.mktemp("multiprocess")
+    cache = base / "cache"  # the job's own: only process 0 writes, so process 1 compiles
     one = succeeded(run(command(synthetic_records, base / "one"), environment(devices=8)))
-    job = start_job(command(synthetic_records, base / "two"), environment(devices=4), 2)
+    job = start_job(
+        command(synthetic_records, base / "two"), environment(devices=4, cache=cache), 2
+    )
     outputs = [succeeded(result) for result in finish_job(job)]
     return base / "one", base / "two", one.stdout, [(o.stdout, o.stderr) for o in outputs]
 

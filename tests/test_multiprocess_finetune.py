@@ -38,9 +38,9 @@ from tests.processes import (
     train_losses,
 )
 
-STEPS = 12
+STEPS = 8
 EVERY = 4  # evaluation and checkpoint interval
-STOP_AFTER = 5  # the SIGTERM goes to process 1 once step 5 is logged
+STOP_AFTER = 3  # the SIGTERM goes to process 1 once step 3 is logged
 
 
 def command(records: Path, workdir: Path) -> list[str]:
@@ -53,7 +53,7 @@ def command(records: Path, workdir: Path) -> list[str]:
         f"--workdir={workdir}",
         f"--config.data.dir={records}",
         "--config.data.max_frames=64",
-        "--config.data.buckets=56",
+        "--config.data.buckets=none",
         "--config.data.readers=2",
         "--config.model.num_layers=1",
         "--config.model.dim=32",
@@ -113,9 +113,9 @@ def test_two_processes_train_and_evaluate_like_one(runs):
     assert sorted(a) == sorted(b) == list(range(1, STEPS + 1))
     assert len(set(a.values())) == STEPS  # it trains: every step's loss differs
     np.testing.assert_allclose([b[s] for s in a], list(a.values()), rtol=1e-5, atol=1e-5)
-    # validation at steps 4, 8, 12 on all 12 clips of the one-file split
+    # validation at steps 4 and 8 on all 12 clips of the one-file split
     scores_one, scores_two = eval_scores(one), eval_scores(two)
-    assert sorted(scores_one) == sorted(scores_two) == [4, 8, 12]
+    assert sorted(scores_one) == sorted(scores_two) == [4, 8]
     for step, want in scores_one.items():
         got = scores_two[step]
         counts = {k: v for k, v in want.items() if k.startswith("val/") and "examples" in k}

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 import jax
 import numpy as np
 
+from aslx import processes
 from aslx import vocab as vocab_lib
 from aslx.decoding import ctc as ctc_decoding
 from aslx.decoding import metrics as metrics_lib
@@ -57,14 +58,6 @@ def local_rows(array: jax.Array) -> np.ndarray:
         return np.asarray(array)
     shards = {s.index[0].start or 0: s.data for s in array.addressable_shards}
     return np.concatenate([np.asarray(shards[k]) for k in sorted(shards)])
-
-
-def _sum_over_processes(counts: np.ndarray) -> np.ndarray:
-    if jax.process_count() == 1:
-        return counts
-    from jax.experimental import multihost_utils
-
-    return np.asarray(multihost_utils.process_allgather(counts)).sum(0)
 
 
 def decode_ctc(
@@ -138,7 +131,7 @@ def evaluate(
                     ]
         if on_predictions is not None:
             on_predictions(batch, predictions)
-    counts = _sum_over_processes(counts)
+    counts = processes.sum_over(counts)
     if task == "classification":
         n = max(counts[2], 1)
         return {"top1": counts[0] / n, "top5": counts[1] / n, "examples": int(counts[2])}

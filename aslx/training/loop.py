@@ -16,7 +16,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from aslx import files
+from aslx import files, processes
 from aslx.decoding.evaluate import device_batch
 from aslx.input import pipeline
 from aslx.records.metadata import NoSuchSplit, RecordSet
@@ -79,15 +79,6 @@ def initialize_distributed(config: ml_collections.ConfigDict) -> None:
     jax.distributed.initialize(**kwargs)
 
 
-def _longest_everywhere(longest: int) -> int:
-    """The longest clip of the global batch: every process must cut to the same length."""
-    if jax.process_count() == 1:
-        return longest
-    from jax.experimental import multihost_utils
-
-    return int(np.max(multihost_utils.process_allgather(np.int32(longest))))
-
-
 def train_batches(
     config: ml_collections.ConfigDict,
     records: RecordSet,
@@ -116,7 +107,8 @@ def train_batches(
     while True:
         parts = [device_batch(next(stream)) for stream in streams]
         batch = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
-        longest = _longest_everywhere(int(batch["frame_mask"].sum(1).max()))
+        # every process cuts the global batch to the same length
+        longest = processes.max_over(int(batch["frame_mask"].sum(1).max()))
         yield pipeline.trim_frames(batch, pipeline.bucket_length(longest, bounds))
 
 
@@ -256,6 +248,7 @@ def run(
             )
 
     preemption = PreemptionNotice()
+    train_step = processes.CompiledTogether(train_step, "train_step")
     step, previous, stopped = start_step, None, False
     lengths = set()  # one compilation of the step per batch length (bucket)
     try:
