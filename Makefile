@@ -26,9 +26,10 @@ demo: install
 		--config.data.dir=$(DEMO)/records
 
 # One pytest worker per core (at most 4), whole files per worker so module fixtures are built
-# once; most of the suite's time is single-threaded XLA compilation.
+# once, handed out in the order tests/conftest.py gives (the slowest files first, not xdist's
+# largest first); most of the suite's time is single-threaded XLA compilation.
 test: install
-	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile --durations 15 tests
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder --durations 15 tests
 
 lint: install
 	$(VENV)/bin/ruff check .
