@@ -48,7 +48,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--limit", type=int, default=0, help="predict at most this many clips per input (0: all)"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--beam",
+        type=int,
+        default=0,
+        help="CTC models: prefix beam search with this many prefixes (0 or 1: greedy, the "
+        "best path; default 0)",
+    )
+    args = parser.parse_args(argv)
+    if args.beam < 0:
+        parser.error(f"--beam {args.beam}: a width of 0 or more")
+    return args
 
 
 @cli.command
@@ -57,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     # Orbax warns through absl on every read-only checkpoint open; a user here reads results.
     logging.set_verbosity(logging.ERROR)
     try:
-        predictor = Predictor(args.model)
+        predictor = Predictor(args.model, beam=args.beam)
     except cli.USER_ERRORS as e:
         return cli.fail(e, f"--model {args.model}: ")
     failed = 0

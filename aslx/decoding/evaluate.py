@@ -63,12 +63,10 @@ def local_rows(array: jax.Array) -> np.ndarray:
 def decode_ctc(
     outputs: dict[str, np.ndarray], frame_mask: np.ndarray, blank_id: int, beam: int
 ) -> list[list[int]]:
-    """Label ids per example: greedy from the best path, or prefix beam search."""
+    """Label ids per example: greedy from the best path, or the batched prefix beam search
+    (on this process's rows, on its own device)."""
     if beam > 1:
-        return [
-            ctc_decoding.prefix_beam_search(lp[m.astype(bool)], blank_id, beam)
-            for lp, m in zip(outputs["log_probs"], frame_mask)
-        ]
+        return ctc_decoding.beam_search(outputs["log_probs"], frame_mask, blank_id, beam)
     return [
         ctc_decoding.collapse(path[m.astype(bool)], blank_id)
         for path, m in zip(outputs["best_path"], frame_mask)

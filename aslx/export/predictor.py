@@ -50,7 +50,8 @@ class Predictor:
       backend: ``'tflite'`` or ``'jax'``.
     """
 
-    def __init__(self, model: files.PathLike):
+    def __init__(self, model: files.PathLike, beam: int = 0):
+        self.beam = int(beam)  # CTC prefix-beam width; 0 or 1: greedy
         model = files.path(model)
         if card_lib.exists(model) or model.suffix == ".safetensors":
             trained = source_lib.load_trained(model)
@@ -83,6 +84,15 @@ class Predictor:
         out = np.asarray(self._jitted(padded, np.int32(n)))
         return out if self.task == "classification" else out[:n]
 
+    def _beam_search(self, log_probs: np.ndarray) -> list[int]:
+        """Batched prefix beam search of one clip's ``[frames, V]`` log-probabilities, padded
+        to the length bucket so that it compiles once per bucket, not once per clip."""
+        n = len(log_probs)
+        padded = np.zeros((1, tflite.padded_length(n, self.max_frames), log_probs.shape[1]))
+        padded[0, :n] = ctc_decoding.log_softmax(log_probs)  # the graph's may be raw logits
+        mask = np.arange(padded.shape[1])[None] < n
+        return ctc_decoding.beam_search(padded, mask, self.blank_id, self.beam)[0]
+
     def __call__(self, landmarks: np.ndarray) -> Prediction:
         if self.task == "classification":
             log_probs = self.log_probs(landmarks)
@@ -92,7 +102,9 @@ class Predictor:
                 tuple(float(np.exp(log_probs[i])) for i in top),
                 self.vocab.decode([int(top[0])]),
             )
-        if self._graph is not None:
+        if self.beam > 1:
+            ids = self._beam_search(self.log_probs(landmarks))
+        elif self._graph is not None:
             # The graph decodes: one row per emitted character, the blank column removed.
             outputs = self._graph(tflite.clip_columns(landmarks, self.preset))["outputs"]
             ids = [int(j) + (int(j) >= self.blank_id) for j in np.argmax(outputs, -1)]

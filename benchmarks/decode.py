@@ -1,0 +1,130 @@
+"""CTC prefix beam search: the NumPy reference against the batched JAX search, on the same
+outputs of a trained tiny spelling model.
+
+    python benchmarks/decode.py --json runs/bench/decode.json
+
+The model is the ``spelling`` task of ``benchmarks/real_data.py`` (words spelled from real
+``mp_holistic_35signs`` letter clips, tiny encoder, ``hands_pose``), trained here for
+``--steps`` steps once and reused from ``--workdir``. Its log-probabilities on the val split
+(200 words) are computed once; then both searches decode them with beam ``--beam``, side by
+side in one run:
+
+* ``python_ms_per_clip``: :func:`aslx.decoding.ctc.prefix_beam_search`, one clip at a time;
+* ``batched_ms_per_clip``: :func:`aslx.decoding.ctc.batched_beam_search`, the whole split as
+  one batch on the default device, compiled beforehand (the best of ``--repeats`` runs);
+* ``speedup``: their ratio; ``agreement``: the share of clips both decode to the same labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from aslx import files  # noqa: E402
+from aslx.decoding import ctc, evaluate  # noqa: E402
+from aslx.input import pipeline  # noqa: E402
+from aslx.landmarks import presets  # noqa: E402
+from aslx.model import inference  # noqa: E402
+from aslx.run import source as source_lib  # noqa: E402
+from benchmarks import real_data  # noqa: E402
+
+
+def val_log_probs(workdir: Path, record_dir: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(log_probs [N, T, V], frame_mask [N, T], blank_id)`` of the trained model on val."""
+    trained = source_lib.load_trained(workdir)
+    card = trained.card
+    forward = inference.make_forward(trained.graphdef, presets.get(card.preset), card.task)
+    config = pipeline.InputConfig(batch_size=50, max_frames=card.max_frames, preset=card.preset)
+    log_probs, masks = [], []
+    for batch in pipeline.eval_batches(record_dir, "val", config, process_index=0, process_count=1):
+        out = forward(trained.params, evaluate.device_batch(batch))
+        real = batch["example_mask"].astype(bool)
+        log_probs.append(np.asarray(out["log_probs"])[real])
+        masks.append(batch["frame_mask"][real].astype(bool))
+    return np.concatenate(log_probs), np.concatenate(masks), inference.ctc_layout(card.vocab)[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", required=True, help="where to write the result")
+    parser.add_argument("--data", type=Path, default=real_data.DEFAULT_DATA)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "real_data")
+    parser.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
+    parser.add_argument("--beam", type=int, default=8, help="prefixes kept (default 8)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed batched runs (default 3)")
+    args = parser.parse_args(argv)
+    if not (args.data / "landmarks_f16.npz").is_file():
+        print(f"error: {args.data / 'landmarks_f16.npz'} not found (--data)", file=sys.stderr)
+        return 2
+
+    record_dir = real_data.records("spelled", args.data, args.workdir)
+    workdir = args.workdir / f"decode_spelling_{args.steps}"
+    config = real_data.spelling_config(record_dir)
+    config.total_steps = args.steps
+    config.eval_every = args.steps
+    config.checkpoint_every = args.steps
+    real_data.run(config, workdir)
+    log_probs, mask, blank_id = val_log_probs(workdir, record_dir)
+    clips = len(log_probs)
+
+    started = time.perf_counter()
+    reference = [
+        ctc.prefix_beam_search(lp[m], blank_id, args.beam) for lp, m in zip(log_probs, mask)
+    ]
+    python_s = time.perf_counter() - started
+
+    device_inputs = jax.device_put((log_probs.astype(np.float32), mask))
+    search = lambda: jax.block_until_ready(  # noqa: E731
+        ctc.batched_beam_search(*device_inputs, blank_id=blank_id, beam=args.beam)
+    )
+    search()  # compile
+    batched_s = float("inf")
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        labels, lengths = search()
+        batched_s = min(batched_s, time.perf_counter() - started)
+    labels, lengths = jax.device_get((labels, lengths))
+    batched = [row[:n].tolist() for row, n in zip(labels, lengths)]
+
+    result = {
+        "clips": clips,
+        "frames": int(log_probs.shape[1]),
+        "symbols": int(log_probs.shape[2]),
+        "beam": args.beam,
+        "device": jax.devices()[0].device_kind,
+        "python_ms_per_clip": python_s / clips * 1e3,
+        "batched_ms_per_clip": batched_s / clips * 1e3,
+        "speedup": python_s / batched_s,
+        "agreement": float(np.mean([a == b for a, b in zip(reference, batched)])),
+    }
+    header = ("clips", "beam", "python ms/clip", "batched ms/clip", "speedup", "agreement")
+    values = (
+        f"{clips}",
+        f"{args.beam}",
+        f"{result['python_ms_per_clip']:.2f}",
+        f"{result['batched_ms_per_clip']:.3f}",
+        f"{result['speedup']:.1f}",
+        f"{result['agreement']:.3f}",
+    )
+    widths = [max(len(h), len(v)) for h, v in zip(header, values)]
+    for row in (header, values):
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+    files.write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
