@@ -181,17 +181,26 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     # --- loop -----------------------------------------------------------------------------
     log = loop.open_log(config, workdir, start_step, say)
 
+    eval_seconds = {"total": 0.0}
+
     def evaluate_during_training(state, step: int) -> dict | None:
         if not config.data.eval_split or (step % config.eval_every and step != config.total_steps):
             return None
         split = config.data.eval_split
+        began = time.monotonic()
         scores = evaluate_lib.flat_scores(
             split, evaluate_split(state, split), metric_name, metric_mode
         )
-        log.write(step, scores, split="eval")
+        # What an evaluation costs, so that eval_every and decode_beam can be judged: its
+        # seconds, and all evaluations' share of this start's wall time so far.
+        seconds = time.monotonic() - began
+        eval_seconds["total"] += seconds
+        share = eval_seconds["total"] / max(time.monotonic() - started, 1e-9)
+        log.write(step, scores | {"eval_seconds": seconds, "eval_share": share}, split="eval")
         say(
             f"step {step:,}: "
             + "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if "examples" not in k)
+            + f"  (evaluated in {seconds:.1f} s; evaluation {share:.0%} of the run so far)"
         )
         return scores
 

@@ -368,6 +368,7 @@ def test_the_workdir_holds_everything_a_run_promises(reference):
     evals = [r for r in metrics if r["split"] == "eval"]
     assert [r["step"] for r in evals] == [TOTAL_STEPS]
     assert "val/normalized_levenshtein" in evals[0]
+    assert evals[0]["eval_seconds"] > 0 and 0 < evals[0]["eval_share"] < 1  # what it cost
 
     events = list((reference / "tensorboard").glob("events.out.tfevents.*"))
     assert events

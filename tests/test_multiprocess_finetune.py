@@ -121,7 +121,7 @@ def test_two_processes_train_and_evaluate_like_one(runs):
         counts = {k: v for k, v in want.items() if k.startswith("val/") and "examples" in k}
         assert counts and set(counts.values()) == {12}, want
         for key, value in want.items():
-            if isinstance(value, float):
+            if key.startswith("val/"):  # the scores (not the time, nor the seconds taken)
                 np.testing.assert_allclose(got[key], value, rtol=1e-5, atol=1e-5, err_msg=key)
     results = [json.loads((w / "results.json").read_text()) for w in (one, two)]
     assert results[0]["best_step"] == results[1]["best_step"]
