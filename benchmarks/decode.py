@@ -4,10 +4,10 @@ outputs of a trained tiny spelling model.
     python benchmarks/decode.py --json runs/bench/decode.json
 
 The model is the ``spelling`` task of ``benchmarks/real_data.py`` (words spelled from real
-``mp_holistic_35signs`` letter clips, tiny encoder, ``hands_pose``), trained here for
-``--steps`` steps once and reused from ``--workdir``. Its log-probabilities on the val split
-(200 words) are computed once; then both searches decode them with beam ``--beam``, side by
-side in one run:
+``mp_holistic_35signs`` letter clips, tiny encoder, ``hands_pose``), trained for ``--steps``
+steps once and reused from ``--workdir`` (``inference.py`` measures the same one). Its
+log-probabilities on the val split (200 words) are computed once; then both searches decode
+them with beam ``--beam``, side by side in one run:
 
 * ``python_ms_per_clip``: :func:`aslx.decoding.ctc.prefix_beam_search`, one clip at a time;
 * ``batched_ms_per_clip``: :func:`aslx.decoding.ctc.batched_beam_search`, the whole split as
@@ -20,6 +20,7 @@ side in one run:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -74,13 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.data / 'landmarks_f16.npz'} not found (--data)", file=sys.stderr)
         return 2
 
+    workdir = real_data.spelling_model("tiny", args.steps, args.data, args.workdir)
     record_dir = real_data.records("spelled", args.data, args.workdir)
-    workdir = args.workdir / f"decode_spelling_{args.steps}"
-    config = real_data.spelling_config(record_dir)
-    config.total_steps = args.steps
-    config.eval_every = args.steps
-    config.checkpoint_every = args.steps
-    trained = real_data.run(config, workdir)
+    trained = json.loads((workdir / "results.json").read_text())
     log_probs, mask, blank_id = val_log_probs(workdir, record_dir)
     clips = len(log_probs)
 

@@ -39,7 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from absl import logging  # noqa: E402
 
 from aslx import files  # noqa: E402
 from aslx.export.predictor import Predictor  # noqa: E402
@@ -48,25 +47,6 @@ from aslx.run import results as results_lib  # noqa: E402
 from benchmarks import real_data  # noqa: E402
 
 SIZES = ("tiny", "small")
-
-
-def train_model(size: str, steps: int, args) -> Path:
-    from finetune.train import train
-
-    config = real_data.spelling_config(real_data.records("spelled", args.data, args.workdir))
-    config.model.size = size
-    config.total_steps = steps
-    config.warmup_steps = min(config.warmup_steps, steps // 5)
-    config.eval_every = steps
-    config.checkpoint_every = steps
-    config.data.test_split = ""  # measured on validation words only
-    if size == "small":
-        config.batch_size = 8
-        config.lr = 5e-4
-    workdir = args.workdir / f"inference_{size}_{steps}"
-    logging.set_verbosity(logging.WARNING)
-    train(config, str(workdir))
-    return workdir
 
 
 def timed(fn, clips) -> tuple[list, float]:
@@ -151,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         results[workdir.name] = measure(workdir, clips, args.workdir / f"export_{workdir.name}")
     for size in [] if args.model else args.sizes:
-        workdir = train_model(size, steps[size], args)
+        workdir = real_data.spelling_model(size, steps[size], args.data, args.workdir)
         results[size] = measure(workdir, clips, args.workdir / f"export_{size}")
     width = max(6, *map(len, results))
     print(f"\n{'model':<{width}}{'tflite ms':>10}{'jax ms':>8}{'MB':>7}{'agree':>7}{'rel err':>10}")

@@ -128,6 +128,25 @@ def spelling_config(record_dir: Path):
     return c
 
 
+def spelling_model(size: str, steps: int, data: Path, workdir: Path) -> Path:
+    """The workdir of the ``spelling`` recipe for ``size`` trained ``steps`` steps (validation
+    words only), trained once under ``workdir`` and reused: the model the inference and
+    decoding benchmarks measure."""
+    config = spelling_config(records("spelled", data, workdir))
+    config.model.size = size
+    config.total_steps = steps
+    config.warmup_steps = min(config.warmup_steps, steps // 5)
+    config.eval_every = steps
+    config.checkpoint_every = steps
+    config.data.test_split = ""  # measured on validation words only
+    if size == "small":
+        config.batch_size = 8
+        config.lr = 5e-4
+    out = workdir / f"inference_{size}_{steps}"
+    run(config, out)
+    return out
+
+
 def gate_configs(record_dir: Path):
     ungated = isolated_config(record_dir)
     ungated.data.preset = "full543"
