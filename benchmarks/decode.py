@@ -1,5 +1,5 @@
-"""CTC prefix beam search: the NumPy reference against the batched JAX search, on the same
-outputs of a trained tiny spelling model.
+"""CTC prefix beam search: the batched JAX search against TensorFlow's C++ decoder and the NumPy
+reference, on the same outputs of a trained tiny spelling model.
 
     python benchmarks/decode.py --json runs/bench/decode.json
 
@@ -12,7 +12,9 @@ them with beam ``--beam``, side by side in one run:
 * ``python_ms_per_clip``: :func:`aslx.decoding.ctc.prefix_beam_search`, one clip at a time;
 * ``batched_ms_per_clip``: :func:`aslx.decoding.ctc.batched_beam_search`, the whole split as
   one batch on the default device, compiled beforehand (the best of ``--repeats`` runs);
-* ``speedup``: their ratio; ``agreement``: the share of clips both decode to the same labels;
+* ``tensorflow_ms_per_clip``: TensorFlow's C++ ``tf.nn.ctc_beam_search_decoder``, the peer's
+  way, on the same batch; ``speedup_over_tensorflow`` and ``tensorflow_agreement`` beside it;
+* ``speedup``: NumPy over batched; ``agreement``: the share of clips both decode alike;
   ``val_normalized_levenshtein`` and ``mean_labels_per_clip`` say the model really spells
   (1,500 steps leave this recipe emitting only blanks, on which any two searches agree).
 """
@@ -40,6 +42,7 @@ from aslx.input import pipeline  # noqa: E402
 from aslx.landmarks import presets  # noqa: E402
 from aslx.model import inference  # noqa: E402
 from aslx.run import source as source_lib  # noqa: E402
+from aslx.tf_cpu import tensorflow  # noqa: E402
 from benchmarks import real_data  # noqa: E402
 
 
@@ -58,21 +61,35 @@ def val_log_probs(workdir: Path, record_dir: Path) -> tuple[np.ndarray, np.ndarr
     return np.concatenate(log_probs), np.concatenate(masks), inference.ctc_layout(card.vocab)[1]
 
 
+def tensorflow_beam_search(
+    log_probs: np.ndarray, mask: np.ndarray, blank_id: int, beam: int
+) -> tuple[list[list[int]], float]:
+    """``(labellings, seconds)`` of ``tf.nn.ctc_beam_search_decoder`` (TensorFlow's C++ prefix
+    beam search, no repeat merging across blanks: the same search) on the whole batch at once.
+    Its blank is the last class, so the blank's column moves there and the labels map back."""
+    tf = tensorflow()
+    order = np.array([c for c in range(log_probs.shape[2]) if c != blank_id] + [blank_id])
+    inputs = tf.constant(np.transpose(log_probs[:, :, order], (1, 0, 2)).astype(np.float32))
+    lengths = tf.constant(mask.sum(1).astype(np.int32))
+    started = time.perf_counter()
+    decoded, _ = tf.nn.ctc_beam_search_decoder(inputs, lengths, beam_width=beam, top_paths=1)
+    dense = tf.sparse.to_dense(decoded[0], default_value=-1).numpy()
+    seconds = time.perf_counter() - started
+    return [order[row[row >= 0]].tolist() for row in dense], seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--json", required=True, help="where to write the result")
-    parser.add_argument("--data", type=Path, default=real_data.DEFAULT_DATA)
-    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "real_data")
+    real_data.add_data_arguments(parser)
     parser.add_argument(
         "--steps", type=int, default=3000, help="training steps (default 3000, the recipe's)"
     )
     parser.add_argument("--beam", type=int, default=8, help="prefixes kept (default 8)")
     parser.add_argument("--repeats", type=int, default=3, help="timed batched runs (default 3)")
     args = parser.parse_args(argv)
-    if not (args.data / "landmarks_f16.npz").is_file():
-        print(f"error: {args.data / 'landmarks_f16.npz'} not found (--data)", file=sys.stderr)
+    if real_data.data_missing(args):
         return 2
 
     workdir = real_data.spelling_model("tiny", args.steps, args.data, args.workdir)
@@ -99,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         batched_s = min(batched_s, time.perf_counter() - started)
     labels, lengths = jax.device_get((labels, lengths))
     batched = [row[:n].tolist() for row, n in zip(labels, lengths)]
+    tensorflow, tensorflow_s = tensorflow_beam_search(log_probs, mask, blank_id, args.beam)
+    for _ in range(args.repeats - 1):
+        tensorflow_s = min(
+            tensorflow_s, tensorflow_beam_search(log_probs, mask, blank_id, args.beam)[1]
+        )
 
     result = {
         "clips": clips,
@@ -110,18 +132,28 @@ def main(argv: list[str] | None = None) -> int:
         "batched_ms_per_clip": batched_s / clips * 1e3,
         "speedup": python_s / batched_s,
         "agreement": float(np.mean([a == b for a, b in zip(reference, batched)])),
+        # the peer's way: TensorFlow's C++ decoder on the same batch
+        "tensorflow_ms_per_clip": tensorflow_s / clips * 1e3,
+        "speedup_over_tensorflow": tensorflow_s / batched_s,
+        "tensorflow_agreement": float(np.mean([a == b for a, b in zip(reference, tensorflow)])),
         # what the model is worth (a model that emits only blanks would agree trivially)
         "val_normalized_levenshtein": trained["val/normalized_levenshtein"],
         "mean_labels_per_clip": float(np.mean([len(b) for b in batched])),
     }
-    header = ("clips", "beam", "python ms/clip", "batched ms/clip", "speedup", "agreement")
+    header = (
+        "clips", "beam", "python ms/clip", "tensorflow ms/clip", "batched ms/clip",
+        "speedup", "over tensorflow", "agreement", "tensorflow agreement",
+    )  # fmt: skip
     values = (
         f"{clips}",
         f"{args.beam}",
         f"{result['python_ms_per_clip']:.2f}",
+        f"{result['tensorflow_ms_per_clip']:.2f}",
         f"{result['batched_ms_per_clip']:.3f}",
         f"{result['speedup']:.1f}",
+        f"{result['speedup_over_tensorflow']:.1f}",
         f"{result['agreement']:.3f}",
+        f"{result['tensorflow_agreement']:.3f}",
     )
     widths = [max(len(h), len(v)) for h, v in zip(header, values)]
     for row in (header, values):

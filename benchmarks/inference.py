@@ -92,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--json", required=True, help="where to write the result")
-    parser.add_argument("--data", type=Path, default=real_data.DEFAULT_DATA)
-    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "real_data")
+    real_data.add_data_arguments(parser)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=SIZES)
     parser.add_argument("--tiny-steps", type=int, default=3000, help="finetuning steps, tiny")
     parser.add_argument(

@@ -266,6 +266,22 @@ def pretrain_gain(args) -> tuple[dict, list]:
     return out, rows
 
 
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--json``, ``--data`` and ``--workdir``: what every benchmark on the real landmarks
+    takes."""
+    parser.add_argument("--json", required=True, help="where to write the result")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="mp_holistic_35signs")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "real_data")
+
+
+def data_missing(args: argparse.Namespace) -> bool:
+    """True, after one error line, when ``--data`` holds no ``landmarks_f16.npz``."""
+    if (args.data / "landmarks_f16.npz").is_file():
+        return False
+    print(f"error: {args.data / 'landmarks_f16.npz'} not found (--data)", file=sys.stderr)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -273,9 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--task", required=True, choices=["isolated", "spelling", "joint_gate", "pretrain_gain"]
     )
-    parser.add_argument("--json", required=True, help="where to write the result")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="mp_holistic_35signs")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "real_data")
+    add_data_arguments(parser)
     parser.add_argument(
         "--seeds",
         type=int,
@@ -283,8 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         help="pretrain_gain: finetunes per start at its chosen rate, averaged (default 5)",
     )
     args = parser.parse_args(argv)
-    if not (args.data / "landmarks_f16.npz").is_file():
-        print(f"error: {args.data / 'landmarks_f16.npz'} not found (--data)", file=sys.stderr)
+    if data_missing(args):
         return 2
     out: dict = {"task": args.task}
     if args.task == "isolated":
