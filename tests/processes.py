@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,21 @@ def environment(*, devices: int = 1, cache: Path | None = None) -> dict[str, str
             "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
         }
     return env
+
+
+def trainer(module: str, config: str, workdir: Path, records: Path, *flags: str) -> list[str]:
+    """``python -m MODULE --config CONFIG --workdir=… --config.data.dir=… FLAGS``: a run of
+    ``finetune.main`` or ``pretrain.main`` (a flag given twice takes its last value)."""
+    return [
+        sys.executable,
+        "-m",
+        module,
+        "--config",
+        config,
+        f"--workdir={workdir}",
+        f"--config.data.dir={records}",
+        *flags,
+    ]
 
 
 def run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

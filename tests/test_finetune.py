@@ -35,6 +35,7 @@ from tests.processes import (
     start,
     succeeded,
     train_losses,
+    trainer,
 )
 
 TOTAL_STEPS = 20
@@ -58,17 +59,8 @@ KILL_SEED = 20240611
 
 
 def command(workdir: Path, records: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "finetune.main",
-        "--config",
-        "configs/finetune_tiny.py",
-        f"--workdir={workdir}",
-        f"--config.data.dir={records}",
-        *SMALL,
-        *extra,  # last: an override given twice takes its last value
-    ]
+    # extra last: an override given twice takes its last value
+    return trainer("finetune.main", "configs/finetune_tiny.py", workdir, records, *SMALL, *extra)
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:

@@ -4,7 +4,6 @@ checkpoint together."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +12,17 @@ import pytest
 from aslx.model.paths import flatten
 from aslx.run.checkpoint import read_arrays
 from aslx.training.metrics_log import read_metrics
-from tests.processes import environment, finish_job, run, start_job, succeeded
+from tests.processes import environment, finish_job, run, start_job, succeeded, trainer
 
 STEPS = 6
 
 
 def command(records: Path, workdir: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
+    return trainer(
         "pretrain.main",
-        "--config",
         "configs/pretrain_tiny.py",
-        f"--workdir={workdir}",
-        f"--config.data.dir={records}",
+        workdir,
+        records,
         "--config.data.preset=hands_pose",
         "--config.data.max_frames=32",
         "--config.data.readers=2",
@@ -42,7 +38,7 @@ def command(records: Path, workdir: Path, *extra: str) -> list[str]:
         "--config.log_every=1",
         "--config.checkpoint_every=3",
         *extra,
-    ]
+    )
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import json
 import re
 import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from tests.processes import (
     start_job,
     succeeded,
     train_losses,
+    trainer,
 )
 
 STEPS = 8
@@ -44,14 +44,11 @@ STOP_AFTER = 3  # the SIGTERM goes to process 1 once step 3 is logged
 
 
 def command(records: Path, workdir: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
+    return trainer(
         "finetune.main",
-        "--config",
         "configs/finetune_tiny.py",
-        f"--workdir={workdir}",
-        f"--config.data.dir={records}",
+        workdir,
+        records,
         "--config.data.max_frames=64",
         "--config.data.buckets=none",
         "--config.data.readers=2",
@@ -64,7 +61,7 @@ def command(records: Path, workdir: Path) -> list[str]:
         "--config.log_every=1",
         f"--config.eval_every={EVERY}",
         f"--config.checkpoint_every={EVERY}",
-    ]
+    )
 
 
 @pytest.fixture(scope="module")
