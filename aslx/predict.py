@@ -55,7 +55,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="CTC models: prefix beam search with this many prefixes (0 or 1: greedy, the "
         "best path; default 0)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="TFLite models: interpreter threads (default 0: the cores this process may use)",
+    )
     args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error(f"--threads {args.threads}: 0 (all cores) or more")
     if args.beam < 0:
         parser.error(f"--beam {args.beam}: a width of 0 or more")
     return args
@@ -67,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     # Orbax warns through absl on every read-only checkpoint open; a user here reads results.
     logging.set_verbosity(logging.ERROR)
     try:
-        predictor = Predictor(args.model, beam=args.beam)
+        predictor = Predictor(args.model, beam=args.beam, num_threads=args.threads or None)
     except cli.USER_ERRORS as e:
         return cli.fail(e, f"--model {args.model}: ")
     failed = 0

@@ -6,16 +6,20 @@ For each size (tiny, small) a spelling model is finetuned on the real-letter spe
 ``mp_holistic_35signs`` (the ``spelling`` recipe of ``benchmarks/real_data.py``, shortened by
 ``--tiny-steps`` / ``--small-steps``; an existing run under ``--workdir`` is reused; on a CPU
 the small model gets too few steps to spell, so its decode agreement says little), exported
-with float16 weights, and both the TFLite file and the JAX model predict every validation word
-one clip at a time, as an app would:
+with float16 weights and ``max_frames`` 384 (signatures of 64, 128, 256 and 384 frames), and
+both the TFLite file (``ai_edge_litert``, XNNPACK, one thread per core) and the JAX model
+(jitted, the clip padded to the same bucket) predict one clip at a time, as an app would:
 
-* ``tflite_ms``, ``jax_ms``: median milliseconds per clip (raw columns in, decoded text out; JAX
-  pads the fitted clip to the model's ``max_frames`` and runs the jitted forward, compiled once);
-* ``tflite_bytes``: size of ``model.tflite``;
-* ``decode_agreement``: share of clips whose greedy decodes are identical (the TFLite graph
-  decodes in-graph; JAX decodes on the host);
-* ``max_rel_logit_error``: over all clips, ``max |tflite − jax| / max |jax|`` of the per-frame
-  log-probabilities;
+* ``tflite_ms``, ``jax_ms``, ``tflite_over_jax``: per clip length (64, 128, 256, 384 frames:
+  validation words resampled to that many frames), median milliseconds per clip (raw columns in,
+  decoded text out; compilation and the first call not counted) and their ratio; the two run
+  in turn on each clip, so a busy machine slows both alike;
+* ``val_tflite_ms``, ``val_jax_ms``: the same on the validation words as recorded;
+* ``tflite_bytes``: size of ``model.tflite``; ``export_seconds``: the conversion's time;
+* ``decode_agreement``: share of validation words whose greedy decodes are identical (the
+  TFLite graph decodes in-graph; JAX decodes on the host);
+* ``max_rel_logit_error``: over all validation words, ``max |tflite − jax| / max |jax|`` of the
+  per-frame log-probabilities;
 * ``val_normalized_levenshtein``: how well the measured model spells.
 
 ``--model WORKDIR`` (repeatable) measures finished CTC runs of your own instead of training the
@@ -49,38 +53,69 @@ from benchmarks import real_data  # noqa: E402
 SIZES = ("tiny", "small")
 
 
-def timed(fn, clips) -> tuple[list, float]:
-    """Outputs of ``fn`` on every clip and the median milliseconds per clip (after one
-    warm-up call, so JAX's compilation is not counted)."""
-    fn(clips[0])
-    outputs, times = [], []
+#: Frames the exported graph fits clips to, and the clip lengths measured (its buckets).
+MAX_FRAMES = 384
+LENGTHS = (64, 128, 256, 384)
+
+
+def resampled(clip: np.ndarray, frames: int) -> np.ndarray:
+    """``clip [T, ...]`` at exactly ``frames`` frames: frame ``floor(i · T / frames)`` for each
+    ``i`` (repeats frames when stretching, evenly spaced ones when shrinking)."""
+    return clip[(np.arange(frames) * len(clip)) // frames]
+
+
+def timed_side_by_side(fns, clips) -> tuple[list[list], list[float]]:
+    """Each of ``fns`` on every clip, in turn clip by clip (after one warm-up call each, so
+    compilation is not counted): their outputs and median milliseconds per clip."""
+    for fn in fns:
+        fn(clips[0])
+    outputs, times = [[] for _ in fns], [[] for _ in fns]
     for clip in clips:
-        start = time.perf_counter()
-        outputs.append(fn(clip))
-        times.append((time.perf_counter() - start) * 1e3)
-    return outputs, statistics.median(times)
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            outputs[i].append(fn(clip))
+            times[i].append((time.perf_counter() - start) * 1e3)
+    return outputs, [statistics.median(t) for t in times]
 
 
-def measure(workdir: Path, clips: list[np.ndarray], out: Path) -> dict:
+def measure(workdir: Path, clips: list[np.ndarray], out: Path, timing_clips: int) -> dict:
     from aslx.export import tflite
 
-    written = tflite.export(workdir, out, quantize="float16")
-    graph, model = Predictor(out), Predictor(workdir)
-    graph_predictions, tflite_ms = timed(graph, clips)
-    jax_predictions, jax_ms = timed(model, clips)
+    start = time.perf_counter()
+    written = tflite.export(workdir, out, quantize="float16", max_frames=MAX_FRAMES)
+    export_seconds = time.perf_counter() - start
+    graph, model = Predictor(out), Predictor(workdir, max_frames=MAX_FRAMES)
+    (graph_predictions, jax_predictions), (val_tflite_ms, val_jax_ms) = timed_side_by_side(
+        (graph, model), clips
+    )
     agree = [g.ids == j.ids for g, j in zip(graph_predictions, jax_predictions)]
     errors = []
     for clip in clips:
         reference = model.log_probs(clip)
         errors.append(np.abs(graph.log_probs(clip) - reference).max() / np.abs(reference).max())
+    tflite_ms, jax_ms = {}, {}
+    for frames in LENGTHS:
+        stretched = [resampled(c, frames) for c in clips[:timing_clips]]
+        _, (tflite_ms[frames], jax_ms[frames]) = timed_side_by_side((graph, model), stretched)
+        print(
+            f"{workdir.name}: {frames} frames, tflite {tflite_ms[frames]:.1f} ms, "
+            f"jax {jax_ms[frames]:.1f} ms",
+            flush=True,
+        )
     run = results_lib.read(workdir)
     return {
         "tflite_ms": tflite_ms,
         "jax_ms": jax_ms,
+        "tflite_over_jax": {f: tflite_ms[f] / jax_ms[f] for f in LENGTHS},
+        "val_tflite_ms": val_tflite_ms,
+        "val_jax_ms": val_jax_ms,
         "tflite_bytes": written["bytes"],
+        "export_seconds": export_seconds,
         "decode_agreement": float(np.mean(agree)),
         "max_rel_logit_error": float(np.max(errors)),
         "clips": len(clips),
+        "timing_clips": len(clips[:timing_clips]),
+        "tflite_threads": tflite.default_threads(),
         "workdir": str(workdir),
         "finetune_steps": run["steps"],
         # How well the measured model spells: agreement on an all-blank model is no test.
@@ -103,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         "error; its decodes mean little until it has learned to spell)",
     )
     parser.add_argument("--clips", type=int, default=200, help="validation words measured")
+    parser.add_argument(
+        "--timing-clips",
+        type=int,
+        default=20,
+        help="validation words timed at each clip length (default 20)",
+    )
     parser.add_argument(
         "--model",
         type=Path,
@@ -127,17 +168,24 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        results[workdir.name] = measure(workdir, clips, args.workdir / f"export_{workdir.name}")
+        results[workdir.name] = measure(
+            workdir, clips, args.workdir / f"export_{workdir.name}", args.timing_clips
+        )
     for size in [] if args.model else args.sizes:
         workdir = real_data.spelling_model(size, steps[size], args.data, args.workdir)
-        results[size] = measure(workdir, clips, args.workdir / f"export_{size}")
+        results[size] = measure(workdir, clips, args.workdir / f"export_{size}", args.timing_clips)
     width = max(6, *map(len, results))
-    print(f"\n{'model':<{width}}{'tflite ms':>10}{'jax ms':>8}{'MB':>7}{'agree':>7}{'rel err':>10}")
+    lengths = "".join(f"{f'tflite/jax {f}':>16}" for f in LENGTHS)
+    print(f"\n{'model':<{width}}{'MB':>7}{'agree':>7}{'rel err':>10}{lengths}")
     for name, r in results.items():
+        cells = [
+            f"{r['tflite_ms'][f]:.1f}/{r['jax_ms'][f]:.1f}={r['tflite_over_jax'][f]:.2f}"
+            for f in LENGTHS
+        ]
+        ratios = "".join(f"{c:>16}" for c in cells)
         print(
-            f"{name:<{width}}{r['tflite_ms']:>10.2f}{r['jax_ms']:>8.2f}"
-            f"{r['tflite_bytes'] / 1e6:>7.2f}{r['decode_agreement']:>7.3f}"
-            f"{r['max_rel_logit_error']:>10.2e}"
+            f"{name:<{width}}{r['tflite_bytes'] / 1e6:>7.2f}{r['decode_agreement']:>7.3f}"
+            f"{r['max_rel_logit_error']:>10.2e}{ratios}"
         )
     files.write_json(args.json, results)
     return 0

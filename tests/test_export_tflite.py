@@ -89,11 +89,13 @@ def untrained(task: str, preset_name: str, **model) -> TrainedModel:
     return TrainedModel(card, graphdef, params, "raw", None)
 
 
-def write_export(trained, out, quantize, representative=None):
-    flat = tflite.convert(trained, max_frames=40, quantize=quantize, representative=representative)
+def write_export(trained, out, quantize, representative=None, buckets=tflite.DEFAULT_BUCKETS):
+    flat = tflite.convert(
+        trained, max_frames=40, quantize=quantize, representative=representative, buckets=buckets
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / tflite.MODEL_FILE).write_bytes(flat)
-    (out / tflite.ARGS_FILE).write_text(json.dumps(tflite.inference_args(trained, 40)))
+    (out / tflite.ARGS_FILE).write_text(json.dumps(tflite.inference_args(trained, 40, buckets)))
     return tflite.TFLiteModel(out)
 
 
@@ -130,6 +132,55 @@ def test_ctc_graph_equals_jax_for_any_length_and_decodes_greedily(ctc_export):
         ids = ctc_decoding.collapse(reference.argmax(-1), graph.blank_id)
         assert out["outputs"].shape == (len(ids), 59)
         assert [int(i) + (int(i) >= graph.blank_id) for i in out["outputs"].argmax(-1)] == ids
+
+
+def test_each_length_bucket_runs_its_own_signature_and_equals_jax(ctc_export, tmp_path):
+    """Buckets 8 and 16 below max_frames 40: three fixed-length signatures, the smallest that
+    holds a clip runs it, each equals the JAX model, and the weights are stored once."""
+    trained, single = ctc_export
+    graph = write_export(trained, tmp_path, "float32", buckets=(8, 16, 64))
+    assert graph.args["aslx"]["signatures"] == {
+        "frames_8": 8,
+        "frames_16": 16,
+        "serving_default": 40,
+    }
+    assert single.args["aslx"]["signatures"] == {"serving_default": 40}
+    assert graph.num_bytes < 1.5 * single.num_bytes
+    rng = np.random.default_rng(6)
+    for frames, key in [
+        (1, "frames_8"),
+        (8, "frames_8"),
+        (9, "frames_16"),
+        (16, "frames_16"),
+        (17, "serving_default"),
+        (97, "serving_default"),
+    ]:
+        assert graph.signature_for(frames) == key
+        clip = random_clip(rng, frames)
+        out = graph(tflite.clip_columns(clip, graph.preset))
+        reference = jax_log_probs(trained, clip)
+        assert out["logits"].shape == reference.shape == (min(frames, 40), 60)
+        np.testing.assert_allclose(out["logits"], reference, rtol=1e-4, atol=1e-4)
+
+
+def test_bucket_arithmetic():
+    assert tflite.graph_buckets(384) == (64, 128, 256, 384)
+    assert tflite.graph_buckets(300) == (64, 128, 256, 300)
+    assert tflite.graph_buckets(0, (128, 64)) == (64, 128)
+    assert tflite.padded_length(65, (64, 128)) == 128
+    assert tflite.padded_length(129, (64, 128)) is None
+    with pytest.raises(ValueError, match="at least 1"):
+        tflite.graph_buckets(40, (0, 16))
+
+
+def test_dynamic_int8_graph_is_within_ten_percent(tmp_path):
+    trained = untrained("classification", "hands_pose", num_layers=1, dim=32, num_heads=2)
+    graph = write_export(trained, tmp_path, "dynamic_int8")
+    rng = np.random.default_rng(7)
+    clip = random_clip(rng, 30)
+    out = graph(tflite.clip_columns(clip, graph.preset))
+    reference = jax_log_probs(trained, clip)
+    assert np.abs(out["logits"] - reference).max() / np.abs(reference).max() < 0.1
 
 
 def test_float16_classification_graph_is_within_one_percent(tmp_path):
@@ -179,7 +230,16 @@ def test_export_then_predict_agree_with_the_workdir(trained_workdir, tmp_path):
     out = tmp_path / "export"
     code, printed, err = run_main(
         export_cli.main,
-        ["--workdir", str(trained_workdir), "--format", "tflite", "--out", str(out)],
+        [
+            "--workdir",
+            str(trained_workdir),
+            "--format",
+            "tflite",
+            "--out",
+            str(out),
+            "--buckets",
+            "16,32",
+        ],
     )
     assert code == 0, err
     assert "MB" in printed and sorted(p.name for p in out.iterdir()) == [
@@ -189,9 +249,16 @@ def test_export_then_predict_agree_with_the_workdir(trained_workdir, tmp_path):
     args = json.loads((out / tflite.ARGS_FILE).read_text())
     assert args["selected_columns"] == tflite.selected_columns(presets.get("kaggle75"))
     assert args["aslx"]["max_frames"] == 48
+    assert args["aslx"]["signatures"] == {"frames_16": 16, "frames_32": 32, "serving_default": 48}
 
+    # One clip for every bucket (16, 32, 48) and one fitted down to 48 frames.
     rng = np.random.default_rng(5)
-    clips = {7: random_clip(rng, 30), 8: random_clip(rng, 75, right=False)}
+    clips = {
+        7: random_clip(rng, 30),
+        8: random_clip(rng, 75, right=False),
+        9: random_clip(rng, 10),
+        10: random_clip(rng, 40),
+    }
     write_wide_parquet(tmp_path / "phrases.parquet", clips)
     lines = {}
     for model in (out, out / tflite.MODEL_FILE, trained_workdir):
@@ -201,7 +268,8 @@ def test_export_then_predict_agree_with_the_workdir(trained_workdir, tmp_path):
         assert code == 0, err
         lines[str(model)] = printed.splitlines()
     assert len(set(map(tuple, lines.values()))) == 1, lines
-    assert [line.split("\t")[0] for line in lines[str(out)]] == ["phrases/7", "phrases/8"]
+    names = [line.split("\t")[0] for line in lines[str(out)]]
+    assert names == [f"phrases/{i}" for i in clips]
 
 
 def test_predict_refuses_what_it_cannot_read(trained_workdir, tmp_path):
@@ -214,6 +282,26 @@ def test_predict_refuses_what_it_cannot_read(trained_workdir, tmp_path):
         predict.main, ["--model", str(trained_workdir), str(tmp_path / "notes.txt")]
     )
     assert code == 2 and "notes.txt" in err and len(err.strip().splitlines()) == 1
+
+
+def test_export_refuses_bad_buckets_before_converting(trained_workdir, tmp_path, capsys):
+    for bad in ("64,x", "0,64"):
+        with pytest.raises(SystemExit) as exit_info:
+            export_cli.main(
+                [
+                    "--workdir",
+                    str(trained_workdir),
+                    "--format",
+                    "tflite",
+                    "--out",
+                    str(tmp_path / "o"),
+                    "--buckets",
+                    bad,
+                ]
+            )
+        assert exit_info.value.code == 2
+        assert f"--buckets {bad!r}" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_export_of_a_missing_workdir_is_one_line(tmp_path):

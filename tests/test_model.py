@@ -276,9 +276,14 @@ def attention_reference(q, k, v, frame_mask):
     return jnp.einsum("bnts,bsnh->btnh", probs, v)
 
 
+@pytest.mark.parametrize("implementation", ["xla", "explicit"])
 @pytest.mark.parametrize("seed", range(3))
-def test_fused_attention_equals_the_reference_with_padded_rows(seed):
-    from aslx.model.encoder import dot_product_attention
+def test_attention_equals_the_reference_with_padded_rows(seed, implementation):
+    """XLA's fused attention and the heads-first one the TFLite graph runs."""
+    from aslx.model import encoder
+
+    def dot_product_attention(q, k, v, lengths):
+        return encoder.dot_product_attention(q, k, v, lengths, implementation)
 
     rng = np.random.default_rng(seed)
     b, t, n, h = 4, 9, 2, 8

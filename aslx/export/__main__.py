@@ -9,8 +9,10 @@ and vocabulary in one safetensors file (:mod:`aslx.export.weights`); finetuning 
 
 ``--format tflite`` writes ``model.tflite`` and ``inference_args.json`` into the ``--out``
 folder (:mod:`aslx.export.tflite`): raw Kaggle columns of any number of frames in, the decoded
-text or the class scores out. float16 weights by default; ``--quantize int8`` calibrates on
-``--representative`` clips (any input ``python -m aslx.predict`` reads).
+text or the class scores out, with one fixed-length signature per ``--buckets`` length below
+``--max-frames`` (and one for ``--max-frames``). float16 weights by default;
+``--quantize dynamic_int8`` stores int8 weights with no calibration; ``--quantize int8``
+calibrates on ``--representative`` clips (any input ``python -m aslx.predict`` reads).
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quantize",
         default="float16",
         choices=tflite.QUANTIZATIONS,
-        help="tflite: how weights are stored (default float16)",
+        help="tflite: how weights are stored: float16 (default), dynamic_int8 (int8 weights, "
+        "float activations), int8 (weights and activations, calibrated on --representative) "
+        "or float32",
     )
     parser.add_argument(
         "--representative",
@@ -65,7 +69,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="tflite: frames the encoder sees at most, longer clips keep evenly spaced frames "
         "(default: the run's data.max_frames; 0: all)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--buckets",
+        default=",".join(map(str, tflite.DEFAULT_BUCKETS)),
+        help="tflite: fixed-length signatures below --max-frames, ascending frame counts "
+        "(default %(default)s; a clip runs on the smallest that holds it)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        buckets = tuple(int(b) for b in args.buckets.split(",") if b.strip())
+        tflite.graph_buckets(0, buckets)
+    except ValueError:
+        parser.error(f"--buckets {args.buckets!r}: frame counts of at least 1, like 64,128,256")
+    args.buckets = buckets
+    return args
 
 
 def _representative(path: str, count: int, preset_name: str):
@@ -106,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         quantize=args.quantize,
         max_frames=args.max_frames,
         representative=representative,
+        buckets=args.buckets,
     )
     print(
         f"wrote {written['model']} ({written['bytes'] / 1e6:.2f} MB, {args.quantize} weights) "

@@ -3,8 +3,9 @@
 ``Predictor(model)(landmarks [frames, 543, 3])`` gives the decoded text (CTC) or the top
 classes with their probabilities. ``model`` is an exported TFLite model (``model.tflite``, or
 the folder holding it with ``inference_args.json``), a training workdir or an exported weights
-file (run with JAX). Both backends take the same path from raw points to the answer, so they
-give the same predictions; ``python -m aslx.predict`` prints them.
+file (run with JAX). Both backends take the same path from raw points to the answer, and run a
+clip at the same fixed length (the smallest of the export's length buckets that holds it), so
+they give the same predictions; ``python -m aslx.predict`` prints them.
 """
 
 from __future__ import annotations
@@ -45,22 +46,38 @@ class Prediction:
 class Predictor:
     """A model from a TFLite export or a workdir, as one call: ``predictor(landmarks)``.
 
+    Args:
+      model: a TFLite export, a training workdir or a weights file.
+      beam: CTC prefix-beam width (0 or 1: greedy, the best path).
+      num_threads: TFLite interpreter threads (default: the cores this process may use).
+      max_frames: workdir or weights: frames the encoder sees at most, as the export's
+        ``--max-frames`` (default: the run's); a TFLite file has its own.
+
     Attributes:
       preset, task, vocab, blank_id, max_frames: what the model reads and says.
+      lengths: the fixed lengths a clip is padded to (the export's signatures).
       backend: ``'tflite'`` or ``'jax'``.
     """
 
-    def __init__(self, model: files.PathLike, beam: int = 0):
-        self.beam = int(beam)  # CTC prefix-beam width; 0 or 1: greedy
+    def __init__(
+        self,
+        model: files.PathLike,
+        beam: int = 0,
+        num_threads: int | None = None,
+        max_frames: int | None = None,
+    ):
+        self.beam = int(beam)
         model = files.path(model)
         if card_lib.exists(model) or model.suffix == ".safetensors":
             trained = source_lib.load_trained(model)
-            args = tflite.inference_args(trained, trained.card.max_frames)
+            if max_frames is None:
+                max_frames = trained.card.max_frames
+            args = tflite.inference_args(trained, max_frames)
             self._jitted = jax.jit(tflite.inference_function(trained))
             self._graph = None
             self.backend = "jax"
         else:
-            self._graph = tflite.TFLiteModel(model)
+            self._graph = tflite.TFLiteModel(model, num_threads=num_threads)
             args = self._graph.args
             self.backend = "tflite"
         meta = args["aslx"]
@@ -69,6 +86,15 @@ class Predictor:
         self.vocab = vocab_lib.from_json(meta["vocab"])
         self.blank_id = meta["blank_id"]
         self.max_frames = int(meta["max_frames"])
+        signatures = meta.get("signatures", {})
+        self.lengths = tuple(sorted(n for n in signatures.values() if n is not None))
+
+    def padded_length(self, num_frames: int) -> int:
+        """The static length a fitted clip runs at: its bucket, else (longer than every
+        bucket, only without a frame limit) the next multiple of 64, so that the jitted model
+        compiles once per length, not once per clip."""
+        bucket = tflite.padded_length(num_frames, self.lengths)
+        return bucket if bucket is not None else -(-max(num_frames, 1) // 64) * 64
 
     def log_probs(self, landmarks: np.ndarray) -> np.ndarray:
         """``[frames, 543, 3]`` canonical points (NaN missing) → per-frame CTC
@@ -78,8 +104,7 @@ class Predictor:
             return np.asarray(self._graph(columns)["logits"])
         columns = columns[fit.fit_indices(len(columns), self.max_frames)]
         n = len(columns)
-        length = tflite.padded_length(n, self.max_frames)
-        padded = np.full((length, columns.shape[1]), np.nan, np.float32)
+        padded = np.full((self.padded_length(n), columns.shape[1]), np.nan, np.float32)
         padded[:n] = columns
         out = np.asarray(self._jitted(padded, np.int32(n)))
         return out if self.task == "classification" else out[:n]
@@ -88,7 +113,7 @@ class Predictor:
         """Batched prefix beam search of one clip's ``[frames, V]`` log-probabilities, padded
         to the length bucket so that it compiles once per bucket, not once per clip."""
         n = len(log_probs)
-        padded = np.zeros((1, tflite.padded_length(n, self.max_frames), log_probs.shape[1]))
+        padded = np.zeros((1, self.padded_length(n), log_probs.shape[1]))
         padded[0, :n] = ctc_decoding.log_softmax(log_probs)  # the graph's may be raw logits
         mask = np.arange(padded.shape[1])[None] < n
         return ctc_decoding.beam_search(padded, mask, self.blank_id, self.beam)[0]

@@ -6,9 +6,11 @@ MediaPipe columns of a clip and reads the result:
 1. **Columns → points.** ``inputs [frames, 3·K]`` float32 are the columns named in
    ``inference_args.json`` (``selected_columns``): the x of the K landmarks the preset can
    use, then their y, then their z, in the Kaggle asl-fingerspelling wide layout, NaN where a
-   point was not detected. Any number of frames: RoPE has no length limit.
+   point was not detected.
 2. **Fit.** A clip longer than the model's ``max_frames`` keeps that many evenly spaced frames
    (``floor(i · n / T)``), exactly what the training pipeline did (``0`` keeps all frames).
+   The fitted frames are then padded with NaN rows, inside the graph, to the signature's fixed
+   length (below), so that every op after it has a static shape.
 3. **Selection.** The preset's landmarks; for a dominant-hand preset (``kaggle75``) the hand
    missing in fewer frames, the clip mirrored when it is the left one
    (:func:`aslx.landmarks.presets.select`).
@@ -21,13 +23,24 @@ MediaPipe columns of a clip and reads the result:
    vocabulary). Classification: ``outputs [classes]``. Both also give ``logits``: per-frame
    CTC log-probabilities ``[frames, V]`` (after fitting) or the class log-probabilities.
 
-Weights are stored as float16 by default (half the file, float32 arithmetic), or int8 with a
-representative set of clips for calibration, or float32.
+**Signatures, one per length bucket.** A graph traced for one fixed length keeps the fused
+kernels (``SOFTMAX``, ``GELU``, XNNPACK's fully connected and batched matmul) that a
+shape-polymorphic graph loses to chains of shape ops. So the file holds one signature per
+bucket (:func:`graph_buckets`: 64, 128, 256 and 384 frames below the run's ``max_frames``, then
+``max_frames`` itself): ``frames_64(inputs) -> {outputs, logits}`` takes clips of at most 64
+frames, and so on. The largest answers to ``serving_default``, the name the Kaggle ASL
+competitions call, and takes clips of any length (fitted). Without a frame limit
+(``max_frames=0``) ``serving_default`` is the shape-polymorphic graph for clips longer than
+every bucket. The weights are stored once whatever the number of signatures (the converter
+shares identical buffers). :class:`TFLiteModel` picks the smallest bucket that holds a clip.
 
-The signature is ``serving_default(inputs) -> {outputs, logits}``, the way the Kaggle ASL
-competitions ran submissions. ``inference_args.json`` beside ``model.tflite`` has the
-``selected_columns`` and, under ``aslx``, what :mod:`aslx.predict` needs to read the answer
-(vocabulary, task, preset, blank id, ``max_frames``).
+Weights are stored as float16 by default (half the file, float32 arithmetic), as int8 with
+float activations (``dynamic_int8``: a quarter of the file, no calibration), as int8 with a
+representative set of clips for calibration (``int8``), or as float32.
+
+``inference_args.json`` beside ``model.tflite`` has the ``selected_columns`` and, under
+``aslx``, what :mod:`aslx.predict` needs to read the answer (vocabulary, task, preset, blank
+id, ``max_frames``, and ``signatures``: each signature's fixed length, ``null`` for any).
 """
 
 from __future__ import annotations
@@ -59,7 +72,11 @@ from aslx.tf_cpu import tensorflow
 
 MODEL_FILE = "model.tflite"
 ARGS_FILE = "inference_args.json"
-QUANTIZATIONS = ("float16", "int8", "float32")
+QUANTIZATIONS = ("float16", "dynamic_int8", "int8", "float32")
+#: Fixed lengths the graph gets a signature for, below the run's ``max_frames``.
+DEFAULT_BUCKETS = (64, 128, 256, 384)
+#: The signature TFLite runtimes (and the Kaggle competitions) call by default.
+DEFAULT_SIGNATURE = "serving_default"
 
 
 # --- what the graph reads -----------------------------------------------------------------
@@ -131,10 +148,11 @@ def inference_function(trained: TrainedModel) -> Callable:
     """``f(columns [T, 3·K], num_frames) -> log-probabilities``: ``[T, V]`` per frame for CTC
     (rows past ``num_frames`` are padding), ``[C]`` for classification. The frames must
     already be fitted (:func:`aslx.input.fit.fit_indices`); padding rows must be NaN. Pure
-    JAX: the exported graph converts it, and :mod:`aslx.predict` jits it for a workdir."""
+    JAX, not jitted, the parameters closed over as constants: the exported graph converts it,
+    and :mod:`aslx.predict` jits it for a workdir."""
     preset = presets.get(trained.card.preset)
     task = trained.card.task
-    forward = inference.make_forward(trained.graphdef, preset, task)
+    forward = inference.make_forward(trained.graphdef, preset, task, jit=False)
 
     def log_probs(columns, num_frames):
         batch = columns_to_batch(columns.astype(jnp.float32), num_frames, preset)
@@ -147,12 +165,30 @@ def inference_function(trained: TrainedModel) -> Callable:
     return log_probs
 
 
-def padded_length(num_frames: int, max_frames: int) -> int:
-    """Static length a jitted model pads a fitted clip to, so that it compiles once per length
-    bucket rather than once per clip: ``max_frames``, or a multiple of 64 without a limit."""
-    if max_frames and num_frames <= max_frames:
-        return max_frames
-    return -(-max(num_frames, 1) // 64) * 64
+def graph_buckets(max_frames: int, buckets: Iterable[int] = DEFAULT_BUCKETS) -> tuple[int, ...]:
+    """The fixed lengths the exported graph has a signature for, ascending: the ``buckets``
+    below ``max_frames``, then ``max_frames`` (which takes longer clips, fitted); with no
+    frame limit (``0``) the ``buckets`` alone (longer clips go to the any-length signature).
+    Raises ``ValueError`` for a length below 1."""
+    buckets = sorted(set(int(b) for b in buckets))
+    if buckets and buckets[0] < 1:
+        raise ValueError(f"buckets {buckets}: frame counts must be at least 1")
+    if not max_frames:
+        return tuple(buckets)
+    return tuple(b for b in buckets if b < max_frames) + (int(max_frames),)
+
+
+def signature_key(length: int | None, max_frames: int) -> str:
+    """The name of the signature of fixed ``length`` (``None``: the any-length graph)."""
+    if length is None or length == max_frames:
+        return DEFAULT_SIGNATURE
+    return f"frames_{length}"
+
+
+def padded_length(num_frames: int, buckets: Iterable[int]) -> int | None:
+    """The bucket a fitted clip of ``num_frames`` frames runs at: the smallest that holds it,
+    ``None`` when it is longer than every bucket (only without a frame limit)."""
+    return next((b for b in sorted(buckets) if num_frames <= b), None)
 
 
 def blank_id_of(card: ModelCard) -> int | None:
@@ -162,9 +198,15 @@ def blank_id_of(card: ModelCard) -> int | None:
     return inference.ctc_layout(card.vocab)[1]
 
 
-def inference_args(trained: TrainedModel, max_frames: int) -> dict:
+def inference_args(
+    trained: TrainedModel, max_frames: int, buckets: Iterable[int] = DEFAULT_BUCKETS
+) -> dict:
     """What ``inference_args.json`` holds."""
     card = trained.card
+    lengths = graph_buckets(max_frames, buckets)
+    signatures = {signature_key(b, max_frames): b for b in lengths}
+    if not max_frames:
+        signatures[DEFAULT_SIGNATURE] = None
     preset = presets.get(card.preset)
     described = card.to_json()
     return {
@@ -175,6 +217,7 @@ def inference_args(trained: TrainedModel, max_frames: int) -> dict:
             "vocab": described["vocab"],
             "blank_id": blank_id_of(card),
             "max_frames": max_frames,
+            "signatures": signatures,
             "model": described["model"],
         },
     }
@@ -183,48 +226,79 @@ def inference_args(trained: TrainedModel, max_frames: int) -> dict:
 # --- the TensorFlow graph ---------------------------------------------------------------------
 
 
-def tf_module(trained: TrainedModel, max_frames: int):
-    """A ``tf.Module`` whose ``serve(inputs [frames, 3·K])`` returns ``{outputs, logits}``."""
+def tf_module(trained: TrainedModel, max_frames: int, buckets: Iterable[int] = DEFAULT_BUCKETS):
+    """``(module, signatures)``: a ``tf.Module`` holding one ``tf.function`` per signature of
+    :func:`inference_args`, each ``inputs [frames, 3·K] -> {outputs, logits}``, and the map
+    from their names to concrete functions (what ``tf.saved_model.save`` takes)."""
     tf = tensorflow()
     from jax.experimental import jax2tf
 
-    args = inference_args(trained, max_frames)
+    args = inference_args(trained, max_frames, buckets)
     num_columns = len(args["selected_columns"])
     blank_id = args["aslx"]["blank_id"]
-    # The same parameters with the blocks unrolled and XLA's attention: a TFLite graph has no
-    # use for a loop over layers (the interpreter runs ops one by one) or for cuDNN.
-    graph_config = dataclasses.replace(trained.config, scan_layers=False, attention="xla")
-    graph_model = dataclasses.replace(trained, graphdef=model_lib.abstract_params(graph_config)[0])
-    converted = jax2tf.convert(
-        inference_function(graph_model), polymorphic_shapes=["(t, _)", None], with_gradient=False
+    # The same parameters with the blocks unrolled and the attention written out heads-first:
+    # a TFLite graph has no use for a loop over layers (the interpreter runs ops one by one).
+    graph_config = dataclasses.replace(trained.config, scan_layers=False, attention="explicit")
+    # NumPy parameters make each unrolled block's kernels their own [in, out] constants (a
+    # slice of a stacked jax array would be a [1, in, out] one): only then does the converter
+    # turn the dense layers into FULLY_CONNECTED, XNNPACK's fastest kernel, not BATCH_MATMUL.
+    graph_model = dataclasses.replace(
+        trained,
+        graphdef=model_lib.abstract_params(graph_config)[0],
+        params=jax.tree.map(np.asarray, trained.params),
     )
+    log_probs = inference_function(graph_model)
 
-    class Serving(tf.Module):
+    def decode(logits):
+        if blank_id is None:
+            return {"outputs": logits, "logits": logits}
+        best = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        previous = tf.concat([[-1], best[:-1]], axis=0)
+        emitted = tf.logical_and(tf.not_equal(best, blank_id), tf.not_equal(best, previous))
+        characters = [i for i in range(logits.shape[-1]) if i != blank_id]
+        outputs = tf.gather(tf.boolean_mask(logits, emitted), characters, axis=1)
+        return {"outputs": outputs, "logits": logits}
+
+    def serving(length: int | None):
+        """The graph for clips fitted to at most ``length`` frames (``None``: any)."""
+        polymorphic = ["(t, _)", None] if length is None else None
+        converted = jax2tf.convert(log_probs, polymorphic_shapes=polymorphic, with_gradient=False)
+        fits = max_frames and length in (None, max_frames)  # the only ones a long clip reaches
+
         @tf.function(
             input_signature=[tf.TensorSpec([None, num_columns], tf.float32, name="inputs")],
             autograph=False,
         )
-        def serve(self, inputs):
+        def serve(inputs):
+            if fits:
+                inputs = tf.gather(inputs, fit.fit_indices(tf.shape(inputs)[0], max_frames, tf))
             frames = tf.shape(inputs)[0]
-            if max_frames:
-                inputs = tf.gather(inputs, fit.fit_indices(frames, max_frames, tf))
-            logits = converted(inputs, tf.shape(inputs)[0])
-            if blank_id is None:
-                return {"outputs": logits, "logits": logits}
-            best = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            previous = tf.concat([[-1], best[:-1]], axis=0)
-            emitted = tf.logical_and(tf.not_equal(best, blank_id), tf.not_equal(best, previous))
-            characters = [i for i in range(logits.shape[-1]) if i != blank_id]
-            outputs = tf.gather(tf.boolean_mask(logits, emitted), characters, axis=1)
-            return {"outputs": outputs, "logits": logits}
+            if length is None:
+                return decode(converted(inputs, frames))
+            padding = tf.fill([length - frames, num_columns], float("nan"))
+            padded = tf.reshape(tf.concat([inputs, padding], 0), [length, num_columns])
+            logits = converted(padded, frames)
+            return decode(logits if blank_id is None else logits[:frames])
 
-    return Serving()
+        return serve
+
+    module, signatures = tf.Module(), {}
+    for key, length in args["aslx"]["signatures"].items():
+        serve = serving(length)
+        setattr(module, key, serve)  # a SavedModel saves the functions its module holds
+        signatures[key] = serve.get_concrete_function()
+    return module, signatures
 
 
-def _representative(columns: Iterable[np.ndarray]):
+def _representative(columns: Iterable[np.ndarray], signatures: dict[str, int | None]):
+    """Calibration samples for every signature: each clip, cut to the signature's length
+    (calibration needs activation ranges, and a long clip's first frames give them)."""
+    clips = [np.asarray(c, np.float32) for c in columns]
+
     def generate():
-        for c in columns:
-            yield {"inputs": np.asarray(c, np.float32)}
+        for key, length in signatures.items():
+            for c in clips:
+                yield key, {"inputs": c if length is None else c[:length]}
 
     return generate
 
@@ -235,34 +309,40 @@ def convert(
     max_frames: int,
     quantize: str = "float16",
     representative: Iterable[np.ndarray] | None = None,
+    buckets: Iterable[int] = DEFAULT_BUCKETS,
 ) -> bytes:
     """The TFLite flat buffer of :func:`tf_module`.
 
     Args:
       max_frames: clips longer than this keep this many evenly spaced frames (0: all).
-      quantize: ``float16`` (weights stored as float16), ``int8`` (weights and, where the
-        calibration allows, activations in int8; needs ``representative``) or ``float32``.
+      quantize: ``float16`` (weights stored as float16), ``dynamic_int8`` (weights stored as
+        int8, activations float, quantised on the fly where a kernel can), ``int8`` (weights
+        and, where the calibration allows, activations in int8; needs ``representative``) or
+        ``float32``.
       representative: graph inputs ``[frames, 3·K]`` for int8 calibration (a few hundred clips).
+      buckets: fixed signature lengths below ``max_frames`` (:func:`graph_buckets`).
     """
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
     if quantize == "int8" and representative is None:
         raise ValueError("int8 quantisation needs representative clips (--representative)")
     tf = tensorflow()
-    module = tf_module(trained, max_frames)
+    module, signatures = tf_module(trained, max_frames, buckets)
     with tempfile.TemporaryDirectory(prefix="aslx-savedmodel-") as saved:
-        # A SavedModel keeps the signature's input and output names in the TFLite file.
-        tf.saved_model.save(
-            module, saved, signatures={"serving_default": module.serve.get_concrete_function()}
-        )
+        # A SavedModel keeps the signatures' input and output names in the TFLite file.
+        tf.saved_model.save(module, saved, signatures=signatures)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
-        if quantize == "float16":
+        if quantize != "float32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
         elif quantize == "int8":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = _representative(representative)
-        with _silenced():
+            lengths = inference_args(trained, max_frames, buckets)["aslx"]["signatures"]
+            converter.representative_dataset = _representative(representative, lengths)
+        with _silenced(), warnings.catch_warnings():
+            # int8 calibration runs tf.lite's own (deprecated) interpreter: its notice is not
+            # for the user, who runs the file with ai_edge_litert.
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
             return converter.convert()
 
 
@@ -292,6 +372,7 @@ def export(
     quantize: str = "float16",
     max_frames: int | None = None,
     representative: Iterable[np.ndarray] | None = None,
+    buckets: Iterable[int] = DEFAULT_BUCKETS,
 ) -> dict:
     """Writes ``out/model.tflite`` and ``out/inference_args.json`` for a trained model.
 
@@ -300,6 +381,7 @@ def export(
       out: output folder (created). Both files are written to temporary names and renamed, so
         a crash leaves the previous export, or nothing, never half a file.
       max_frames: frames fed to the encoder at most; ``None`` takes the run's ``max_frames``.
+      buckets: fixed signature lengths below ``max_frames`` (:func:`graph_buckets`).
 
     Returns:
       ``{"model": path, "args": path, "bytes": size of model.tflite}``.
@@ -312,10 +394,17 @@ def export(
         )
     if max_frames is None:
         max_frames = trained.card.max_frames
-    flat = convert(trained, max_frames=max_frames, quantize=quantize, representative=representative)
+    buckets = graph_buckets(max_frames, buckets)  # checked before the long conversion
+    flat = convert(
+        trained,
+        max_frames=max_frames,
+        quantize=quantize,
+        representative=representative,
+        buckets=buckets,
+    )
     out = files.path(out)
     out.mkdir(parents=True, exist_ok=True)
-    args = inference_args(trained, max_frames)
+    args = inference_args(trained, max_frames, buckets)
     args["aslx"]["quantize"] = quantize
     args["aslx"]["source"] = str(source)
     model_path = files.write_bytes(out / MODEL_FILE, flat)
@@ -326,10 +415,29 @@ def export(
 # --- running an exported model ------------------------------------------------------------------
 
 
+def interpreter_class() -> type:
+    """The TFLite interpreter: ``ai_edge_litert``'s, the maintained one, where it is installed,
+    else ``tf.lite``'s (deprecated, the same runtime). Both apply XNNPACK by default."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        return tensorflow().lite.Interpreter
+    return Interpreter
+
+
+def default_threads() -> int:
+    """The cores this process may run on (the interpreter's ``num_threads`` default)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class TFLiteModel:
     """An exported model loaded for inference: ``model(columns) -> {outputs, logits}``.
 
     ``path`` is ``model.tflite`` or the folder holding it (``inference_args.json`` beside).
+    Each call runs the signature of the smallest length bucket that holds the fitted clip, on
+    ``num_threads`` threads (default: :func:`default_threads`).
     """
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
@@ -346,23 +454,36 @@ class TFLiteModel:
         self.args = json.loads(args_path.read_text())
         if "aslx" not in self.args:
             raise ValueError(f"{args_path}: no 'aslx' entry; was this model exported by aslx?")
-        tf = tensorflow()
+        self.num_threads = int(num_threads or default_threads())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
             if files.is_local(model_path):  # memory-mapped
                 where = {"model_path": os.fspath(model_path)}
             else:
                 where = {"model_content": model_path.read_bytes()}
-            self.interpreter = tf.lite.Interpreter(**where, num_threads=num_threads)
-        self.runner = self.interpreter.get_signature_runner("serving_default")
-        self.preset = presets.get(self.args["aslx"]["preset"])
-        self.task = self.args["aslx"]["task"]
-        self.vocab = vocab_lib.from_json(self.args["aslx"]["vocab"])
-        self.blank_id = self.args["aslx"]["blank_id"]
+            self.interpreter = interpreter_class()(**where, num_threads=self.num_threads)
+        meta = self.args["aslx"]
+        # Exports from before the length buckets hold one any-length signature.
+        signatures = meta.get("signatures", {DEFAULT_SIGNATURE: None})
+        self.runners = {key: self.interpreter.get_signature_runner(key) for key in signatures}
+        self.lengths = {length: key for key, length in signatures.items() if length is not None}
+        self.any_length = next((k for k, length in signatures.items() if length is None), None)
+        self.max_frames = int(meta.get("max_frames", 0))
+        self.preset = presets.get(meta["preset"])
+        self.task = meta["task"]
+        self.vocab = vocab_lib.from_json(meta["vocab"])
+        self.blank_id = meta["blank_id"]
 
     @property
     def num_bytes(self) -> int:
         return self.path.stat().length
 
+    def signature_for(self, num_frames: int) -> str:
+        """The signature a clip of ``num_frames`` raw frames runs on."""
+        fitted = min(num_frames, self.max_frames) if self.max_frames else num_frames
+        length = padded_length(fitted, self.lengths)
+        return self.any_length if length is None else self.lengths[length]
+
     def __call__(self, columns: np.ndarray) -> dict[str, np.ndarray]:
-        return self.runner(inputs=np.asarray(columns, np.float32))
+        columns = np.asarray(columns, np.float32)
+        return self.runners[self.signature_for(len(columns))](inputs=columns)

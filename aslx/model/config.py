@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 
 GATE_KINDS = ("none", "sigmoid", "hard_concrete")
-#: ``jax.nn.dot_product_attention`` implementations; ``auto`` is ``cudnn`` (flash attention) on
-#: a GPU with bfloat16 compute and ``xla`` everywhere else (CPU, TPU, float32).
-ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn")
+#: Attention implementations: ``jax.nn.dot_product_attention``'s ``xla`` and ``cudnn``, or
+#: ``explicit`` (the softmax written out heads-first, what the TFLite graph runs); ``auto`` is
+#: ``cudnn`` (flash attention) on a GPU with bfloat16 compute and ``xla`` everywhere else.
+ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn", "explicit")
 #: What a scanned block keeps for the backward pass (``jax.checkpoint`` policies): ``none``
 #: keeps every activation, ``full`` only each block's input (recomputes the block),
 #: ``dots_saveable`` every matrix product (attention scores included),

@@ -53,11 +53,31 @@ def dot_product_attention(q, k, v, key_lengths, implementation: str = "xla"):
     (``key_lengths = 0``) gets finite outputs: XLA's mask gives it a uniform softmax over its
     (zero-gradient) padding; cuDNN's kernel would divide by zero, so it attends to one key
     there. Nothing downstream reads padded frames."""
+    if implementation == "explicit":
+        return explicit_attention(q, k, v, key_lengths)
     if implementation == "cudnn":
         key_lengths = jnp.maximum(key_lengths, 1)
     return jax.nn.dot_product_attention(
         q, k, v, key_value_seq_lengths=key_lengths.astype(jnp.int32), implementation=implementation
     )
+
+
+def explicit_attention(q, k, v, key_lengths):
+    """:func:`dot_product_attention` written out: ``softmax(q kᵀ / √H + mask) v`` per head.
+
+    The layout an op-by-op interpreter (TFLite, XNNPACK) runs fastest: heads first, so the
+    ``[B, N, T, T]`` scores are never transposed; ``1/√H`` applied to q (``[T, D]``), not to
+    the scores; the key mask an additive ``[B, 1, 1, T]`` bias (``-1e30`` past the key length,
+    so a row with no valid key is uniform over its padding, as XLA's), which broadcasts in
+    the add instead of a ``[B, N, T, T]`` select."""
+    h = q.shape[-1]
+    q = jnp.swapaxes(q, 1, 2).astype(jnp.float32) * (h**-0.5)  # [B, N, T, H]
+    k = jnp.transpose(k, (0, 2, 3, 1)).astype(jnp.float32)  # [B, N, H, S]
+    v = jnp.swapaxes(v, 1, 2)  # [B, N, S, H]
+    valid = jnp.arange(k.shape[-1]) < key_lengths[:, None]
+    bias = jnp.where(valid, 0.0, -1e30).astype(jnp.float32)[:, None, None, :]
+    probs = jax.nn.softmax(q @ k + bias, axis=-1)
+    return jnp.swapaxes(probs.astype(v.dtype) @ v, 1, 2)
 
 
 def dense(in_dim: int, out_dim: int, axes: tuple, dtype, rngs: nnx.Rngs) -> nnx.Linear:

@@ -24,10 +24,11 @@ def ctc_layout(vocab: vocab_lib.Vocab) -> tuple[int, int]:
     return vocab.size + 1, vocab.size
 
 
-def make_forward(graphdef: nnx.GraphDef, preset: Preset, task: str) -> Callable:
+def make_forward(graphdef: nnx.GraphDef, preset: Preset, task: str, jit: bool = True) -> Callable:
     """``forward(params, batch) -> outputs``: normalisation and the model in evaluation mode
     (hard gate, no dropout). CTC gives ``best_path [B, T]`` and ``log_probs [B, T, V]``;
-    classification gives ``class_logits [B, C]``. Jitted."""
+    classification gives ``class_logits [B, C]``. Jitted unless ``jit=False`` (for a caller
+    that traces it with the parameters as constants: the TFLite graph)."""
 
     def forward(params, batch):
         batch = recipe.normalize_batch(batch, preset)
@@ -37,4 +38,4 @@ def make_forward(graphdef: nnx.GraphDef, preset: Preset, task: str) -> Callable:
         log_probs = jax.nn.log_softmax(out["ctc_logits"].astype(jnp.float32), axis=-1)
         return {"best_path": jnp.argmax(log_probs, -1), "log_probs": log_probs}
 
-    return jax.jit(forward)
+    return jax.jit(forward) if jit else forward
