@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aslx.formats import kaggle_fingerspelling
-from aslx.input import pipeline
+from aslx.input import fit, pipeline
 from aslx.landmarks import presets
 from aslx.records import ingest
 from aslx.records.metadata import NoSuchSplit, RecordSet
@@ -292,9 +292,9 @@ def test_bucket_bounds_lengths_and_trimming():
         with pytest.raises(ValueError, match="buckets"):
             pipeline.parse_buckets(bad, frames, 384)
     bounds = (64, 128, 384)
-    assert [pipeline.bucket_length(n, bounds) for n in (1, 64, 65, 384)] == [64, 64, 128, 384]
+    assert [fit.bucket_length(n, bounds) for n in (1, 64, 65, 384)] == [64, 64, 128, 384]
     with pytest.raises(ValueError, match="exceeds"):
-        pipeline.bucket_length(385, bounds)
+        fit.bucket_length(385, bounds)
     batch = {
         "landmarks": np.zeros((2, 8, 3, 3)),
         "frame_mask": np.zeros((2, 8), bool),

@@ -188,7 +188,10 @@ def signature_key(length: int | None, max_frames: int) -> str:
 def padded_length(num_frames: int, buckets: Iterable[int]) -> int | None:
     """The bucket a fitted clip of ``num_frames`` frames runs at: the smallest that holds it,
     ``None`` when it is longer than every bucket (only without a frame limit)."""
-    return next((b for b in sorted(buckets) if num_frames <= b), None)
+    bounds = tuple(sorted(buckets))
+    if not bounds or num_frames > bounds[-1]:
+        return None
+    return fit.bucket_length(num_frames, bounds)
 
 
 def blank_id_of(card: ModelCard) -> int | None:

@@ -1,6 +1,6 @@
 """Fitting a clip into ``max_frames``: which stored frames a model sees, the one rule that the
 input pipeline (TensorFlow), the TFLite graph (TensorFlow), ``aslx.predict`` (NumPy) and the
-alignments (NumPy, the inverse map) share.
+alignments (NumPy, the inverse map) share; and the length bucket a fitted clip runs at.
 
 A clip of ``n`` frames keeps them all when ``n ≤ T``; a longer one keeps ``T`` evenly spaced
 frames, stored frame ``floor(i · n / T)`` for ``i < T`` (the first frame always, the phrase
@@ -10,6 +10,16 @@ whole, so CTC labels stay valid). ``T = 0`` means no limit.
 from __future__ import annotations
 
 import numpy as np
+
+
+def bucket_length(num_frames: int, bounds: tuple[int, ...]) -> int:
+    """The smallest bound that holds ``num_frames`` frames (``bounds`` ascending): the length
+    a training batch is cut to and an exported graph's signature. Raises ``ValueError`` past
+    the last bound."""
+    for bound in bounds:
+        if num_frames <= bound:
+            return bound
+    raise ValueError(f"a clip of {num_frames} frames exceeds the largest bucket {bounds[-1]}")
 
 
 def fit_indices(num_frames, max_frames: int, ops=np):

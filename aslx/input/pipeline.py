@@ -34,10 +34,10 @@ at most one epoch of *serialized* records (no decoding) to get there.
 consecutive batches (``W · B`` records, steps ``wW … wW + W − 1``) by clip length, cuts it into
 ``W`` batches of similar lengths and plays them in an order drawn from ``(seed, w)``; each step
 still holds records of its own window only, so resume stays exact (start at the window, drop
-the steps before ``start_step``). :func:`bucket_length` and :func:`trim_frames` then cut a batch
-to the smallest bucket bound that holds its longest clip, so the step runs on a few static
-lengths instead of always ``max_frames`` (the training loop agrees on the length across
-processes first). :func:`default_buckets` chooses bounds from the record set's frame counts.
+the steps before ``start_step``). :func:`aslx.input.fit.bucket_length` and :func:`trim_frames`
+then cut a batch to the smallest bucket bound that holds its longest clip, so the step runs on
+a few static lengths instead of always ``max_frames`` (the training loop agrees on the length
+across processes first). :func:`default_buckets` chooses bounds from the record set's frame counts.
 
 **Processes** read disjoint shard files (process ``i`` of ``n`` takes shards ``i, i+n, …``), in
 training and in evaluation alike, so no host reads another's files; every process yields the
@@ -403,15 +403,6 @@ def _sorted_windows(tf, batches, config: InputConfig, first_window: int):
 #: Keeps the window orders' random stream apart from the epochs' file orders (both seeded
 #: from ``config.seed`` and a small counter).
 WINDOW_SEED_OFFSET = 1_000_000_007
-
-
-def bucket_length(num_frames: int, bounds: tuple[int, ...]) -> int:
-    """The smallest bound that holds ``num_frames`` frames (``bounds`` ascending, the last
-    ``max_frames``)."""
-    for bound in bounds:
-        if num_frames <= bound:
-            return bound
-    raise ValueError(f"a clip of {num_frames} frames exceeds the largest bucket {bounds[-1]}")
 
 
 #: Batch keys with a frame axis (second axis), cut by :func:`trim_frames`.

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from aslx.input import pipeline
+from aslx.input import fit, pipeline
 from aslx.records.metadata import RecordSet
 
 
@@ -41,7 +41,7 @@ def bucketed_padding(
     for _ in range(steps):
         lengths = next(stream)["num_frames"]
         real += int(lengths.sum())
-        total += lengths.size * pipeline.bucket_length(int(lengths.max()), bounds)
+        total += lengths.size * fit.bucket_length(int(lengths.max()), bounds)
     return 1 - real / max(total, 1)
 
 

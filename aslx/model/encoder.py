@@ -9,8 +9,9 @@ Shapes: ``B`` batch, ``T`` frames, ``D`` width, ``N`` heads, ``H = D / N``.
 * **Blocks.** ``x += drop(attn(LN(x)))``, ``x += drop(mlp(LN(x)))``; multi-head attention with
   rotary embeddings on q and k (:mod:`aslx.model.rope`) through
   ``jax.nn.dot_product_attention`` with per-example key lengths (cuDNN flash attention on a
-  GPU, XLA elsewhere; the TFLite graph runs :func:`explicit_attention`); GELU MLP of ``mlp_ratio · D``. LayerDrop (Fan et al. 2019,
-  arXiv:1909.11556) skips whole blocks per example in training.
+  GPU, XLA elsewhere; the TFLite graph runs :func:`explicit_attention`); GELU MLP of
+  ``mlp_ratio · D``. LayerDrop (Fan et al. 2019, arXiv:1909.11556) skips whole blocks per
+  example in training.
 * **Stacked blocks.** The ``num_layers`` blocks are one :class:`Block` whose parameters have a
   leading ``[num_layers]`` axis (logical axis ``layers``; paths ``encoder/blocks/…`` without a
   layer index). They run under ``lax.scan`` (MaxText's habit: one block is compiled whatever

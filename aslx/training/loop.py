@@ -18,7 +18,7 @@ import numpy as np
 
 from aslx import files, processes
 from aslx.decoding.evaluate import device_batch
-from aslx.input import pipeline
+from aslx.input import fit, pipeline
 from aslx.records.metadata import NoSuchSplit, RecordSet
 from aslx.run import card as card_lib
 from aslx.run import checkpoint as checkpoint_lib
@@ -109,7 +109,7 @@ def train_batches(
         batch = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
         # every process cuts the global batch to the same length
         longest = processes.max_over(int(batch["frame_mask"].sum(1).max()))
-        yield pipeline.trim_frames(batch, pipeline.bucket_length(longest, bounds))
+        yield pipeline.trim_frames(batch, fit.bucket_length(longest, bounds))
 
 
 def write_run_files(workdir: files.PathLike, card: card_lib.ModelCard, config) -> None:
