@@ -175,14 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         workdir = real_data.spelling_model(size, steps[size], args.data, args.workdir)
         results[size] = measure(workdir, clips, args.workdir / f"export_{size}", args.timing_clips)
     width = max(6, *map(len, results))
-    lengths = "".join(f"{f'tflite/jax {f}':>16}" for f in LENGTHS)
+    lengths = "".join(f"{f'tflite/jax {f}':>22}" for f in LENGTHS)
     print(f"\n{'model':<{width}}{'MB':>7}{'agree':>7}{'rel err':>10}{lengths}")
     for name, r in results.items():
         cells = [
             f"{r['tflite_ms'][f]:.1f}/{r['jax_ms'][f]:.1f}={r['tflite_over_jax'][f]:.2f}"
             for f in LENGTHS
         ]
-        ratios = "".join(f"{c:>16}" for c in cells)
+        ratios = "".join(f"{c:>22}" for c in cells)
         print(
             f"{name:<{width}}{r['tflite_bytes'] / 1e6:>7.2f}{r['decode_agreement']:>7.3f}"
             f"{r['max_rel_logit_error']:>10.2e}{ratios}"
