@@ -112,6 +112,8 @@ def test_inference_benchmark_writes_its_fields(tmp_path, shared_data, tiny_ctc_r
         str(tiny_ctc_run),
         "--clips",
         "3",
+        "--timing-clips",
+        "2",
     ]
     assert load("inference").main(args) == 0
     result = json.loads(out.read_text())[tiny_ctc_run.name]
@@ -123,6 +125,12 @@ def test_inference_benchmark_writes_its_fields(tmp_path, shared_data, tiny_ctc_r
         "max_rel_logit_error",
     } <= set(result)
     assert result["clips"] == 3 and result["tflite_bytes"] > 0
+    lengths = ["64", "128", "256", "384"]  # JSON keys: the clip lengths timed
+    for key in ("tflite_ms", "jax_ms", "tflite_over_jax"):
+        assert list(result[key]) == lengths
+    for length in lengths:
+        ratio = result["tflite_ms"][length] / result["jax_ms"][length]
+        assert result["tflite_over_jax"][length] == pytest.approx(ratio)
     assert 0 <= result["decode_agreement"] <= 1 and result["max_rel_logit_error"] < 1e-2
 
 
