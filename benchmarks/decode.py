@@ -50,7 +50,9 @@ def val_log_probs(workdir: Path, record_dir: Path) -> tuple[np.ndarray, np.ndarr
     """``(log_probs [N, T, V], frame_mask [N, T], blank_id)`` of the trained model on val."""
     trained = source_lib.load_trained(workdir)
     card = trained.card
-    forward = inference.make_forward(trained.graphdef, presets.get(card.preset), card.task)
+    forward = inference.make_forward(
+        trained.graphdef, presets.get(card.preset), card.task, card.normalization
+    )
     config = pipeline.InputConfig(batch_size=50, max_frames=card.max_frames, preset=card.preset)
     log_probs, masks = [], []
     for batch in pipeline.eval_batches(record_dir, "val", config, process_index=0, process_count=1):

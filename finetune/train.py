@@ -42,7 +42,7 @@ def _check_vocab(config, vocab: vocab_lib.Vocab, folder) -> None:
         )
 
 
-def _teacher(config, vocab, preset):
+def _teacher(config, vocab, preset, normalization):
     """(graphdef, params, model config) of the frozen teacher, or Nones."""
     source = config.teacher.workdir or config.teacher.weights
     if not source:
@@ -60,6 +60,11 @@ def _teacher(config, vocab, preset):
         raise config_lib.ConfigError(
             f"teacher {source}: reads preset {teacher.card.preset}, this run "
             f"{preset.name}; set config.data.preset={teacher.card.preset}"
+        )
+    if teacher.card.normalization != normalization:
+        raise config_lib.ConfigError(
+            f"teacher {source}: normalises its input as {teacher.card.normalization}, this run "
+            f"as {normalization}; set config.data's normalization fields to the teacher's"
         )
     return teacher.graphdef, teacher.params, teacher.config
 
@@ -86,13 +91,17 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     _check_vocab(config, vocab, records.folder)
     preset = presets.get(config.data.preset) if config.data.preset else records.preset
     input_config = config_lib.input_config(config, preset)
+    normalization = config_lib.normalization(config, records)
     ctc_vocab, blank_id = inference.ctc_layout(vocab)
 
     # --- model, warm start, teacher -------------------------------------------------------
-    teacher_graphdef, teacher_params, teacher_config = _teacher(config, vocab, preset)
+    teacher_graphdef, teacher_params, teacher_config = _teacher(
+        config, vocab, preset, normalization
+    )
     model_config = config_lib.model_config(
         config,
         num_landmarks=preset.num_landmarks,
+        landmark_channels=normalization.landmark_channels,
         ctc_vocab=ctc_vocab if config.task == "ctc" else 0,
         num_classes=vocab.size if config.task == "classification" else 0,
         distill_vocab=teacher_config.ctc_vocab if teacher_config else 0,
@@ -111,6 +120,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         preset=preset.name,
         task=config.task,
         max_frames=config.data.max_frames,
+        normalization=normalization,
+        train_frames=records.frame_summary(),
     )
     if lead:
         loop.write_run_files(workdir, card, config)
@@ -148,6 +159,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
             kd_weight=config.teacher.kd_weight,
             l0_weight=config.gate.l0_weight,
             temperature=lambda step: config_lib.temperature(config, step),
+            normalization=normalization,
         ),
         teacher_graphdef,
     )
@@ -158,7 +170,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     to_device = sharding.host_to_global(mesh)
     # every process compiles the evaluation before any runs it (see aslx.processes)
     forward = processes.CompiledTogether(
-        inference.make_forward(graphdef, preset, config.task), "eval_forward"
+        inference.make_forward(graphdef, preset, config.task, normalization), "eval_forward"
     )
     key = jax.random.key(config.seed)
 

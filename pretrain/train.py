@@ -54,13 +54,18 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     records = loop.open_records(config, (config.data.train_split,))
     preset = presets.get(config.data.preset) if config.data.preset else records.preset
     input_config = config_lib.input_config(config, preset)
+    normalization = config_lib.normalization(config, records)
 
     # --- student and decoder --------------------------------------------------------------
     try:
         objective = data2vec.Data2vecConfig(**config.data2vec)
     except ValueError as e:
         raise config_lib.ConfigError(f"config.data2vec: {e}") from None
-    model_config = config_lib.model_config(config, num_landmarks=preset.num_landmarks)
+    model_config = config_lib.model_config(
+        config,
+        num_landmarks=preset.num_landmarks,
+        landmark_channels=normalization.landmark_channels,
+    )
     try:
         graphdef, params = data2vec.create(model_config, objective, seed=config.seed)
     except ValueError as e:
@@ -72,6 +77,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         task="pretrain",
         max_frames=config.data.max_frames,
         data2vec=dataclasses.asdict(objective),
+        normalization=normalization,
+        train_frames=records.frame_summary(),
     )
     if lead:
         loop.write_run_files(workdir, card, config)
@@ -87,7 +94,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
 
     # --- compile --------------------------------------------------------------------------
     step_fn = step_lib.make_train_step(
-        data2vec.make_loss(graphdef, objective, preset, augment_config(config)),
+        data2vec.make_loss(graphdef, objective, preset, augment_config(config), normalization),
         tx,
         ema_decay=lambda step: data2vec.ema_decay(objective, step),
         grad_accum_steps=config.grad_accum_steps,

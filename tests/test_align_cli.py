@@ -97,7 +97,7 @@ def test_alignments_are_the_models_best_paths(aligned, ctc_run, synthetic_record
     alignments, _ = alignments_file.read_file(aligned[0])
     trained = source_lib.load_trained(ctc_run)
     preset = presets.get(trained.card.preset)
-    forward = inference.make_forward(trained.graphdef, preset, "ctc")
+    forward = inference.make_forward(trained.graphdef, preset, "ctc", trained.card.normalization)
     blank_id = RecordSet(synthetic_records).vocab.blank_id
     config = pipeline.InputConfig(batch_size=8, max_frames=MAX_FRAMES, preset=preset.name)
     checked = 0

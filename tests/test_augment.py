@@ -91,7 +91,7 @@ SEEDS = st.integers(0, 10_000)
 @given(seed=SEEDS, missing=st.floats(0, 1))
 def test_normalize_matches_reference(seed, missing):
     sample = make_sample(seed, missing=missing)
-    got = jax.jit(T.normalize, static_argnums=1)(as_jax(sample), PRESET.group_sizes)
+    got = jax.jit(T.normalize, static_argnums=1)(as_jax(sample), PRESET)
     assert_samples_close(got, ref.normalize(dict(sample), PRESET.group_sizes), atol=1e-4)
 
 

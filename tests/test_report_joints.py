@@ -135,7 +135,7 @@ def test_accuracy_table(gated_run, report_output):
         pipeline.InputConfig(batch_size=32, max_frames=32, preset=PRESET),
     )
     open_gate = evaluate_lib.evaluate(
-        inference.make_forward(run.graphdef, run.preset, run.task),
+        inference.make_forward(run.graphdef, run.preset, run.task, run.normalization),
         run.with_logits(np.ones(N, np.float32)),
         batches,
         task="ctc",

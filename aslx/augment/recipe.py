@@ -2,9 +2,13 @@
 vectorised over the batch with one key per example, inside the jitted train step.
 
 The default :class:`AugmentConfig` is the recipe of the 5th-place Kaggle fingerspelling
-solution (constants in the design brief), run on device instead of in host worker processes:
+solution (constants in the design brief), run on device instead of in host worker processes,
+after two optional steps of signer and camera variation (off by default):
 
-1. Normalize each group (after the y aspect correction)
+0. StillClip p ``still_clip_p`` (one real frame held for a random length: a photo of a static
+   sign; classification only) · CameraAspect p ``camera_aspect_p`` (raw y scaled by a factor
+   up to ``1 ± camera_aspect_limit``, log-uniform: a camera of another width / height)
+1. Normalize (after the y aspect correction; :mod:`aslx.landmarks.normalize`)
 2. HorizontalFlip per group p .5 (left/right partner groups flip together)
 3. TimeFlip p .5 (label reversed too) · RandomResample ±50 % p .5 · Truncate · AlignCTCLabel
 4. FrameBlockMask per group: hands ratio .8, block 3, p .1; other groups ratio .1, block 3, p .25
@@ -29,6 +33,8 @@ import jax.numpy as jnp
 
 from aslx.augment import cutmix as cutmix_lib
 from aslx.augment import transforms as T
+from aslx.landmarks import normalize as normalize_lib
+from aslx.landmarks.normalize import Normalization
 from aslx.landmarks.presets import Preset
 
 SAMPLE_KEYS = ("landmarks", "landmark_mask", "frame_mask", "labels", "label_mask", "alignment")
@@ -73,6 +79,9 @@ class AugmentConfig:
     scale_limit: float = 0.2
     shift_stdev: float = 0.1
     cutmix_p: float = 0.5
+    still_clip_p: float = 0.0
+    camera_aspect_p: float = 0.0
+    camera_aspect_limit: float = 0.25
 
     @classmethod
     def identity(cls, **overrides) -> AugmentConfig:
@@ -96,6 +105,8 @@ class AugmentConfig:
                     scale_limit=0.0,
                     shift_stdev=0.0,
                     cutmix_p=0.0,
+                    still_clip_p=0.0,
+                    camera_aspect_p=0.0,
                 )
                 | overrides
             )
@@ -117,7 +128,7 @@ def draw(key: jax.Array, config: AugmentConfig, preset: Preset, frames: int) -> 
     flip …), so :func:`apply` runs every transform unconditionally.
     """
     g, lm = len(preset.groups), preset.num_landmarks
-    k = iter(jax.random.split(key, 20))
+    k = iter(jax.random.split(key, 26))
     units = jnp.asarray(preset.flip_units())
     blocks = [config.block_mask_of(name) for name in preset.group_names]
 
@@ -153,15 +164,41 @@ def draw(key: jax.Array, config: AugmentConfig, preset: Preset, frames: int) -> 
         "shear": uniform(next(k), config.shear_limit, (g, 2)),
         "scale": 1 + uniform(next(k), config.scale_limit, (g, 1)),
         "shift": config.shift_stdev * jax.random.normal(next(k), (g, 3)),
+        "still": happens(next(k), config.still_clip_p),
+        "still_frame": jax.random.uniform(next(k)),
+        "still_length": jax.random.uniform(next(k)),
+        "y_factor": jnp.where(
+            happens(next(k), config.camera_aspect_p),
+            jnp.exp(uniform(next(k), math.log1p(config.camera_aspect_limit))),
+            1.0,
+        ),
     }
 
 
-def apply(sample: T.Sample, params: dict, config: AugmentConfig, preset: Preset) -> T.Sample:
+def apply(
+    sample: T.Sample,
+    params: dict,
+    config: AugmentConfig,
+    preset: Preset,
+    normalization: Normalization | None = None,
+) -> T.Sample:
     """Applies the recipe with drawn ``params`` to one sample (deterministic)."""
+    # Signer and camera variation first, on raw image coordinates: normalisation (and its
+    # resting-hand rule) must see them as it would see a real clip.
+    if config.still_clip_p > 0:
+        sample = T.still_clip(
+            sample, params["still"], params["still_frame"], params["still_length"]
+        )
+    if config.camera_aspect_p > 0:
+        sample = T.camera_aspect_jitter(sample, params["y_factor"])
     if config.normalize:
-        sample = T.normalize(sample, preset.group_sizes)
+        sample = T.normalize(sample, preset, normalization)
     sample = T.horizontal_flip(
-        sample, params["flip"], preset.mirror_permutation(), preset.group_ids
+        sample,
+        params["flip"],
+        preset.mirror_permutation(),
+        preset.group_ids,
+        preset.group_mirror_permutation(),
     )
     sample = T.resample(sample, params["resample_scale"], params["time_flip"])
     if config.max_length is not None:
@@ -185,34 +222,68 @@ def apply(sample: T.Sample, params: dict, config: AugmentConfig, preset: Preset)
     )
 
 
-def augment_batch(key: jax.Array, batch: dict, config: AugmentConfig, preset: Preset) -> dict:
+def augment_batch(
+    key: jax.Array,
+    batch: dict,
+    config: AugmentConfig,
+    preset: Preset,
+    normalization: Normalization | None = None,
+) -> dict:
     """Augments a batch (``[B, …]`` arrays as the input pipeline yields them), one key per
-    example; call it inside the jitted train step. Keys other than the sample's pass through."""
+    example; call it inside the jitted train step. Keys other than the sample's pass through.
+    ``landmarks`` comes back as the model's input, ``[B, T, L, C]``
+    (:func:`aslx.landmarks.normalize.model_input`)."""
+    normalization = normalization or Normalization.per_group()
     cut_key, sample_key = jax.random.split(key)
     if config.cutmix_p > 0 and "alignment" in batch:
         batch = batch | cutmix_lib.cutmix(cut_key, batch, config.cutmix_p)
     sample = {k: batch[k] for k in SAMPLE_KEYS if k in batch}
     frames = batch["frame_mask"].shape[1]
     keys = jax.random.split(sample_key, batch["frame_mask"].shape[0])
-    augmented = jax.vmap(lambda k, s: apply(s, draw(k, config, preset, frames), config, preset))(
-        keys, sample
-    )
+
+    def one(key, sample):
+        params = draw(key, config, preset, frames)
+        augmented = apply(sample, params, config, preset, normalization)
+        return augmented | {"landmarks": _input(augmented, preset, normalization)}
+
+    augmented = jax.vmap(one)(keys, sample)
+    augmented.pop("placement", None)
     return batch | augmented
 
 
-def normalize_batch(batch: dict, preset: Preset) -> dict:
-    """What evaluation and inference see: the recipe's first step (aspect correction and
-    per-group normalisation) alone, deterministic, on a ``[B, …]`` batch."""
+def _input(sample: T.Sample, preset: Preset, normalization: Normalization) -> jnp.ndarray:
+    if normalization.frame == "body" and "placement" not in sample:
+        # Augmentation without normalisation (AugmentConfig.normalize False) has no placement.
+        sample = sample | {"placement": jnp.zeros((len(preset.groups), 4))}
+    return normalize_lib.model_input(sample, preset, normalization)
+
+
+def normalize_batch(
+    batch: dict, preset: Preset, normalization: Normalization | None = None
+) -> dict:
+    """What evaluation and inference see: the recipe's first step (aspect correction, the
+    resting-hand rule, normalisation) alone, deterministic, on a ``[B, …]`` batch;
+    ``landmarks`` becomes the model's input ``[B, T, L, C]``."""
+    normalization = normalization or Normalization.per_group()
     sample = {k: batch[k] for k in ("landmarks", "landmark_mask", "frame_mask")}
-    normalized = jax.vmap(lambda s: T.normalize(s, preset.group_sizes))(sample)
-    return batch | {"landmarks": normalized["landmarks"]}
+
+    def one(sample):
+        normalized = T.normalize(sample, preset, normalization)
+        return normalized | {"landmarks": _input(normalized, preset, normalization)}
+
+    normalized = jax.vmap(one)(sample)
+    return batch | {k: normalized[k] for k in ("landmarks", "landmark_mask")}
 
 
 def prepare_batch(
-    key: jax.Array, batch: dict, config: AugmentConfig | None, preset: Preset
+    key: jax.Array,
+    batch: dict,
+    config: AugmentConfig | None,
+    preset: Preset,
+    normalization: Normalization | None = None,
 ) -> dict:
     """The train step's view of a batch: the whole recipe, or only normalisation when
     ``config`` is ``None`` (augmentation off)."""
     if config is None:
-        return normalize_batch(batch, preset)
-    return augment_batch(key, batch, config, preset)
+        return normalize_batch(batch, preset, normalization)
+    return augment_batch(key, batch, config, preset, normalization)

@@ -30,7 +30,9 @@ import jax
 import jax.numpy as jnp
 
 from aslx import ctc_frames
-from aslx.landmarks.normalize import ASPECT_Y, correct_aspect, normalize_groups
+from aslx.landmarks import hands
+from aslx.landmarks import normalize as normalize_lib
+from aslx.landmarks.normalize import Normalization
 from aslx.vocab import LABEL_PAD
 
 Sample = dict[str, jnp.ndarray]
@@ -62,11 +64,62 @@ def _clean(sample: Sample) -> Sample:
 # --- whole-clip transforms ------------------------------------------------------------------
 
 
-def normalize(sample: Sample, group_sizes, y_scale: float = ASPECT_Y) -> Sample:
-    """Aspect correction, then per-group centring and scaling
-    (:func:`aslx.landmarks.normalize.normalize_groups`)."""
-    points = correct_aspect(sample["landmarks"], y_scale)
-    return sample | {"landmarks": normalize_groups(points, sample["landmark_mask"], group_sizes)}
+def normalize(sample: Sample, preset, normalization: Normalization | None = None) -> Sample:
+    """Aspect correction, the resting-hand rule, then per-group centring and scaling
+    (:mod:`aslx.landmarks.normalize`); in the body frame also ``placement [G, 4]``. The
+    landmark mask loses a dropped resting hand. ``normalization`` ``None`` is
+    :meth:`Normalization.per_group`."""
+    normalization = normalization or Normalization.per_group()
+    sizes = preset.group_sizes
+    points = normalize_lib.correct_aspect(sample["landmarks"], normalization.y_scale)
+    mask = sample["landmark_mask"].astype(bool)
+    body = normalization.frame == "body"
+    pair = preset.hand_groups if normalization.drop_resting_hands else None
+    if body or pair:
+        centre, width = normalize_lib.body_frame(points, mask, preset.shoulder_slots)
+    if pair:
+        slices = preset.group_slices()
+        left, right = ((points[:, slices[g]], mask[:, slices[g]]) for g in pair)
+        rests = dict(zip(pair, hands.resting(jnp, left, right, width)))
+        dropped = jnp.stack([rests.get(g, jnp.asarray(False)) for g in range(len(sizes))])
+        mask = mask & ~normalize_lib.per_landmark(dropped, sizes)[None]
+    statistics = normalize_lib.group_statistics(points, mask, sizes)
+    out = sample | {
+        "landmarks": normalize_lib.normalize_groups(points, mask, sizes, statistics=statistics),
+        "landmark_mask": mask,
+    }
+    if body:
+        present = jnp.stack([mask[:, s].any() for s in preset.group_slices()])
+        out["placement"] = normalize_lib.placements(statistics, centre, width, present)
+    return out
+
+
+def still_clip(sample: Sample, on: jnp.ndarray, frame: jnp.ndarray, length: jnp.ndarray) -> Sample:
+    """A photo of the sign held still, when ``on``: real frame ``⌊frame · n⌋`` (``frame`` in
+    [0, 1), ``n`` the real frames) repeated for ``1 + ⌊length · n⌋`` frames (``length`` in
+    [0, 1)), the rest padding. The labels stay: classification only (a still clip shows one
+    sign, never a CTC phrase)."""
+    n = num_frames(sample)
+    index = jnp.minimum(jnp.floor(frame * n).astype(jnp.int32), jnp.maximum(n - 1, 0))
+    keep = jnp.minimum(1 + jnp.floor(length * n).astype(jnp.int32), n)
+    t = sample["frame_mask"].shape[0]
+    real = jnp.arange(t) < keep
+    held = {
+        "landmarks": jnp.broadcast_to(sample["landmarks"][index], sample["landmarks"].shape),
+        "landmark_mask": jnp.broadcast_to(
+            sample["landmark_mask"][index], sample["landmark_mask"].shape
+        ),
+        "frame_mask": real & (n > 0),
+    }
+    return _clean(sample | {k: jnp.where(on, v, sample[k]) for k, v in held.items()})
+
+
+def camera_aspect_jitter(sample: Sample, y_factor: jnp.ndarray) -> Sample:
+    """Raw y scaled by ``y_factor`` (about the image centre): the signer seen by a camera whose
+    width / height differs from the record set's by ``1 / y_factor``."""
+    points = sample["landmarks"]
+    y = (points[..., 1] - 0.5) * y_factor + 0.5
+    return _clean(sample | {"landmarks": points.at[..., 1].set(y)})
 
 
 def _flip_labels(sample: Sample, flip: jnp.ndarray | bool) -> jnp.ndarray:
@@ -214,17 +267,29 @@ def permute(x: jnp.ndarray, permutation, axis: int) -> jnp.ndarray:
     return jnp.concatenate(slices, axis=axis) if len(slices) > 1 else slices[0]
 
 
-def horizontal_flip(sample: Sample, flip: jnp.ndarray, permutation, group_ids) -> Sample:
-    """Mirrors the landmarks where ``flip [L]``: x → −x, and each slot takes its mirror
-    partner's point (``permutation [L]``, from the preset: left and right hands swap, pose and
-    lip points swap with their partners)."""
+def horizontal_flip(
+    sample: Sample, flip: jnp.ndarray, permutation, group_ids, group_permutation=None
+) -> Sample:
+    """Mirrors the landmarks of the groups where ``flip [G]``: x → −x, and each slot takes its
+    mirror partner's point (``permutation [L]``, from the preset: left and right hands swap,
+    pose and lip points swap with their partners). A body-frame ``placement [G, 4]`` mirrors
+    with them: its centre's x changes sign and partner groups swap (``group_permutation
+    [G]``)."""
     points = permute(sample["landmarks"], permutation, axis=1) * jnp.asarray([-1.0, 1.0, 1.0])
     mask = permute(sample["landmark_mask"], permutation, axis=1)
-    flip = flip[jnp.asarray(group_ids)]
-    return sample | {
-        "landmarks": jnp.where(flip[None, :, None], points, sample["landmarks"]),
-        "landmark_mask": jnp.where(flip[None, :], mask, sample["landmark_mask"]),
+    out = sample | {
+        "landmarks": jnp.where(
+            flip[jnp.asarray(group_ids)][None, :, None], points, sample["landmarks"]
+        ),
+        "landmark_mask": jnp.where(
+            flip[jnp.asarray(group_ids)][None, :], mask, sample["landmark_mask"]
+        ),
     }
+    if "placement" in sample:
+        placed = permute(sample["placement"], group_permutation, axis=0)
+        placed = placed * jnp.asarray([-1.0, 1.0, 1.0, 1.0])
+        out["placement"] = jnp.where(flip[:, None], placed, sample["placement"])
+    return out
 
 
 def rotation_matrices(angles: jnp.ndarray) -> jnp.ndarray:

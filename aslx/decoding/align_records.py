@@ -76,7 +76,7 @@ def align_records(
     config = pipeline.InputConfig(
         batch_size=batch_size, max_frames=max_frames, preset=preset.name, long_clips="resample"
     )
-    forward = inference.make_forward(trained.graphdef, preset, "ctc")
+    forward = inference.make_forward(trained.graphdef, preset, "ctc", trained.card.normalization)
     viterbi = jax.jit(align_lib.viterbi_align_batch, static_argnames="blank_id")
 
     alignments: dict[str, np.ndarray] = {}

@@ -152,7 +152,9 @@ def inference_function(trained: TrainedModel) -> Callable:
     and :mod:`aslx.predict` jits it for a workdir."""
     preset = presets.get(trained.card.preset)
     task = trained.card.task
-    forward = inference.make_forward(trained.graphdef, preset, task, jit=False)
+    forward = inference.make_forward(
+        trained.graphdef, preset, task, trained.card.normalization, jit=False
+    )
 
     def log_probs(columns, num_frames):
         batch = columns_to_batch(columns.astype(jnp.float32), num_frames, preset)
@@ -222,6 +224,11 @@ def inference_args(
             "max_frames": max_frames,
             "signatures": signatures,
             "model": described["model"],
+            # The graph normalises with this camera's width / height; feed a clip from another
+            # camera with y scaled by camera_aspect / that camera's (aslx.predict does).
+            "camera_aspect": card.normalization.camera_aspect,
+            "normalization": described["normalization"],
+            "train_frames": card.train_frames,
         },
     }
 

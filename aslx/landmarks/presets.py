@@ -86,6 +86,33 @@ class Preset:
         """``[num_landmarks]`` index of the group each landmark belongs to."""
         return np.repeat(np.arange(len(self.groups)), self.group_sizes)
 
+    @property
+    def shoulder_slots(self) -> tuple[int, int] | None:
+        """Slots of the left and right shoulders (the body frame's anchors), or ``None``."""
+        position = {int(c): i for i, c in enumerate(self.indices)}
+        pose = layouts.OFFSETS["pose"]
+        left, right = position.get(pose + 11), position.get(pose + 12)
+        return None if left is None or right is None else (left, right)
+
+    @property
+    def hand_groups(self) -> tuple[int, int] | None:
+        """Group numbers of the left and right hand when the preset keeps both, else ``None``."""
+        names = self.group_names
+        if "left_hand" in names and "right_hand" in names:
+            return names.index("left_hand"), names.index("right_hand")
+        return None
+
+    def group_slices(self) -> list[slice]:
+        """Each group's slice of the landmark axis."""
+        bounds = np.cumsum((0, *self.group_sizes))
+        return [slice(int(a), int(b)) for a, b in zip(bounds, bounds[1:])]
+
+    def group_mirror_permutation(self) -> np.ndarray:
+        """``[num_groups]``: the group whose points land in each group when the image is
+        mirrored (left and right hand swap; every other group keeps its own)."""
+        ids = self.group_ids
+        return np.array([ids[self.mirror_permutation()[s.start]] for s in self.group_slices()])
+
     def mirror_permutation(self) -> np.ndarray:
         """``[num_landmarks]``: for each slot, the slot whose point lands there when the image is
         mirrored (its left/right partner when the preset has it, else itself)."""

@@ -32,6 +32,8 @@ class ModelConfig:
 
     Attributes:
       num_landmarks: points per frame (the selection preset's count).
+      landmark_channels: input channels per point (:mod:`aslx.landmarks.normalize`: 3 for
+        x, y, z, up to 8 with the mask channel and the body-frame placement).
       num_layers, dim, num_heads: transformer depth, width and attention heads.
       mlp_ratio: MLP hidden width / ``dim``.
       conv_kernel: temporal kernel of the conv stem (frames).
@@ -53,6 +55,7 @@ class ModelConfig:
     """
 
     num_landmarks: int = 75
+    landmark_channels: int = 3
     num_layers: int = 2
     dim: int = 64
     num_heads: int = 2

@@ -188,12 +188,12 @@ def _checkpointed(body, policy: str):
 
 
 class Encoder(nnx.Module):
-    """Gated landmarks ``[B, T, L, 3]`` → features ``[B, T, D]``."""
+    """Gated landmarks ``[B, T, L, C]`` → features ``[B, T, D]``."""
 
     def __init__(self, config: ModelConfig, rngs: nnx.Rngs):
         self.config = config
         self.stem = nnx.Conv(
-            config.num_landmarks * 3,
+            config.num_landmarks * config.landmark_channels,
             config.dim,
             kernel_size=(config.conv_kernel,),
             padding="SAME",
@@ -249,7 +249,7 @@ class Encoder(nnx.Module):
         """Encodes a batch.
 
         Args:
-          landmarks: ``[B, T, L, 3]`` float (already masked, normalised, gated).
+          landmarks: ``[B, T, L, C]`` float (already masked, normalised, gated).
           frame_mask: ``[B, T]`` bool, True for real frames.
           positions: ``[B, T]`` RoPE positions (frame indices).
           key: PRNG key for dropout and LayerDrop; ``None`` means evaluation (deterministic).

@@ -12,6 +12,7 @@ from flax import nnx
 
 from aslx import vocab as vocab_lib
 from aslx.augment import recipe
+from aslx.landmarks.normalize import Normalization
 from aslx.landmarks.presets import Preset
 from aslx.model import model as model_lib
 
@@ -24,14 +25,21 @@ def ctc_layout(vocab: vocab_lib.Vocab) -> tuple[int, int]:
     return vocab.size + 1, vocab.size
 
 
-def make_forward(graphdef: nnx.GraphDef, preset: Preset, task: str, jit: bool = True) -> Callable:
-    """``forward(params, batch) -> outputs``: normalisation and the model in evaluation mode
-    (hard gate, no dropout). CTC gives ``best_path [B, T]`` and ``log_probs [B, T, V]``;
+def make_forward(
+    graphdef: nnx.GraphDef,
+    preset: Preset,
+    task: str,
+    normalization: Normalization | None = None,
+    jit: bool = True,
+) -> Callable:
+    """``forward(params, batch) -> outputs``: normalisation (``normalization``, the model
+    card's; ``None`` the per-group one) and the model in evaluation mode (hard gate, no
+    dropout). CTC gives ``best_path [B, T]`` and ``log_probs [B, T, V]``;
     classification gives ``class_logits [B, C]``. Jitted unless ``jit=False`` (for a caller
     that traces it with the parameters as constants: the TFLite graph)."""
 
     def forward(params, batch):
-        batch = recipe.normalize_batch(batch, preset)
+        batch = recipe.normalize_batch(batch, preset, normalization)
         out = model_lib.apply(graphdef, params, batch["landmarks"], batch["frame_mask"])
         if task == "classification":
             return {"class_logits": out["class_logits"]}

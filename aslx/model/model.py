@@ -59,7 +59,8 @@ class SignModel(nnx.Module):
         """Runs the network.
 
         Args:
-          landmarks: ``[B, T, L, 3]`` normalised points, 0 where missing.
+          landmarks: ``[B, T, L, C]`` the normalised input, 0 where missing
+            (:func:`aslx.landmarks.normalize.model_input`).
           frame_mask: ``[B, T]`` bool.
           positions: ``[B, T]`` frame indices for RoPE; default ``0 … T-1``.
           key: PRNG key; given means training (dropout, LayerDrop, gate sampling), ``None``

@@ -40,6 +40,7 @@ from flax import nnx
 
 from aslx.augment import recipe
 from aslx.augment.transforms import block_cover
+from aslx.landmarks.normalize import Normalization
 from aslx.landmarks.presets import Preset
 from aslx.model.config import ModelConfig
 from aslx.model.encoder import BLOCK_OUTPUT_KINDS, Encoder, dense, layer_norm
@@ -202,13 +203,14 @@ def make_loss(
     config: Data2vecConfig,
     preset: Preset,
     augment: recipe.AugmentConfig | None,
+    normalization: Normalization | None = None,
 ):
     """``loss_fn(params, batch, key, step, teacher) -> (loss, aux)`` with ``teacher`` the EMA
     parameters (same tree as ``params``; only its encoder is used)."""
 
     def loss_fn(params, batch, key, step, teacher):
         augment_key, mask_key, noise_key, student_key = jax.random.split(key, 4)
-        batch = recipe.prepare_batch(augment_key, batch, augment, preset)
+        batch = recipe.prepare_batch(augment_key, batch, augment, preset, normalization)
         landmarks, frame_mask = batch["landmarks"], batch["frame_mask"]
         b, t = frame_mask.shape
         positions = jnp.broadcast_to(jnp.arange(t), (b, t))

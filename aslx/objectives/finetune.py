@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from aslx.augment import recipe
+from aslx.landmarks.normalize import Normalization
 from aslx.landmarks.presets import Preset
 from aslx.model import model as model_lib
 from aslx.objectives import losses
@@ -42,6 +43,7 @@ class Objective:
       kd_weight: weight of distillation (used when a teacher is passed as ``frozen``).
       l0_weight: weight of the gate's expected L0.
       temperature: ``step -> temperature`` of the sigmoid gate.
+      normalization: how landmarks become the model's input (the teacher reads the same).
     """
 
     task: str
@@ -52,6 +54,7 @@ class Objective:
     kd_weight: float = 10.0
     l0_weight: float = 0.0
     temperature: Callable = lambda step: 1.0
+    normalization: Normalization | None = None
 
 
 def gate_metrics(model: model_lib.SignModel, temperature) -> dict[str, jnp.ndarray]:
@@ -75,7 +78,9 @@ def make_loss(graphdef: nnx.GraphDef, objective: Objective, teacher_graphdef=Non
 
     def loss_fn(params, batch, key, step, frozen=None):
         augment_key, model_key = jax.random.split(key)
-        batch = recipe.prepare_batch(augment_key, batch, objective.augment, objective.preset)
+        batch = recipe.prepare_batch(
+            augment_key, batch, objective.augment, objective.preset, objective.normalization
+        )
         model = nnx.merge(graphdef, params)
         temperature = objective.temperature(step)
         out = model(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aslx.landmarks import presets
+from aslx.landmarks.normalize import Normalization
 
 if TYPE_CHECKING:  # heavy imports stay inside the functions that run the model
     from flax import nnx
@@ -44,6 +45,7 @@ class GatedRun:
       graphdef, params: the model, split (``params`` hold the chosen weights).
       weights: ``raw`` or ``ema``.
       step: the checkpoint step read.
+      normalization: how the model's input is normalised (the model card's).
     """
 
     workdir: Path
@@ -57,6 +59,7 @@ class GatedRun:
     params: nnx.State
     weights: str
     step: int | None
+    normalization: Normalization = dataclasses.field(default_factory=Normalization.per_group)
     _forward: Callable | None = dataclasses.field(default=None, repr=False)
 
     @property
@@ -104,7 +107,9 @@ class GatedRun:
         from aslx.model import inference
 
         if self._forward is None:
-            self._forward = inference.make_forward(self.graphdef, self.preset, self.task)
+            self._forward = inference.make_forward(
+                self.graphdef, self.preset, self.task, self.normalization
+            )
         return self._forward
 
 
@@ -137,6 +142,7 @@ def load_run(workdir: str | os.PathLike) -> GatedRun:
     return GatedRun(
         workdir=workdir,
         preset=presets.get(card.preset),
+        normalization=card.normalization,
         task=card.task,
         vocab=card.vocab,
         max_frames=card.max_frames,

@@ -14,6 +14,11 @@ key             value
 ``preset``      the landmark preset the model reads (:mod:`aslx.landmarks.presets`)
 ``task``        ``ctc``, ``classification`` or ``pretrain``
 ``max_frames``  the static frame count T the run trained at
+``normalization``  how landmarks became the model's input, camera aspect included
+                (:class:`~aslx.landmarks.normalize.Normalization`; a card without it is
+                the per-group normalisation with the portrait aspect)
+``train_frames``  ``{min, mean}`` frames of the clips trained on (``null`` when unknown):
+                shorter clips are warned about at prediction
 ``data2vec``    pretraining only: the Data2vec objective's fields
 ==============  ============================================================================
 """
@@ -28,6 +33,7 @@ from etils import epath
 
 from aslx import files
 from aslx import vocab as vocab_lib
+from aslx.landmarks.normalize import Normalization
 from aslx.model.config import ModelConfig
 
 MODEL_FILE = "model.json"
@@ -46,6 +52,8 @@ class ModelCard:
     task: str
     max_frames: int
     data2vec: dict | None = None
+    normalization: Normalization = dataclasses.field(default_factory=Normalization.per_group)
+    train_frames: dict | None = None
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -61,6 +69,8 @@ class ModelCard:
         }
         if self.data2vec is not None:
             value["data2vec"] = dict(self.data2vec)
+        value["normalization"] = self.normalization.to_json()
+        value["train_frames"] = self.train_frames
         return value
 
     @classmethod
@@ -81,6 +91,10 @@ class ModelCard:
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{where}: field 'vocab': {e}") from None
         try:
+            normalization = Normalization.from_json(value.get("normalization"))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: field 'normalization': {e}") from None
+        try:
             return cls(
                 model=model,
                 vocab=vocab,
@@ -88,6 +102,8 @@ class ModelCard:
                 task=str(value["task"]),
                 max_frames=int(value["max_frames"]),
                 data2vec=value.get("data2vec"),
+                normalization=normalization,
+                train_frames=value.get("train_frames"),
             )
         except (TypeError, ValueError) as e:
             raise ValueError(f"{where}: {e}") from None

@@ -18,6 +18,15 @@ field                          meaning
 ``data.preset``                landmark selection (``kaggle75``, ``hands_pose``, ``full543``)
 ``data.max_frames``            static frame count T; longer clips keep T evenly spaced frames
 ``data.long_clips``            ``resample`` or ``truncate`` clips longer than T
+``data.normalization``         ``body`` (each group's local shape plus its placement in the
+                               body's frame, the default) or ``group`` (local shape only,
+                               the preprocessing before the body frame);
+                               :mod:`aslx.landmarks.normalize`
+``data.drop_resting_hands``    hide a still second hand that rests away from the signing one
+                               (:mod:`aslx.landmarks.hands`)
+``data.mask_channel``          give the model each point's detection mask as a channel
+``data.camera_aspect``         the camera's width/height (``16:9``, ``1.333``); '' takes the
+                               records' ``camera_aspect`` (``metadata.json``)
 ``data.buckets``               training lengths: each batch is cut to the smallest bound
                                that holds its longest clip, one compilation per bound;
                                ``auto`` (from the record set's clip lengths, as
@@ -102,6 +111,7 @@ from ml_collections import config_dict
 from aslx.augment.recipe import AugmentConfig, BlockMask
 from aslx.input import pipeline
 from aslx.input.pipeline import DEFAULT_SORT_WINDOW
+from aslx.landmarks.normalize import Normalization, parse_aspect
 from aslx.landmarks.presets import Preset
 from aslx.model.config import ModelConfig, sized
 from aslx.records.metadata import RecordSet
@@ -110,7 +120,13 @@ from aslx.training import optimizer
 TASKS = ("ctc", "classification")
 SCHEDULES = ("cosine", "one_cycle")
 #: ModelConfig fields fixed by the data, never by the config.
-_DATA_MODEL_FIELDS = ("num_landmarks", "ctc_vocab", "distill_vocab", "num_classes")
+_DATA_MODEL_FIELDS = (
+    "num_landmarks",
+    "landmark_channels",
+    "ctc_vocab",
+    "distill_vocab",
+    "num_classes",
+)
 
 
 def _placeholder(cls, name: str):
@@ -148,6 +164,10 @@ def _common() -> ml_collections.ConfigDict:
         readers=0,
         buckets="auto",
         bucket_window=DEFAULT_SORT_WINDOW,
+        normalization="body",
+        drop_resting_hands=True,
+        mask_channel=False,
+        camera_aspect="",
     )
     model_fields = [f.name for f in dataclasses.fields(ModelConfig)]
     c.model = {"size": "tiny"} | {
@@ -244,6 +264,11 @@ def check(config: ml_collections.ConfigDict) -> None:
     if "task" not in config:
         return  # pretraining: no task, teacher or gate
     need(config.task in TASKS, f"config.task must be one of {TASKS}, not {config.task!r}")
+    need(
+        config.task == "classification" or not config.augment.still_clip_p,
+        "config.augment.still_clip_p holds one frame of a clip still, which fits one sign and "
+        "not a CTC phrase; set it to 0 for config.task='ctc'",
+    )
     need(0 <= config.ema_decay < 1, "config.ema_decay must be in [0, 1)")
     need(
         0 < config.layer_decay <= 1,
@@ -260,10 +285,30 @@ def check(config: ml_collections.ConfigDict) -> None:
     need(config.gate.temperature_end > 0, "config.gate.temperature_end must be > 0")
 
 
+def normalization(config: ml_collections.ConfigDict, records: RecordSet) -> Normalization:
+    """How the run normalises its input: ``config.data``'s choices, the camera aspect from
+    ``data.camera_aspect`` or else the records' own."""
+    try:
+        aspect = (
+            parse_aspect(str(config.data.camera_aspect))
+            if config.data.camera_aspect
+            else records.camera_aspect
+        )
+        return Normalization(
+            frame=config.data.normalization,
+            camera_aspect=aspect,
+            drop_resting_hands=bool(config.data.drop_resting_hands),
+            mask_channel=bool(config.data.mask_channel),
+        )
+    except ValueError as e:
+        raise ConfigError(f"config.data: {e}") from None
+
+
 def model_config(
     config: ml_collections.ConfigDict,
     *,
     num_landmarks: int,
+    landmark_channels: int = 3,
     ctc_vocab: int = 0,
     num_classes: int = 0,
     distill_vocab: int = 0,
@@ -274,6 +319,7 @@ def model_config(
         return sized(
             config.model.size,
             num_landmarks=num_landmarks,
+            landmark_channels=landmark_channels,
             ctc_vocab=ctc_vocab,
             num_classes=num_classes,
             distill_vocab=distill_vocab,
