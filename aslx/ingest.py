@@ -16,6 +16,7 @@ import sys
 from aslx import cli
 from aslx.formats import READERS
 from aslx.landmarks import presets
+from aslx.landmarks.normalize import parse_aspect
 from aslx.records import ingest as ingest_lib
 
 
@@ -26,6 +27,13 @@ def _replacement(text: str) -> tuple[str, str]:
             f"expected CHAR=REPLACEMENT (e.g. A=a or '%='), got {text!r}"
         )
     return source, target
+
+
+def _aspect(text: str) -> float:
+    try:
+        return parse_aspect(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,6 +70,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="map a character outside the vocabulary (repeatable; empty REPL drops it); "
         "clips with unmapped unknown characters are skipped",
     )
+    parser.add_argument(
+        "--camera-aspect",
+        type=_aspect,
+        default=None,
+        metavar="W:H",
+        help="the camera's width/height (16:9, 4:3, 1920x1080 or 1.778) for formats that do not "
+        "record it; default: Kaggle's portrait phones (about 9:17), or what .pose headers say",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
@@ -80,12 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         replacements=dict(args.replace),
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        camera_aspect=args.camera_aspect,
     )
     splits = ", ".join(f"{k} {v}" for k, v in meta["splits"].items())
     print(
         f"wrote {meta['num_examples']} clips ({splits}), {meta['num_classes']} distinct labels, "
         f"{meta['layout']['num_landmarks']} landmarks ({meta['layout']['preset']}), "
-        f"frames {meta['frames']['min']}–{meta['frames']['max']} (mean {meta['frames']['mean']}); "
+        f"frames {meta['frames']['min']}–{meta['frames']['max']} (mean {meta['frames']['mean']}), "
+        f"camera aspect {meta['camera_aspect']:.3f} ({meta['camera_aspect_from']}); "
         f"skipped {meta['num_skipped']} -> {args.out}"
     )
     return 0

@@ -24,6 +24,8 @@ class Clip:
       split: split the source assigns (``'train'``, ``'val'``, ``'test'``, ``'supplemental'``);
         ``None`` lets ingest decide.
       group: who recorded it (participant / signer id), used to hold out whole signers.
+      camera_aspect: the camera's width / height when the format records it (``.pose``
+        headers), else ``None`` (ingest then uses ``--camera-aspect`` or the portrait default).
     """
 
     clip_id: str
@@ -32,6 +34,7 @@ class Clip:
     source: str
     split: str | None = None
     group: str | None = None
+    camera_aspect: float | None = None
 
     def __post_init__(self):
         shape = self.landmarks.shape

@@ -4,7 +4,8 @@ Install it with ``pip install 'aslx[pose]'``. Each file is one clip. Holistic co
 (``POSE_LANDMARKS``, ``FACE_LANDMARKS``, ``LEFT_HAND_LANDMARKS``, ``RIGHT_HAND_LANDMARKS``, full
 or reduced) are placed in the canonical layout by point name; ``POSE_WORLD_LANDMARKS`` and iris
 points are dropped; points a file lacks are missing. pose-format stores x and y in pixels, so
-they are divided by the header's width and height; z is kept as MediaPipe gave it.
+they are divided by the header's width and height (whose ratio becomes the clip's
+``camera_aspect``); z is kept as MediaPipe gave it.
 
 Labels come from an ``index.csv`` anywhere under the source folder with ``path`` (relative to
 the csv) and ``glosses`` columns, the lexicon layout of sign-language-processing tools; files
@@ -107,13 +108,16 @@ def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
     for path in _files(src):
         name = str(path.relative_to(src)) if src.is_dir() else path.name
         try:
-            points = to_canonical(Pose.read(path.read_bytes()))
+            pose = Pose.read(path.read_bytes())
+            points = to_canonical(pose)
         except (FormatError, ValueError, OSError) as e:
             yield Skipped(name, str(e))
             continue
+        size = pose.header.dimensions
         yield Clip(
             clip_id=name.removesuffix(".pose"),
             landmarks=points,
             label=labels.get(_key(path)),
             source=name,
+            camera_aspect=size.width / size.height if size.width > 0 and size.height > 0 else None,
         )

@@ -33,6 +33,7 @@ from aslx import ctc_frames, files
 from aslx import vocab as vocab_lib
 from aslx.formats import READERS, Clip, Skipped
 from aslx.landmarks import layouts, presets
+from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT
 from aslx.records import example, metadata
 from aslx.tf_cpu import tensorflow
 
@@ -139,6 +140,21 @@ def _replace_folder(partial: epath.Path, out: epath.Path) -> None:
         partial.rename(out)
 
 
+def _in_set_aspect(clip, aspect: dict) -> np.ndarray:
+    """The clip's points with y in the record set's camera aspect. The first clip whose format
+    records its aspect fixes the set's when no ``--camera-aspect`` did (``aspect`` is updated
+    in place); a clip of another aspect has y scaled by ``set / clip``, which leaves y / aspect,
+    what normalisation uses, unchanged."""
+    if clip.camera_aspect is None:
+        return clip.landmarks
+    if aspect["value"] is None:
+        aspect["value"], aspect["from"] = float(clip.camera_aspect), "reader"
+        return clip.landmarks
+    if abs(clip.camera_aspect - aspect["value"]) < 1e-6:
+        return clip.landmarks
+    return clip.landmarks * np.array([1.0, aspect["value"] / clip.camera_aspect, 1.0], np.float32)
+
+
 def ingest(
     fmt: str,
     src: str | os.PathLike,
@@ -152,6 +168,7 @@ def ingest(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     reader_options: Mapping | None = None,
+    camera_aspect: float | None = None,
 ) -> dict:
     """Reads a raw source and writes a record set. Returns its metadata.
 
@@ -169,6 +186,10 @@ def ingest(
         the vocabulary (``''`` drops them). Without one, such clips are skipped.
       reader_options: keyword arguments of the format's ``read`` (e.g. ``boundaries`` of the
         ``npz`` split, ``words`` of ``npz-spelled``).
+      camera_aspect: the camera's width / height for clips whose format does not record it
+        (``None``: :data:`~aslx.landmarks.normalize.DEFAULT_CAMERA_ASPECT`, Kaggle's portrait
+        phones). Clips whose format records another aspect than the set's (the first clip's)
+        have y rescaled into the set's, so one aspect holds for every record.
       overwrite: replace an existing output folder.
       progress: show a progress bar on stderr.
       log: where skip lines go (default: the progress bar's stderr).
@@ -200,6 +221,7 @@ def ingest(
     labels_present: set[str] = set()
     frame_counts: list[int] = []
     label_lengths: list[int] = []
+    aspect = {"value": camera_aspect, "from": "--camera-aspect" if camera_aspect else "default"}
     try:
         bar = tqdm(
             reader.read(src, **(reader_options or {})),
@@ -219,7 +241,7 @@ def ingest(
                 skipped.append({"file": file, "reason": reason, "clips": lost})
                 log(f"skipped {file}: {reason}")
                 continue
-            points = presets.select(item.landmarks, selection)
+            points = presets.select(_in_set_aspect(item, aspect), selection)
             record = example.serialize(item.clip_id, points, item.label or "", ids)
             writers.write(assign_split(item, val_fraction), record)
             frame_counts.append(item.num_frames)
@@ -237,6 +259,8 @@ def ingest(
             label_lengths=label_lengths,
             num_classes=len(labels_present),
             skipped=skipped,
+            camera_aspect=aspect["value"] or DEFAULT_CAMERA_ASPECT,
+            camera_aspect_from=aspect["from"],
         )
         (partial / metadata.FILE).write_text(json.dumps(meta, indent=1) + "\n")
         _replace_folder(partial, out)

@@ -13,6 +13,10 @@ layout             {preset, num_landmarks, groups: [{name, size}], landmarks: [n
 vocabulary         {kind: characters, characters, blank_id, replacements} or
                    {kind: classes, classes}
 frames             {min, max, mean, p95}: clip lengths in frames
+camera_aspect      the camera's width / height, what normalisation divides y by
+                   (:mod:`aslx.landmarks.normalize`); sets written before it read as
+                   Kaggle's portrait default
+camera_aspect_from ``reader`` (the format records it), ``--camera-aspect`` or ``default``
 max_label_length   longest encoded label (characters for spelling, 1 for classes)
 source             {format, path}
 storage_dtype      dtype of the stored coordinates
@@ -31,6 +35,7 @@ import numpy as np
 from aslx import files
 from aslx import vocab as vocab_lib
 from aslx.landmarks import presets
+from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT
 from aslx.records import example
 
 FILE = "metadata.json"
@@ -52,6 +57,8 @@ def build(
     label_lengths: Sequence[int],
     num_classes: int,
     skipped: list[dict],
+    camera_aspect: float = DEFAULT_CAMERA_ASPECT,
+    camera_aspect_from: str = "default",
 ) -> dict:
     frames = np.asarray(frame_counts, np.int64)
     splits = {split: sum(s["num_examples"] for s in files) for split, files in shards.items()}
@@ -72,6 +79,8 @@ def build(
             "p95": int(np.percentile(frames, 95)) if frames.size else 0,
         },
         "max_label_length": max(label_lengths, default=0),
+        "camera_aspect": float(camera_aspect),
+        "camera_aspect_from": camera_aspect_from,
         "source": {"format": fmt, "path": src},
         "storage_dtype": example.STORAGE_DTYPE.name,
     }
@@ -112,6 +121,17 @@ class RecordSet:
     @property
     def preset(self) -> presets.Preset:
         return presets.get(self.meta["layout"]["preset"])
+
+    @property
+    def camera_aspect(self) -> float:
+        """The camera's width / height (Kaggle's portrait default for sets written before the
+        field)."""
+        return float(self.meta.get("camera_aspect", DEFAULT_CAMERA_ASPECT))
+
+    def frame_summary(self) -> dict:
+        """``{min, mean}`` clip frames of the set (what a model card keeps)."""
+        frames = self.meta.get("frames", {})
+        return {"min": int(frames.get("min", 0)), "mean": float(frames.get("mean", 0.0))}
 
     @property
     def vocab(self) -> vocab_lib.Vocab:
