@@ -1,0 +1,197 @@
+"""Recognition under a new signer and a new camera: the isolated model scored on shifted copies
+of the fixed test split of ``mp_holistic_35signs``, with today's default preprocessing and the
+per-group one it replaced, trained and scored side by side in one run.
+
+    python benchmarks/robustness.py --json runs/bench/robustness.json
+
+Both models are the ``real_data.py --task isolated`` recipe (``configs/isolated_tiny.py``,
+3,000 steps, checkpoint chosen on val). The record set says its camera: bone lengths of this
+webcam's hands are most constant with width / height :data:`SOURCE_ASPECT` (1.48, between 4:3
+and 16:9), given to ingest as ``--camera-aspect``.
+
+* ``default``: the library's defaults (body frame, resting-hand rule, the records' camera
+  aspect) and the recipe's still-clip and camera-aspect augmentation.
+* ``baseline``: the preprocessing before them: per-group frame, no resting-hand rule, the
+  portrait aspect for every camera, no still clips or aspect jitter.
+
+Shifts, each made from the test clips (``robustness_shifts.py``; a shifted set is ingested with
+the camera it simulates, which the default model reads and the baseline ignores):
+
+=================  ==========================================================================
+resting_hand       a still hand from another test clip, scaled to this signer's shoulders, at
+                   the bottom of the frame under the shoulder of the hand that does not sign
+camera_16x9        the same scene through a 16:9 camera of the same height (a wider view)
+camera_4x3         through a 4:3 camera of the same width (a taller view)
+zoomed_out         the camera zoomed out to 60 % and moved off-centre
+mirrored           a left-handed signer (the image mirrored)
+half_frame_rate    every other frame (15 instead of 30)
+double_frame_rate  frames interpolated to twice the rate (59)
+still (static)     one frame of each clip (nearest the middle with a hand), scored on the 24
+                   letters held still (every letter but j and z)
+=================  ==========================================================================
+
+JSON: ``clean_test_accuracy``, ``shift_<name>_test_accuracy`` per moving shift,
+``clean_static_test_accuracy`` and ``still_static_test_accuracy``, each also prefixed
+``baseline_``. Test is scored once per model and set; nothing is chosen on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import real_data  # noqa: E402  (puts the project root on sys.path)
+import robustness_shifts as shifts  # noqa: E402
+
+from aslx import files  # noqa: E402
+from aslx.decoding import evaluate as evaluate_lib  # noqa: E402
+from aslx.formats import npz  # noqa: E402
+from aslx.input import pipeline  # noqa: E402
+from aslx.landmarks import presets  # noqa: E402
+from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT  # noqa: E402
+from aslx.model import inference  # noqa: E402
+from aslx.records import ingest as ingest_lib  # noqa: E402
+from aslx.records.metadata import RecordSet  # noqa: E402
+from aslx.run import source as source_lib  # noqa: E402
+from aslx.training import sharding  # noqa: E402
+
+#: This webcam's width / height, where its hands' bone lengths vary least over each clip.
+SOURCE_ASPECT = 1.48
+TEST_FIRST_CLIP = 48
+MOVING_LETTERS = ("j", "z")
+
+
+def shifted_sets(X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> dict:
+    """``{name: (X, y, camera aspect)}`` of the test clips under every shift."""
+    rested, _ = shifts.resting_hand(X, X, np.random.default_rng(0))
+    static = np.array(
+        [len(str(classes[c])) == 1 and str(classes[c]) not in MOVING_LETTERS for c in y]
+    )
+    return {
+        "clean": (X, y, SOURCE_ASPECT),
+        "resting_hand": (rested, y, SOURCE_ASPECT),
+        "camera_16x9": (shifts.reproject(X, SOURCE_ASPECT, 16 / 9), y, 16 / 9),
+        "camera_4x3": (shifts.reproject(X, SOURCE_ASPECT, 4 / 3), y, 4 / 3),
+        "zoomed_out": (shifts.zoom(X, 0.6, (0.15, 0.1)), y, SOURCE_ASPECT),
+        "mirrored": (shifts.mirror(X), y, SOURCE_ASPECT),
+        "half_frame_rate": (shifts.frame_rate(X, 0.5), y, SOURCE_ASPECT),
+        "double_frame_rate": (shifts.frame_rate(X, 2), y, SOURCE_ASPECT),
+        "clean_static": (X[static], y[static], SOURCE_ASPECT),
+        "still_static": (shifts.still_frame(X[static]), y[static], SOURCE_ASPECT),
+    }
+
+
+def write_set(name: str, X, y, classes, aspect: float, workdir: Path) -> Path:
+    """One shifted test set as records (ingested once under ``workdir``)."""
+    out = workdir / f"robustness_{name}"
+    if not (out / "metadata.json").is_file():
+        archive = workdir / f"robustness_{name}.npz"
+        seq = np.full(len(y), TEST_FIRST_CLIP)
+        np.savez(archive, X=X.astype(np.float32), y=y, classes=classes, seq_id=seq)
+        ingest_lib.ingest(
+            "npz",
+            archive,
+            out,
+            preset="hands_pose",
+            num_shards=1,
+            overwrite=True,
+            camera_aspect=aspect,
+            progress=False,
+        )
+        archive.unlink()
+    return out
+
+
+def score(workdir: Path, record_dir: Path, reads_camera: bool) -> float:
+    """Test top-1 of the model a run chose on one record set; a model that ``reads_camera``
+    normalises with the set's camera aspect."""
+    trained = source_lib.load_trained(workdir)
+    records = RecordSet(record_dir)
+    normalization = trained.card.normalization
+    if reads_camera:
+        normalization = dataclasses.replace(normalization, camera_aspect=records.camera_aspect)
+    forward = inference.make_forward(
+        trained.graphdef, presets.get(trained.card.preset), "classification", normalization
+    )
+    batches = pipeline.eval_batches(
+        record_dir,
+        "test",
+        pipeline.InputConfig(
+            batch_size=64, max_frames=trained.card.max_frames, preset="hands_pose"
+        ),
+    )
+    metrics = evaluate_lib.evaluate(
+        forward,
+        trained.params,
+        batches,
+        task="classification",
+        vocab=trained.card.vocab,
+        to_device=sharding.host_to_global(sharding.make_mesh(1)),
+    )
+    return float(metrics["top1"])
+
+
+def configs(record_dir: Path):
+    default = real_data.isolated_config(record_dir)
+    baseline = real_data.isolated_config(record_dir)
+    baseline.data.normalization = "group"
+    baseline.data.drop_resting_hands = False
+    baseline.data.camera_aspect = str(DEFAULT_CAMERA_ASPECT)
+    baseline.augment.still_clip_p = 0.0
+    baseline.augment.camera_aspect_p = 0.0
+    return {"": (default, True), "baseline_": (baseline, False)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    real_data.add_data_arguments(parser)
+    args = parser.parse_args(argv)
+    if real_data.data_missing(args):
+        return 2
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    records = args.workdir / "records_signs_camera"
+    if not (records / "metadata.json").is_file():
+        ingest_lib.ingest(
+            "npz",
+            args.data / "landmarks_f16.npz",
+            records,
+            preset="full543",
+            num_shards=4,
+            overwrite=True,
+            camera_aspect=SOURCE_ASPECT,
+        )
+    with npz.open_archive(args.data / "landmarks_f16.npz") as archive:
+        seq = archive["seq_id"]
+        test = seq >= TEST_FIRST_CLIP
+        X = archive["X"][test].astype(np.float32)
+        y, classes = archive["y"][test], archive["classes"]
+    sets = {
+        name: write_set(name, *values[:2], classes, values[2], args.workdir)
+        for name, values in shifted_sets(X, y, classes).items()
+    }
+    out: dict = {"source_camera_aspect": SOURCE_ASPECT}
+    for prefix, (config, reads_camera) in configs(records).items():
+        run_dir = args.workdir / f"robustness_isolated_{prefix or 'default_'}model"
+        result = real_data.run(config, run_dir)
+        out[f"{prefix}val_accuracy"] = result["val/top1"]
+        for name, record_dir in sets.items():
+            key = name if name in ("clean", "clean_static", "still_static") else f"shift_{name}"
+            out[f"{prefix}{key}_test_accuracy"] = score(run_dir, record_dir, reads_camera)
+    names = [k for k in out if k.endswith("_test_accuracy") and not k.startswith("baseline_")]
+    print(f"\n{'set':<40}{'default':>10}{'baseline':>10}")
+    for k in names:
+        print(f"{k.removesuffix('_test_accuracy'):<40}{out[k]:>10.4f}{out['baseline_' + k]:>10.4f}")
+    files.write_json(args.json, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
