@@ -20,6 +20,7 @@ from aslx.export import __main__ as export_cli
 from aslx.export import tflite
 from aslx.input import fit
 from aslx.landmarks import layouts, presets
+from aslx.landmarks.normalize import Normalization
 from aslx.model import model as model_lib
 from aslx.model.config import ModelConfig
 from aslx.run.card import ModelCard
@@ -74,8 +75,12 @@ def test_columns_to_batch_equals_the_numpy_selection(name, hands):
 # --- the converted graph against the JAX model ------------------------------------------------
 
 
-def untrained(task: str, preset_name: str, **model) -> TrainedModel:
+def untrained(
+    task: str, preset_name: str, normalization: Normalization | None = None, **model
+) -> TrainedModel:
     preset = presets.get(preset_name)
+    normalization = normalization or Normalization.per_group()
+    model["landmark_channels"] = normalization.landmark_channels
     if task == "ctc":
         vocab = vocab_lib.CharVocab.kaggle()
         config = ModelConfig(num_landmarks=preset.num_landmarks, ctc_vocab=vocab.size, **model)
@@ -85,7 +90,14 @@ def untrained(task: str, preset_name: str, **model) -> TrainedModel:
             num_landmarks=preset.num_landmarks, ctc_vocab=0, num_classes=12, **model
         )
     graphdef, params = model_lib.create(config, seed=3)
-    card = ModelCard(model=config, vocab=vocab, preset=preset_name, task=task, max_frames=40)
+    card = ModelCard(
+        model=config,
+        vocab=vocab,
+        preset=preset_name,
+        task=task,
+        max_frames=40,
+        normalization=normalization,
+    )
     return TrainedModel(card, graphdef, params, "raw", None)
 
 
@@ -161,6 +173,26 @@ def test_each_length_bucket_runs_its_own_signature_and_equals_jax(ctc_export, tm
         reference = jax_log_probs(trained, clip)
         assert out["logits"].shape == reference.shape == (min(frames, 40), 60)
         np.testing.assert_allclose(out["logits"], reference, rtol=1e-4, atol=1e-4)
+
+
+def test_body_frame_graph_with_the_resting_hand_rule_equals_jax(tmp_path):
+    """The new preprocessing in the graph: body frame, resting-hand rule, mask channel and a
+    landscape camera, on clips with a signing hand, a resting one and a missing one."""
+    normalization = Normalization(camera_aspect=1.48, mask_channel=True)
+    trained = untrained("classification", "hands_pose", normalization, num_layers=1, dim=32)
+    exported = write_export(trained, tmp_path, "float32", buckets=(16,))
+    rng = np.random.default_rng(11)
+    for frames, resting in ((12, True), (30, False), (1, True)):
+        clip = np.full((frames, layouts.NUM_LANDMARKS, 3), np.nan, np.float32)
+        pose = layouts.group_slice("pose")
+        clip[:, pose] = rng.random((frames, 33, 3)) * 0.05 + np.linspace(0.3, 0.7, 33)[:, None]
+        right = layouts.group_slice("right_hand")
+        clip[:, right] = rng.random((frames, 21, 3)) * 0.1 + 0.3
+        if resting:
+            clip[:, layouts.group_slice("left_hand")] = rng.random((21, 3)) * 0.1 + [0.8, 0.9, 0]
+        want = jax_log_probs(trained, clip)
+        got = exported(tflite.clip_columns(clip, presets.get("hands_pose")))["logits"]
+        np.testing.assert_allclose(got, want, atol=1e-4)
 
 
 def test_bucket_arithmetic():

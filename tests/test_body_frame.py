@@ -1,0 +1,274 @@
+"""The body frame, the resting-hand rule and the camera aspect (aslx.landmarks.normalize,
+aslx.landmarks.hands, ingest's camera_aspect)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from aslx.augment import recipe
+from aslx.augment import transforms as T
+from aslx.landmarks import hands, layouts, presets
+from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT, Normalization, parse_aspect
+
+PRESET = presets.HANDS_POSE
+LEFT, RIGHT = (PRESET.group_slices()[g] for g in PRESET.hand_groups)
+BODY = Normalization(camera_aspect=1.5)
+
+
+def hand_shape(rng, size=0.08) -> np.ndarray:
+    """``[21, 3]`` points of a hand about the origin, ``size`` wide (image units)."""
+    return rng.normal(0, size / 3, (21, 3)).astype(np.float32)
+
+
+def signing_clip(rng, frames: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """A hands_pose clip in image fractions: the pose, the right hand moving near the face,
+    the left hand missing. ``(points [T, 51, 3], mask [T, 51])``."""
+    points = np.zeros((frames, PRESET.num_landmarks, 3), np.float32)
+    mask = np.zeros((frames, PRESET.num_landmarks), bool)
+    pose = PRESET.group_slices()[2]
+    # nose, shoulders (L, R), elbows, wrists, hips: a body facing the camera
+    body = np.array(
+        [[0.5, 0.35], [0.62, 0.5], [0.38, 0.5], [0.66, 0.7], [0.34, 0.7], [0.64, 0.85],
+         [0.36, 0.55], [0.58, 0.95], [0.42, 0.95]],
+        np.float32,
+    )  # fmt: skip
+    points[:, pose, :2] = body + rng.normal(0, 0.002, (frames, 9, 2))
+    mask[:, pose] = True
+    shape = hand_shape(rng)
+    path = np.linspace([0.38, 0.42], [0.44, 0.36], frames)  # right hand moves by the face
+    points[:, RIGHT] = shape + np.concatenate([path, np.zeros((frames, 1))], 1)[:, None]
+    points[:, RIGHT] += rng.normal(0, 0.004, (frames, 21, 3))
+    mask[:, RIGHT] = True
+    return points, mask
+
+
+def with_resting_left_hand(rng, points, mask):
+    points, mask = points.copy(), mask.copy()
+    still = hand_shape(rng) + np.array([0.7, 0.93, 0.0], np.float32)  # low, under the left side
+    points[:, LEFT] = still
+    mask[:, LEFT] = True
+    return points, mask
+
+
+def normalized(points, mask, normalization=BODY) -> np.ndarray:
+    batch = {
+        "landmarks": jnp.asarray(points)[None],
+        "landmark_mask": jnp.asarray(mask)[None],
+        "frame_mask": jnp.ones((1, len(points)), bool),
+    }
+    fn = jax.jit(recipe.normalize_batch, static_argnums=(1, 2))
+    return np.asarray(fn(batch, PRESET, normalization)["landmarks"][0])
+
+
+@pytest.mark.parametrize("frame", ["body", "group"])
+@pytest.mark.parametrize("scale, shift", [(0.5, (0.2, 0.1)), (1.7, (-0.3, 0.05))])
+def test_moving_or_scaling_the_whole_body_leaves_the_input_unchanged(frame, scale, shift):
+    points, mask = signing_clip(np.random.default_rng(0))
+    moved = points * scale + np.array([*shift, 0.0], np.float32)
+    moved[..., 2] = points[..., 2] * scale  # z is in image-width units: it scales too
+    normalization = dataclasses.replace(BODY, frame=frame)
+    want = normalized(points, mask, normalization)
+    assert want.shape[-1] == normalization.landmark_channels
+    np.testing.assert_allclose(normalized(moved, mask, normalization), want, atol=2e-4)
+
+
+def test_the_body_frame_keeps_where_the_hand_is_and_the_group_frame_does_not():
+    rng = np.random.default_rng(1)
+    points, mask = signing_clip(rng)
+    lower = points.copy()
+    lower[:, RIGHT, 1] += 0.3  # the same hand, lower on the body
+    for frame, differs in (("body", True), ("group", False)):
+        normalization = dataclasses.replace(BODY, frame=frame)
+        a, b = normalized(points, mask, normalization), normalized(lower, mask, normalization)
+        np.testing.assert_allclose(a[:, RIGHT, :3], b[:, RIGHT, :3], atol=1e-4)  # local shape
+        assert (np.abs(a - b).max() > 0.1) == differs
+
+
+def test_adding_a_resting_hand_leaves_the_signing_hand_unchanged():
+    rng = np.random.default_rng(2)
+    points, mask = signing_clip(rng)
+    rested, rested_mask = with_resting_left_hand(rng, points, mask)
+    clean, shifted = normalized(points, mask), normalized(rested, rested_mask)
+    np.testing.assert_allclose(shifted, clean, atol=1e-5)  # dropped: the whole input is the same
+    assert not shifted[:, LEFT].any()
+    # Without the rule the resting hand is seen, the signing hand's features still unchanged.
+    keep = dataclasses.replace(BODY, drop_resting_hands=False)
+    seen = normalized(rested, rested_mask, keep)
+    np.testing.assert_allclose(seen[:, RIGHT], normalized(points, mask, keep)[:, RIGHT], atol=1e-5)
+    assert np.abs(seen[:, LEFT]).max() > 0.1
+
+
+def _rule(points, mask, xp=np):
+    width = 0.24  # the constructed clip's shoulder width (0.62 − 0.38)
+    as_xp = lambda a: xp.asarray(a)  # noqa: E731
+    return tuple(
+        bool(r)
+        for r in hands.resting(
+            xp,
+            (as_xp(points[:, LEFT]), as_xp(mask[:, LEFT])),
+            (as_xp(points[:, RIGHT]), as_xp(mask[:, RIGHT])),
+            width,
+        )
+    )
+
+
+def test_the_rule_calls_the_still_low_distant_hand_resting_and_keeps_the_moving_one():
+    rng = np.random.default_rng(3)
+    points, mask = signing_clip(rng)
+    rested, rested_mask = with_resting_left_hand(rng, points, mask)
+    assert _rule(rested, rested_mask) == (True, False)
+    assert _rule(rested, rested_mask, jnp) == (True, False)  # one rule on host and device
+    assert _rule(points, mask) == (False, False)  # one hand: it signs
+    # Swapped roles: the left hand signs (mirrored clip), the right one rests.
+    mirrored = points.copy()
+    mirrored[..., 0] = 1 - mirrored[..., 0]
+    mirrored_rest = rested.copy()
+    mirrored_rest[..., 0] = 1 - mirrored_rest[..., 0]
+    swap = lambda a: np.concatenate([a[:, RIGHT], a[:, LEFT], a[:, 42:]], 1)  # noqa: E731
+    assert _rule(swap(mirrored_rest), swap(rested_mask)) == (False, True)
+
+
+def test_a_base_hand_near_the_signing_hand_or_a_moving_low_hand_is_kept():
+    rng = np.random.default_rng(4)
+    points, mask = signing_clip(rng)
+    base, base_mask = points.copy(), mask.copy()
+    base[:, LEFT] = hand_shape(rng) + np.array([0.45, 0.5, 0.0], np.float32)  # under the other
+    base_mask[:, LEFT] = True
+    assert _rule(base, base_mask) == (False, False)
+    moving, moving_mask = with_resting_left_hand(rng, points, mask)
+    moving[:, LEFT, 0] += np.linspace(0, 0.1, len(points))[:, None]  # low, but it moves
+    assert _rule(moving, moving_mask) == (False, False)
+
+
+def test_a_preset_without_shoulders_falls_back_to_the_clip_frame():
+    """full543 minus the pose would have no shoulders: the frame of all points still makes the
+    input invariant to moving and scaling the signer."""
+    preset = presets.Preset("hands", (PRESET.groups[0], PRESET.groups[1]))
+    assert preset.shoulder_slots is None
+    points, mask = signing_clip(np.random.default_rng(5))
+    points, mask = points[:, :42], mask[:, :42]
+    fn = jax.jit(lambda p, m: T.normalize({"landmarks": p, "landmark_mask": m}, preset, BODY))
+    a = fn(points, mask)
+    b = fn(points * 0.5 + 0.2, mask)
+    np.testing.assert_allclose(np.asarray(a["placement"]), np.asarray(b["placement"]), atol=1e-5)
+
+
+def test_the_flip_mirrors_the_placement_with_the_points():
+    points, mask = signing_clip(np.random.default_rng(6))
+    sample = {"landmarks": jnp.asarray(points), "landmark_mask": jnp.asarray(mask)}
+    normal = T.normalize(sample, PRESET, BODY)
+    flip = jnp.ones(len(PRESET.groups), bool)
+    args = (PRESET.mirror_permutation(), PRESET.group_ids, PRESET.group_mirror_permutation())
+    flipped = T.horizontal_flip(normal, flip, *args)
+    left, right = PRESET.hand_groups
+    np.testing.assert_allclose(
+        flipped["placement"][left], normal["placement"][right] * jnp.array([-1, 1, 1, 1])
+    )
+    twice = T.horizontal_flip(flipped, flip, *args)
+    np.testing.assert_allclose(twice["placement"], normal["placement"])
+
+
+def test_still_clip_holds_one_frame():
+    points, mask = signing_clip(np.random.default_rng(7), frames=10)
+    sample = {
+        "landmarks": jnp.asarray(points),
+        "landmark_mask": jnp.asarray(mask),
+        "frame_mask": jnp.arange(10) < 8,
+    }
+    held = T.still_clip(sample, jnp.asarray(True), jnp.asarray(0.5), jnp.asarray(0.3))
+    assert int(held["frame_mask"].sum()) == 1 + int(0.3 * 8)
+    np.testing.assert_array_equal(np.asarray(held["landmarks"][:3]), np.stack([points[4]] * 3))
+    assert not np.asarray(held["landmarks"][3:]).any()
+    off = T.still_clip(sample, jnp.asarray(False), jnp.asarray(0.5), jnp.asarray(0.3))
+    np.testing.assert_array_equal(np.asarray(off["frame_mask"]), np.asarray(sample["frame_mask"]))
+
+
+@pytest.mark.parametrize(
+    "text, value", [("16:9", 16 / 9), ("1920x1080", 16 / 9), ("1.5", 1.5), ("3/4", 0.75)]
+)
+def test_parse_aspect(text, value):
+    assert parse_aspect(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["wide", "16:0", "0", "100"])
+def test_parse_aspect_refuses_what_is_not_a_camera(text):
+    with pytest.raises(ValueError, match="camera aspect"):
+        parse_aspect(text)
+
+
+def test_camera_aspect_round_trips_from_ingest_to_the_export(tmp_path, capsys):
+    """``--camera-aspect`` → metadata.json → the run's normalisation → model card →
+    inference_args.json."""
+    from aslx import ingest as ingest_cli
+    from aslx.export import tflite
+    from aslx.model import model as model_lib
+    from aslx.model.config import ModelConfig
+    from aslx.records.metadata import RecordSet
+    from aslx.run.card import ModelCard
+    from aslx.run.source import TrainedModel
+    from aslx.training import config as config_lib
+    from aslx.vocab import ClassVocab
+
+    rng = np.random.default_rng(8)
+    X = np.zeros((3, 6, layouts.NUM_LANDMARKS, 3), np.float32)
+    X[..., layouts.group_slice("right_hand"), :] = rng.random((3, 6, 21, 3)) + 0.1
+    src = tmp_path / "clips.npz"
+    np.savez(src, X=X, y=np.array([0, 1, 0]), classes=np.array(["a", "b"]))
+    assert ingest_cli.main(
+        ["--format", "npz", "--src", str(src), "--out", str(tmp_path / "rec"),
+         "--camera-aspect", "16:9", "--no-progress"]
+    ) == 0  # fmt: skip
+    assert "camera aspect 1.778 (--camera-aspect)" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "rec" / "metadata.json").read_text())
+    assert meta["camera_aspect"] == pytest.approx(16 / 9)
+    records = RecordSet(tmp_path / "rec")
+    config = config_lib.finetune()
+    normalization = config_lib.normalization(config, records)
+    assert normalization.camera_aspect == pytest.approx(16 / 9)
+    config.data.camera_aspect = "4:3"  # the config overrides the records
+    assert config_lib.normalization(config, records).camera_aspect == pytest.approx(4 / 3)
+
+    model = ModelConfig(
+        num_landmarks=51, landmark_channels=normalization.landmark_channels, num_layers=1,
+        dim=16, num_heads=2, ctc_vocab=0, num_classes=2,
+    )  # fmt: skip
+    card = ModelCard(
+        model=model, vocab=ClassVocab(("a", "b")), preset="hands_pose", task="classification",
+        max_frames=8, normalization=normalization, train_frames=records.frame_summary(),
+    )  # fmt: skip
+    again = ModelCard.from_json(json.loads(json.dumps(card.to_json())), "model.json")
+    assert again.normalization == normalization and again.train_frames == {"min": 6, "mean": 6.0}
+    graphdef, params = model_lib.create(model)
+    args = tflite.inference_args(TrainedModel(again, graphdef, params, "raw", None), 8)
+    assert args["aslx"]["camera_aspect"] == pytest.approx(16 / 9)
+    assert Normalization.from_json(args["aslx"]["normalization"]) == normalization
+
+
+def test_a_record_set_or_card_from_before_the_field_reads_as_portrait(tmp_path):
+    from aslx.run.card import ModelCard
+
+    assert Normalization.from_json(None) == Normalization.per_group(DEFAULT_CAMERA_ASPECT)
+    card = {
+        "model": {"num_landmarks": 51, "num_layers": 1, "dim": 16, "num_heads": 2},
+        "vocab": {"kind": "classes", "classes": ["a"]},
+        "preset": "hands_pose",
+        "task": "classification",
+        "max_frames": 8,
+    }
+    read = ModelCard.from_json(card, "old/model.json")
+    assert read.normalization.frame == "group" and read.model.landmark_channels == 3
+
+
+def test_the_pose_reader_records_its_camera(shared_data, tmp_path):
+    pytest.importorskip("pose_format")
+    from aslx.records import ingest
+
+    meta = ingest.ingest("pose", shared_data / "pose_files", tmp_path / "pose", progress=False)
+    assert meta["camera_aspect_from"] == "reader"
+    assert 0.3 < meta["camera_aspect"] < 3
