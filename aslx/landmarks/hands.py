@@ -3,27 +3,31 @@
 A signer's second hand often rests in view (on a desk, at the bottom of a webcam's frame) while
 the other signs. Per-group normalisation would turn it into a full-size hand shape, so the
 model would read a still, meaningless hand as part of the sign. :func:`resting` tells such a
-hand from the base hand of a two-handed sign by three measures per clip, all in shoulder widths
-(:func:`aslx.landmarks.normalize.body_frame`) and independent of the frame rate:
+hand from the base hand of a two-handed sign by its **stillness**: the root-mean-square distance
+of its detected points from their own clip-wide mean positions, in shoulder widths
+(:func:`motion`, :func:`aslx.landmarks.normalize.body_frame`), which does not depend on the
+frame rate. Below :data:`STILL` a hand neither moves nor changes shape. On
+``mp_holistic_35signs`` (train and val clips) the signing hand's value is at least 0.038 and
+the base hand of *name*, which the other hand taps, at least 0.042: a living hand that takes
+part in a sign moves with the body. A hand put down and held still is below 0.02.
 
-* **stillness**: the root-mean-square distance of the hand's detected points from their own
-  clip-wide mean positions (:func:`motion`); below :data:`STILL` it neither moves nor changes
-  shape. On ``mp_holistic_35signs`` (train and val clips) the signing hand's value is at least
-  0.038 and the still base hand of *name* at least 0.042; a hand held perfectly still is 0.
-* **height**: it is lower than the other hand (larger y);
-* **distance**: its centre is at least :data:`APART` from the other hand's (the base hand of
-  *name* stays within 0.62 of the hand that taps it).
-
-A hand is resting only when both hands are detected and all three hold. The functions take the
-array module ``xp`` (``numpy`` or ``jax.numpy``), so the host and the device apply one rule.
+A hand is resting when both hands are detected, it is still, and the other hand moves; when
+both are still (a photo) the lower one rests. Height and distance from the other hand alone do
+not separate a resting hand from a base hand on a webcam whose frame ends at the chest (the
+signing hand of *name* is lower than a hand resting at the frame's bottom edge). The functions
+take the array module ``xp`` (``numpy`` or ``jax.numpy``), so the host and the device apply
+one rule.
 """
 
 from __future__ import annotations
 
 #: Largest :func:`motion` of a resting hand (shoulder widths).
 STILL = 0.02
-#: Smallest distance between the two hands' centres when one rests (shoulder widths).
-APART = 0.75
+
+
+#: Weight of the distance to the face (shoulder widths) against :func:`motion` in
+#: :func:`left_signs`: it decides between hands that move alike (a photo, two still hands).
+FACE_WEIGHT = 0.01
 
 
 def summary(xp, points, mask, width):
@@ -37,12 +41,12 @@ def summary(xp, points, mask, width):
     """
     valid = mask[..., None]
     xy = xp.where(valid, points[..., :2], 0.0)
-    counts = valid.sum(0)  # [21, 1]
-    means = xy.sum(0) / xp.maximum(counts, 1)  # [21, 2] per point
-    total = xp.maximum(counts.sum(), 1)
-    centre = (means * counts).sum(0) / total
-    spread = xp.where(valid, (xy - means) ** 2, 0.0).sum() / total
-    return centre, xp.sqrt(spread) / width, counts.sum() > 0
+    counts = xp.sum(valid, axis=0)  # [21, 1]
+    means = xp.sum(xy, axis=0) / xp.maximum(counts, 1)  # [21, 2] per point
+    total = xp.maximum(xp.sum(counts), 1)
+    centre = xp.sum(means * counts, axis=0) / total
+    spread = xp.sum(xp.where(valid, (xy - means) ** 2, 0.0)) / total
+    return centre, xp.sqrt(spread) / width, xp.sum(counts) > 0
 
 
 def motion(xp, points, mask, width):
@@ -53,8 +57,51 @@ def motion(xp, points, mask, width):
 
 def resting(xp, left, right, width):
     """``(left_rests, right_rests)`` booleans for two hands' ``(points, mask)`` pairs
-    (:func:`summary`'s arguments) in a body frame of ``width``."""
+    (:func:`summary`'s arguments) in a body frame of ``width``: both detected, this one
+    still, and the other one moving or, both still (a photo), this one the lower."""
     (lc, lm, lp), (rc, rm, rp) = summary(xp, *left, width), summary(xp, *right, width)
-    apart = xp.sqrt(((lc - rc) ** 2).sum()) / width >= APART
-    both = lp & rp & apart
-    return both & (lm < STILL) & (lc[1] > rc[1]), both & (rm < STILL) & (rc[1] > lc[1])
+    both = lp & rp
+    left_still, right_still = lm < STILL, rm < STILL
+    left_lower = lc[1] > rc[1]
+    return (
+        both & left_still & (~right_still | left_lower),
+        both & right_still & (~left_still | ~left_lower),
+    )
+
+
+def shoulder_frame(xp, left, right):
+    """``(centre [2], width [])`` of two shoulders' ``(points [T, 3], mask [T])`` over the
+    frames where both are detected; without such a frame the image centre and width 1."""
+    both = left[1] & right[1]
+    count = xp.maximum(xp.sum(both), 1)
+    a = xp.where(both[:, None], left[0][:, :2], 0.0)
+    b = xp.where(both[:, None], right[0][:, :2], 0.0)
+    centre = xp.sum((a + b) / 2, axis=0) / count
+    width = xp.sum(xp.sqrt(xp.sum((a - b) ** 2, axis=-1))) / count
+    found = xp.any(both) & (width > 0)
+    return xp.where(found, centre, 0.5), xp.where(found, width, 1.0)
+
+
+def left_signs(xp, left, right, shoulders, face):
+    """True when the left hand is the one that signs (a dominant-hand preset mirrors it).
+
+    Each hand scores its :func:`motion` minus :data:`FACE_WEIGHT` times its distance to the
+    face (the mean of the detected ``face`` points, else the shoulder centre), both in shoulder
+    widths; a hand never detected scores −∞, and a tie keeps the right hand. So the hand that
+    moves wins, a resting hand loses to any signing one, and between hands that move alike the
+    one nearer the face wins. ``left``, ``right``: hands' ``(points [T, 21, 3], mask [T, 21])``;
+    ``shoulders``: the two shoulders' ``(points [T, 3], mask [T])``; ``face``: ``(points
+    [T, F, 3], mask [T, F])``; all aspect-corrected.
+    """
+    centre, width = shoulder_frame(xp, *shoulders)
+    face_mask = face[1][..., None]
+    seen = xp.sum(face_mask)
+    face_xy = xp.sum(xp.where(face_mask, face[0][..., :2], 0.0), axis=(0, 1)) / xp.maximum(seen, 1)
+    face_xy = xp.where(seen > 0, face_xy, centre)
+
+    def score(hand):
+        at, moves, present = summary(xp, *hand, width)
+        near = xp.sqrt(xp.sum((at - face_xy) ** 2)) / width
+        return xp.where(present, moves - FACE_WEIGHT * near, -xp.inf)
+
+    return score(left) > score(right)
