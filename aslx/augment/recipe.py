@@ -3,11 +3,19 @@ vectorised over the batch with one key per example, inside the jitted train step
 
 The default :class:`AugmentConfig` is the recipe of the 5th-place Kaggle fingerspelling
 solution (constants in the design brief), run on device instead of in host worker processes,
-after two optional steps of signer and camera variation (off by default):
+after optional steps of signer and camera variation (off by default):
 
-0. StillClip p ``still_clip_p`` (one real frame held for a random length: a photo of a static
-   sign; classification only) · CameraAspect p ``camera_aspect_p`` (raw y scaled by a factor
-   up to ``1 ± camera_aspect_limit``, log-uniform: a camera of another width / height)
+0. StillClip p ``still_clip_p`` (one real frame that shows a hand held still: half of them a
+   single frame, a photo of a static sign, the rest a random length; classification only) ·
+   RestingHand p ``resting_hand_p`` (a clip with one hand gets the other one resting at the
+   bottom of the frame, the signing hand's shape mirrored and held still, moved by up to
+   ``resting_hand_shift``) · BoneScale p ``bone_scale_p`` (every finger and palm bone of each
+   hand lengthened by its own factor in ``1 ± bone_scale_limit``) · HandScale p
+   ``hand_scale_p`` (each hand scaled about its wrist, ``1 ± hand_scale_limit``: hand size
+   relative to the body) · CameraAspect p ``camera_aspect_p`` (raw y scaled by a factor up to
+   ``1 ± camera_aspect_limit``, log-uniform: a camera of another width / height) · Reframe p
+   ``reframe_p`` (zoom up to ``1 ± reframe_zoom``, log-uniform, and a shift up to
+   ``reframe_shift``; points that leave the image are lost)
 1. Normalize (after the y aspect correction; :mod:`aslx.landmarks.normalize`)
 2. HorizontalFlip per group p .5 (left/right partner groups flip together)
 3. TimeFlip p .5 (label reversed too) · RandomResample ±50 % p .5 · Truncate · AlignCTCLabel
@@ -82,6 +90,15 @@ class AugmentConfig:
     still_clip_p: float = 0.0
     camera_aspect_p: float = 0.0
     camera_aspect_limit: float = 0.25
+    resting_hand_p: float = 0.0
+    resting_hand_shift: float = 0.05
+    bone_scale_p: float = 0.0
+    bone_scale_limit: float = 0.15
+    hand_scale_p: float = 0.0
+    hand_scale_limit: float = 0.2
+    reframe_p: float = 0.0
+    reframe_zoom: float = 0.3
+    reframe_shift: float = 0.1
 
     @classmethod
     def identity(cls, **overrides) -> AugmentConfig:
@@ -107,6 +124,10 @@ class AugmentConfig:
                     cutmix_p=0.0,
                     still_clip_p=0.0,
                     camera_aspect_p=0.0,
+                    resting_hand_p=0.0,
+                    bone_scale_p=0.0,
+                    hand_scale_p=0.0,
+                    reframe_p=0.0,
                 )
                 | overrides
             )
@@ -128,7 +149,8 @@ def draw(key: jax.Array, config: AugmentConfig, preset: Preset, frames: int) -> 
     flip …), so :func:`apply` runs every transform unconditionally.
     """
     g, lm = len(preset.groups), preset.num_landmarks
-    k = iter(jax.random.split(key, 26))
+    k = iter(jax.random.split(key, 40))
+    hands = len(T.hand_slices(preset))
     units = jnp.asarray(preset.flip_units())
     blocks = [config.block_mask_of(name) for name in preset.group_names]
 
@@ -166,7 +188,27 @@ def draw(key: jax.Array, config: AugmentConfig, preset: Preset, frames: int) -> 
         "shift": config.shift_stdev * jax.random.normal(next(k), (g, 3)),
         "still": happens(next(k), config.still_clip_p),
         "still_frame": jax.random.uniform(next(k)),
-        "still_length": jax.random.uniform(next(k)),
+        # Half the still clips are a single frame (a photo), the rest held for a random length.
+        "still_length": jnp.where(happens(next(k), 0.5), 0.0, jax.random.uniform(next(k))),
+        "resting_hand": happens(next(k), config.resting_hand_p),
+        "resting_frame": jax.random.uniform(next(k)),
+        "resting_offset": uniform(next(k), config.resting_hand_shift, (2,)),
+        "bones": jnp.where(
+            happens(next(k), config.bone_scale_p),
+            1 + uniform(next(k), config.bone_scale_limit, (hands, len(T.HAND_BONES))),
+            1.0,
+        ),
+        "hand_size": jnp.where(
+            happens(next(k), config.hand_scale_p),
+            1 + uniform(next(k), config.hand_scale_limit, (hands,)),
+            1.0,
+        ),
+        "zoom": jnp.where(
+            happens(next(k), config.reframe_p),
+            jnp.exp(uniform(next(k), math.log1p(config.reframe_zoom))),
+            1.0,
+        ),
+        "frame_shift": uniform(next(k), config.reframe_shift, (2,)),
         "y_factor": jnp.where(
             happens(next(k), config.camera_aspect_p),
             jnp.exp(uniform(next(k), math.log1p(config.camera_aspect_limit))),
@@ -187,10 +229,29 @@ def apply(
     # resting-hand rule) must see them as it would see a real clip.
     if config.still_clip_p > 0:
         sample = T.still_clip(
-            sample, params["still"], params["still_frame"], params["still_length"]
+            sample,
+            params["still"],
+            params["still_frame"],
+            params["still_length"],
+            T.hand_slices(preset),
         )
+    if config.resting_hand_p > 0:
+        sample = T.insert_resting_hand(
+            sample,
+            preset,
+            params["resting_hand"],
+            params["resting_frame"],
+            params["resting_offset"],
+        )
+    if config.bone_scale_p > 0:
+        sample = T.scale_bones(sample, preset, params["bones"])
+    if config.hand_scale_p > 0:
+        sample = T.scale_hands(sample, preset, params["hand_size"])
     if config.camera_aspect_p > 0:
         sample = T.camera_aspect_jitter(sample, params["y_factor"])
+    if config.reframe_p > 0:
+        shift = jnp.where(params["zoom"] != 1.0, params["frame_shift"], 0.0)
+        sample = T.reframe(sample, params["zoom"], shift)
     if config.normalize:
         sample = T.normalize(sample, preset, normalization)
     sample = T.horizontal_flip(

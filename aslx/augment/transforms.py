@@ -83,7 +83,7 @@ def normalize(sample: Sample, preset, normalization: Normalization | None = None
         rests = dict(zip(pair, hands.resting(jnp, left, right, width)))
         dropped = jnp.stack([rests.get(g, jnp.asarray(False)) for g in range(len(sizes))])
         mask = mask & ~normalize_lib.per_landmark(dropped, sizes)[None]
-    statistics = normalize_lib.group_statistics(points, mask, sizes)
+    statistics = normalize_lib.group_statistics(points, mask, sizes, normalization.extent)
     out = sample | {
         "landmarks": normalize_lib.normalize_groups(points, mask, sizes, statistics=statistics),
         "landmark_mask": mask,
@@ -94,24 +94,135 @@ def normalize(sample: Sample, preset, normalization: Normalization | None = None
     return out
 
 
-def still_clip(sample: Sample, on: jnp.ndarray, frame: jnp.ndarray, length: jnp.ndarray) -> Sample:
-    """A photo of the sign held still, when ``on``: real frame ``⌊frame · n⌋`` (``frame`` in
-    [0, 1), ``n`` the real frames) repeated for ``1 + ⌊length · n⌋`` frames (``length`` in
-    [0, 1)), the rest padding. The labels stay: classification only (a still clip shows one
-    sign, never a CTC phrase)."""
+def still_clip(
+    sample: Sample,
+    on: jnp.ndarray,
+    frame: jnp.ndarray,
+    length: jnp.ndarray,
+    shows=None,
+) -> Sample:
+    """A photo of the sign held still, when ``on``: one real frame repeated for
+    ``1 + ⌊length · n⌋`` frames (``length`` in [0, 1), ``n`` the real frames), the rest
+    padding. The frame is number ``⌊frame · m⌋`` (``frame`` in [0, 1)) of the ``m`` frames
+    that show a point of the landmark slots ``shows`` (the hands: a photo of a sign shows the
+    hand that signs), of all real frames when none does or ``shows`` is ``None``. The labels
+    stay: classification only (a still clip shows one sign, never a CTC phrase)."""
     n = num_frames(sample)
-    index = jnp.minimum(jnp.floor(frame * n).astype(jnp.int32), jnp.maximum(n - 1, 0))
+    real = sample["frame_mask"].astype(bool)
+    mask = sample["landmark_mask"].astype(bool)
+    candidates = real
+    if shows:
+        showing = real & jnp.stack([mask[:, s].any(-1) for s in shows]).any(0)
+        candidates = jnp.where(showing.any(), showing, real)
+    m = candidates.sum()
+    k = jnp.minimum(jnp.floor(frame * m).astype(jnp.int32), jnp.maximum(m - 1, 0))
+    index = jnp.argmax(jnp.cumsum(candidates) > k)  # the k-th candidate frame
     keep = jnp.minimum(1 + jnp.floor(length * n).astype(jnp.int32), n)
     t = sample["frame_mask"].shape[0]
-    real = jnp.arange(t) < keep
     held = {
         "landmarks": jnp.broadcast_to(sample["landmarks"][index], sample["landmarks"].shape),
-        "landmark_mask": jnp.broadcast_to(
-            sample["landmark_mask"][index], sample["landmark_mask"].shape
-        ),
-        "frame_mask": real & (n > 0),
+        "landmark_mask": jnp.broadcast_to(mask[index], mask.shape),
+        "frame_mask": (jnp.arange(t) < keep) & (n > 0),
     }
     return _clean(sample | {k: jnp.where(on, v, sample[k]) for k, v in held.items()})
+
+
+#: Parent of each of a hand's 21 MediaPipe points (the wrist, 0, has none): the thumb and
+#: the four fingers each hang from the wrist by a palm bone, then run knuckle to tip.
+HAND_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
+#: Bones of a hand: ``(parent, child)`` for every point but the wrist, in :data:`HAND_PARENTS`
+#: order (child k − 1 is bone k − 1).
+HAND_BONES = tuple((parent, child) for child, parent in enumerate(HAND_PARENTS) if parent >= 0)
+
+
+def hand_slices(preset) -> list[slice]:
+    """The landmark slices of the preset's 21-point hand groups."""
+    return [s for (name, _), s in zip(preset.groups, preset.group_slices()) if "hand" in name]
+
+
+def scale_bones(sample: Sample, preset, factors: jnp.ndarray) -> Sample:
+    """Each hand's bones (:data:`HAND_BONES`) lengthened by ``factors [hands, 20]`` (1 leaves
+    a bone as it is), the wrist fixed: a child point moves with its parent and then along its
+    own bone, ``p'_child = p'_parent + f · (p_child − p_parent)``. A point whose parent is
+    missing keeps its place. Another signer's finger and palm proportions; raw coordinates."""
+    points, mask = sample["landmarks"], sample["landmark_mask"].astype(bool)
+    for h, hand in enumerate(hand_slices(preset)):
+        p, m = points[:, hand], mask[:, hand]
+        new = [p[:, 0]]
+        for child, parent in enumerate(HAND_PARENTS[1:], start=1):
+            moved = new[parent] + factors[h, child - 1] * (p[:, child] - p[:, parent])
+            new.append(jnp.where((m[:, parent] & m[:, child])[:, None], moved, p[:, child]))
+        points = points.at[:, hand].set(jnp.stack(new, axis=1))
+    return _clean(sample | {"landmarks": points})
+
+
+def scale_hands(sample: Sample, preset, factors: jnp.ndarray) -> Sample:
+    """Each hand scaled about its wrist by ``factors [hands]`` in every frame: hand size
+    relative to the body. Raw coordinates."""
+    points = sample["landmarks"]
+    for h, hand in enumerate(hand_slices(preset)):
+        p = points[:, hand]
+        points = points.at[:, hand].set(p[:, :1] + factors[h] * (p - p[:, :1]))
+    return _clean(sample | {"landmarks": points})
+
+
+def reframe(sample: Sample, zoom: jnp.ndarray, shift: jnp.ndarray) -> Sample:
+    """The camera zoomed by ``zoom`` about the image centre and moved by ``shift [2]`` (image
+    fractions): x, y → ``0.5 + zoom · (p − 0.5) + shift``, z → ``zoom · z``. Points that leave
+    the image ([0, 1] in x and y) are lost, as a real camera would lose them."""
+    points = sample["landmarks"]
+    xy = 0.5 + zoom * (points[..., :2] - 0.5) + shift
+    inside = jnp.all((xy >= 0) & (xy <= 1), axis=-1)
+    moved = jnp.concatenate([xy, zoom * points[..., 2:]], axis=-1)
+    mask = sample["landmark_mask"].astype(bool)
+    return _clean(sample | {"landmarks": moved, "landmark_mask": mask & inside})
+
+
+#: Where an inserted resting hand's lowest point sits (image height fractions).
+RESTING_HAND_BOTTOM = 0.98
+
+
+def insert_resting_hand(
+    sample: Sample, preset, on: jnp.ndarray, frame: jnp.ndarray, offset: jnp.ndarray
+) -> Sample:
+    """A second hand resting in view, when ``on`` and the clip shows one hand only: the
+    signing hand's shape at real frame ``⌊frame · n⌋``, mirrored, held still in the empty hand
+    slot, under that side's shoulder (its clip mean x, moved by ``offset [2]``, image
+    fractions), its lowest point at :data:`RESTING_HAND_BOTTOM` + ``offset[1]``. Raw image
+    coordinates, before normalisation; a preset without both hands is left as it is."""
+    if preset.hand_groups is None or preset.shoulder_slots is None:
+        return sample
+    points, mask = sample["landmarks"], sample["landmark_mask"].astype(bool)
+    slices = [preset.group_slices()[g] for g in preset.hand_groups]
+    present = [mask[:, s].any() for s in slices]
+    n = num_frames(sample)
+    index = jnp.minimum(jnp.floor(frame * n).astype(jnp.int32), jnp.maximum(n - 1, 0))
+    real = sample["frame_mask"][:, None]
+    for target, source in ((0, 1), (1, 0)):
+        shape = points[index, slices[source]]  # [21, 3]
+        seen = mask[index, slices[source]]  # [21]
+        xs = jnp.where(seen, shape[:, 0], jnp.nan)
+        shape = shape.at[:, 0].set(jnp.nanmax(xs) + jnp.nanmin(xs) - shape[:, 0])  # mirrored
+        shoulder = preset.shoulder_slots[target]
+        seen_shoulder = mask[:, shoulder]
+        x = jnp.where(seen_shoulder, points[:, shoulder, 0], 0.0).sum() / jnp.maximum(
+            seen_shoulder.sum(), 1
+        )
+        lowest = jnp.nanmax(jnp.where(seen, shape[:, 1], jnp.nan))
+        centre = jnp.nanmean(jnp.where(seen, shape[:, 0], jnp.nan))
+        placed = shape + jnp.stack(
+            [x - centre + offset[0], RESTING_HAND_BOTTOM + offset[1] - lowest, 0.0]
+        )
+        insert = on & present[source] & ~present[target] & seen.any() & seen_shoulder.any()
+        new_points = jnp.broadcast_to(placed, (points.shape[0], *placed.shape))
+        new_mask = jnp.broadcast_to(seen, (points.shape[0], seen.shape[0])) & real
+        points = points.at[:, slices[target]].set(
+            jnp.where(
+                insert, jnp.where(new_mask[..., None], new_points, 0.0), points[:, slices[target]]
+            )
+        )
+        mask = mask.at[:, slices[target]].set(jnp.where(insert, new_mask, mask[:, slices[target]]))
+    return _clean(sample | {"landmarks": points, "landmark_mask": mask})
 
 
 def camera_aspect_jitter(sample: Sample, y_factor: jnp.ndarray) -> Sample:

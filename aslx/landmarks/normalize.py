@@ -50,8 +50,9 @@ from jax import lax
 #: the camera aspect of record sets whose format does not say it.
 DEFAULT_CAMERA_ASPECT = 0.5268970670149133
 #: Multiply normalised y by this to undo the portrait aspect ratio (1 / DEFAULT_CAMERA_ASPECT).
-ASPECT_Y = 1 / DEFAULT_CAMERA_ASPECT
+ASPECT_Y = 1.8979039030629028
 FRAMES = ("group", "body")
+EXTENTS = ("clip", "frame")
 #: Channels of a group's placement: centre x, y, z and extent, in shoulder widths.
 PLACEMENT_CHANNELS = 4
 
@@ -65,14 +66,19 @@ class Normalization:
       camera_aspect: the camera's width / height.
       drop_resting_hands: hide a resting second hand (:func:`aslx.landmarks.hands.resting`).
       mask_channel: add the detection mask as a fourth channel per point.
+      extent: what a group's local shape is divided by (:func:`group_statistics`): ``clip``
+        (its reach over the clip, motion included) or ``frame`` (its own size, as in one frame).
     """
 
     frame: str = "body"
     camera_aspect: float = DEFAULT_CAMERA_ASPECT
     drop_resting_hands: bool = True
     mask_channel: bool = False
+    extent: str = "frame"
 
     def __post_init__(self):
+        if self.extent not in EXTENTS:
+            raise ValueError(f"normalization extent must be one of {EXTENTS}, not {self.extent!r}")
         if self.frame not in FRAMES:
             raise ValueError(f"normalization frame must be one of {FRAMES}, not {self.frame!r}")
         if not self.camera_aspect > 0:
@@ -82,13 +88,15 @@ class Normalization:
 
     @classmethod
     def per_group(cls, camera_aspect: float = DEFAULT_CAMERA_ASPECT) -> Normalization:
-        """The preprocessing of models trained before the body frame: per-group frame, no
-        resting-hand rule, three channels."""
-        return cls(frame="group", camera_aspect=camera_aspect, drop_resting_hands=False)
+        """The preprocessing of models trained before the body frame: per-group frame divided
+        by the clip's reach, no resting-hand rule, three channels."""
+        return cls(
+            frame="group", camera_aspect=camera_aspect, drop_resting_hands=False, extent="clip"
+        )
 
     @property
     def y_scale(self) -> float:
-        return 1.0 / self.camera_aspect
+        return y_scale(self.camera_aspect)
 
     @property
     def landmark_channels(self) -> int:
@@ -105,6 +113,12 @@ class Normalization:
         if value is None:
             return cls.per_group()
         return cls(**value)
+
+
+def y_scale(camera_aspect: float) -> float:
+    """What y is multiplied by for a camera of width / height ``camera_aspect``: its height /
+    width (exactly :data:`ASPECT_Y` for the portrait default)."""
+    return ASPECT_Y if camera_aspect == DEFAULT_CAMERA_ASPECT else 1.0 / camera_aspect
 
 
 def parse_aspect(text: str) -> float:
@@ -149,7 +163,10 @@ def per_landmark(values: jnp.ndarray, group_sizes: Sequence[int]) -> jnp.ndarray
 
 
 def group_statistics(
-    points: jnp.ndarray, mask: jnp.ndarray, group_sizes: Sequence[int]
+    points: jnp.ndarray,
+    mask: jnp.ndarray,
+    group_sizes: Sequence[int],
+    extent: str = "clip",
 ) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Each group's clip-wide centre and extent.
 
@@ -157,10 +174,13 @@ def group_statistics(
       points: ``[frames, landmarks, 3]``; values where ``mask`` is 0 are ignored (NaN is fine).
       mask: ``[frames, landmarks]``, 1 where detected and the frame is real.
       group_sizes: sizes of the consecutive groups; they must add up to ``landmarks``.
+      extent: ``clip``: the largest |x| or |y| of the group's detected points about its clip
+        centre (the reach of its motion included); ``frame``: the mean over the frames that
+        show the group of its largest |x| or |y| about that frame's own centre (its size, the
+        same in one frame as in a whole clip).
 
     Returns:
-      ``mean [G, 3]`` of the group's detected points (0 when it has none) and ``extent [G]``,
-      the largest |x| or |y| of those points about it.
+      ``mean [G, 3]`` of the group's detected points (0 when it has none) and ``extent [G]``.
     """
     if sum(group_sizes) != points.shape[-2]:
         raise ValueError(f"group sizes {tuple(group_sizes)} do not add up to {points.shape[-2]}")
@@ -171,10 +191,19 @@ def group_statistics(
     sums = _per_group(points.sum(axis=0), bounds, jnp.sum)  # [G, 3]
     counts = _per_group(valid.sum(axis=0, dtype=jnp.float32), bounds, jnp.sum)  # [G, 1]
     mean = sums / jnp.maximum(counts, 1)
+    if extent == "frame":
+        by_frame = jnp.swapaxes(points, 0, 1)  # [L, T, 3]
+        seen = jnp.swapaxes(valid, 0, 1)
+        frame_counts = _per_group(seen.astype(jnp.float32), bounds, jnp.sum)  # [G, T, 1]
+        frame_means = _per_group(by_frame, bounds, jnp.sum) / jnp.maximum(frame_counts, 1)
+        centred = jnp.where(seen, by_frame - per_landmark(frame_means, group_sizes), 0.0)
+        reach = _per_group(jnp.abs(centred[..., :2]).max(axis=-1), bounds, jnp.max)  # [G, T]
+        shown = frame_counts[..., 0] > 0
+        sizes = (reach * shown).sum(-1) / jnp.maximum(shown.sum(-1), 1)
+        return mean, sizes
     centred = jnp.where(valid, points - per_landmark(mean, group_sizes), 0.0)
     xy = lax.slice_in_dim(centred, 0, 2, axis=-1)  # a slice, not a gather (see per_landmark)
-    extent = _per_group(jnp.abs(xy).max(axis=(0, 2)), bounds, jnp.max)  # [G]
-    return mean, extent
+    return mean, _per_group(jnp.abs(xy).max(axis=(0, 2)), bounds, jnp.max)  # [G]
 
 
 def normalize_groups(

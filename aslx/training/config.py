@@ -25,6 +25,9 @@ field                          meaning
 ``data.drop_resting_hands``    hide a still second hand that rests away from the signing one
                                (:mod:`aslx.landmarks.hands`)
 ``data.mask_channel``          give the model each point's detection mask as a channel
+``data.group_extent``          what a group's local shape is divided by: ``frame`` (its size,
+                               the mean over frames; a photo's hand looks like the clip's) or
+                               ``clip`` (its reach over the clip, motion included)
 ``data.camera_aspect``         the camera's width/height (``16:9``, ``1.333``); '' takes the
                                records' ``camera_aspect`` (``metadata.json``)
 ``data.buckets``               training lengths: each batch is cut to the smallest bound
@@ -167,6 +170,7 @@ def _common() -> ml_collections.ConfigDict:
         normalization="body",
         drop_resting_hands=True,
         mask_channel=False,
+        group_extent="frame",
         camera_aspect="",
     )
     model_fields = [f.name for f in dataclasses.fields(ModelConfig)]
@@ -299,6 +303,7 @@ def normalization(config: ml_collections.ConfigDict, records: RecordSet) -> Norm
             camera_aspect=aspect,
             drop_resting_hands=bool(config.data.drop_resting_hands),
             mask_channel=bool(config.data.mask_channel),
+            extent=config.data.group_extent,
         )
     except ValueError as e:
         raise ConfigError(f"config.data: {e}") from None
@@ -394,6 +399,9 @@ def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.
             seed=config.seed,
             alignments=alignments,
             sort_window=config.data.bucket_window if bucketed else 1,
+            camera_aspect=(
+                parse_aspect(str(config.data.camera_aspect)) if config.data.camera_aspect else None
+            ),
         )
     except ValueError as e:
         raise ConfigError(f"config.data: {e}") from None
