@@ -62,7 +62,7 @@ from aslx import files
 from aslx import vocab as vocab_lib
 from aslx.augment import transforms
 from aslx.input import fit
-from aslx.landmarks import layouts, presets
+from aslx.landmarks import hands, layouts, normalize, presets
 from aslx.model import inference
 from aslx.model import model as model_lib
 from aslx.run import source as source_lib
@@ -106,14 +106,17 @@ def clip_columns(landmarks: np.ndarray, preset: presets.Preset) -> np.ndarray:
 
 
 def columns_to_batch(
-    columns: jnp.ndarray, num_frames: jnp.ndarray, preset: presets.Preset
+    columns: jnp.ndarray,
+    num_frames: jnp.ndarray,
+    preset: presets.Preset,
+    y_scale: float = normalize.ASPECT_Y,
 ) -> dict[str, jnp.ndarray]:
     """The graph's columns ``[T, 3·K]`` → a one-clip batch as the input pipeline makes it:
     ``landmarks [1, T, L, 3]`` (0 where missing), ``landmark_mask [1, T, L]``,
     ``frame_mask [1, T]`` (the first ``num_frames`` frames are real, the rest padding, which
     must be NaN). Traceable for any ``T``; the same selection as
-    :func:`aslx.landmarks.presets.select` (NaN padding counts as missing for both hands
-    alike, so it never changes which hand is dominant)."""
+    :func:`aslx.landmarks.presets.select` with the camera's ``y_scale`` (NaN padding counts as
+    missing for both hands alike, so it never changes which hand is dominant)."""
     graph = graph_landmarks(preset)
     slot = {int(c): i for i, c in enumerate(graph)}
     points = columns.reshape(columns.shape[0], 3, len(graph)).transpose(0, 2, 1)
@@ -123,16 +126,31 @@ def columns_to_batch(
             points, [slot[int(c)] for c in preset.mirrored_indices], axis=1
         )
         mirrored = mirrored * jnp.array([-1.0, 1.0, 1.0]) + jnp.array([1.0, 0.0, 0.0])  # x → 1 − x
+        corrected = points * jnp.array([1.0, y_scale, 1.0])
+        seen = ~jnp.any(jnp.isnan(corrected), axis=-1)
+        corrected = jnp.where(seen[..., None], corrected, 0.0)
 
-        def missing_frames(group: str) -> jnp.ndarray:
-            hand = layouts.group_slice(group)
-            hand_points = transforms.permute(
-                points, [slot[c] for c in range(hand.start, hand.stop)], 1
+        def part(canonical):
+            """``(points, mask)`` of canonical indices, by slices (see transforms.permute)."""
+            index = [slot[int(c)] for c in canonical]
+            return (
+                transforms.permute(corrected, index, axis=1),
+                transforms.permute(seen, index, axis=1),
             )
-            return jnp.all(jnp.isnan(hand_points), axis=(1, 2)).sum()
 
-        left_dominant = missing_frames("left_hand") < missing_frames("right_hand")
-        selected = jnp.where(left_dominant, mirrored, selected)
+        def one(canonical):
+            p, m = part([canonical])
+            return p[:, 0], m[:, 0]
+
+        pose = layouts.OFFSETS["pose"]
+        left_signs = hands.left_signs(
+            jnp,
+            part(range(*layouts.group_slice("left_hand").indices(layouts.NUM_LANDMARKS))),
+            part(range(*layouts.group_slice("right_hand").indices(layouts.NUM_LANDMARKS))),
+            (one(pose + 11), one(pose + 12)),
+            part([layouts.canonical_index("face", i) for i in layouts.LIPS]),
+        )
+        selected = jnp.where(left_signs, mirrored, selected)
     mask = ~jnp.any(jnp.isnan(selected), axis=-1)
     return {
         "landmarks": jnp.where(mask[..., None], selected, 0.0)[None],
@@ -157,7 +175,9 @@ def inference_function(trained: TrainedModel) -> Callable:
     )
 
     def log_probs(columns, num_frames):
-        batch = columns_to_batch(columns.astype(jnp.float32), num_frames, preset)
+        batch = columns_to_batch(
+            columns.astype(jnp.float32), num_frames, preset, trained.card.normalization.y_scale
+        )
         out = forward(trained.params, batch)
         # Index the one-clip batch by slicing, not a gather: see transforms.permute.
         if task == "classification":

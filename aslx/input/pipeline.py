@@ -65,7 +65,7 @@ import numpy as np
 from aslx import files
 from aslx import vocab as vocab_lib
 from aslx.input import fit
-from aslx.landmarks import layouts, presets
+from aslx.landmarks import normalize, presets
 from aslx.records import example
 from aslx.records.metadata import RecordSet
 from aslx.run import alignments as alignments_lib
@@ -100,6 +100,8 @@ class InputConfig:
         training split ('' none): training examples then carry ``alignment``.
       sort_window: training batches sorted by length together (1: no sorting); see the
         module docstring's "Length buckets".
+      camera_aspect: the camera's width / height the dominant hand is judged in; ``None``
+        takes the records' own.
     """
 
     batch_size: int
@@ -113,6 +115,7 @@ class InputConfig:
     prefetch: int = 2
     alignments: str = ""
     sort_window: int = 1
+    camera_aspect: float | None = None
 
     def __post_init__(self):
         if self.long_clips not in LONG_CLIP_POLICIES:
@@ -188,6 +191,7 @@ class _Prepare:
                 f"{self.preset.name}; re-ingest with --preset full543 (or {self.preset.name})"
             )
         self.select = self.preset.name != stored.name
+        self.y_scale = normalize.y_scale(config.camera_aspect or records.camera_aspect)
         self.num_stored = stored.num_landmarks
         longest = records.meta["max_label_length"]
         self.max_label_length = config.max_label_length or max(longest, 1)
@@ -206,18 +210,14 @@ class _Prepare:
         right = tf.gather(points, self.preset.indices, axis=1)
         if not self.preset.picks_dominant_hand:
             return right
-
-        def missing_frames(group):
-            hand = points[:, layouts.group_slice(group)]
-            return tf.reduce_sum(
-                tf.cast(tf.reduce_all(tf.math.is_nan(hand), axis=[1, 2]), tf.int32)
-            )
-
+        # The dominant hand's rule is NumPy on the host (one home with ingest and the graph).
+        left_signs = tf.numpy_function(
+            lambda p: np.bool_(presets.left_is_dominant(p, self.y_scale)), [points], tf.bool
+        )
+        left_signs.set_shape([])
         left = tf.gather(points, self.preset.mirrored_indices, axis=1)
         left = tf.concat([1.0 - left[..., :1], left[..., 1:]], axis=-1)
-        return tf.cond(
-            missing_frames("left_hand") < missing_frames("right_hand"), lambda: left, lambda: right
-        )
+        return tf.cond(left_signs, lambda: left, lambda: right)
 
     def _fit(self, tf, points):
         frames = tf.shape(points)[0]

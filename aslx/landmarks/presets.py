@@ -16,11 +16,12 @@ full543       543     face 468 + left_hand 21 + pose 33 + right_hand 21: everyth
                       order (for the joint gate, which learns what to keep).
 ============  ======  ============================================================================
 
-**Dominant hand.** ``kaggle75`` keeps one hand: the one with fewer frames where it is missing
-(ties go to the right hand). When that is the left hand, the whole clip is mirrored so every
-signer looks right-handed: x becomes ``1 - x``, the left hand fills the hand slots, and pose and
-lip points swap with their mirror partners (the slot of LEFT_SHOULDER gets the right shoulder),
-exactly what MediaPipe would report on a mirrored video.
+**Dominant hand.** ``kaggle75`` keeps one hand: the one that signs, judged from motion and
+distance to the face (:func:`aslx.landmarks.hands.left_signs`; ties go to the right hand), not
+from how often each hand was detected. When that is the left hand, the whole clip is mirrored
+so every signer looks right-handed: x becomes ``1 - x``, the left hand fills the hand slots,
+and pose and lip points swap with their mirror partners (the slot of LEFT_SHOULDER gets the
+right shoulder), exactly what MediaPipe would report on a mirrored video.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import dataclasses
 
 import numpy as np
 
-from aslx.landmarks import layouts
+from aslx.landmarks import hands, layouts, normalize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,32 +202,45 @@ def get(name: str) -> Preset:
     return PRESETS[name]
 
 
-def missing_hand_frames(points: np.ndarray) -> tuple[int, int]:
-    """(left, right): frames in which each hand is missing, for ``[frames, 543, 3]`` points."""
-    counts = []
-    for group in ("left_hand", "right_hand"):
-        hand = points[:, layouts.group_slice(group)]
-        counts.append(int(np.all(np.isnan(hand), axis=(1, 2)).sum()))
-    return counts[0], counts[1]
+def canonical_parts(points: np.ndarray, y_scale: float):
+    """``(left hand, right hand, shoulders, lips)`` of canonical ``[frames, 543, 3]`` points
+    (NaN missing), each as ``(points, mask)`` with y aspect-corrected: what
+    :func:`aslx.landmarks.hands.left_signs` reads."""
+    points = np.asarray(points, np.float32) * np.array([1.0, y_scale, 1.0], np.float32)
+    mask = ~np.isnan(points).any(-1)
+    points = np.where(mask[..., None], points, 0.0)
+
+    def part(index):
+        return points[:, index], mask[:, index]
+
+    pose = layouts.OFFSETS["pose"]
+    return (
+        part(layouts.group_slice("left_hand")),
+        part(layouts.group_slice("right_hand")),
+        (part(pose + 11), part(pose + 12)),
+        part(list(_canonical("face", layouts.LIPS))),
+    )
 
 
-def left_is_dominant(points: np.ndarray) -> bool:
-    """True when the left hand is missing in fewer frames than the right (ties: right)."""
-    left, right = missing_hand_frames(points)
-    return left < right
+def left_is_dominant(points: np.ndarray, y_scale: float = normalize.ASPECT_Y) -> bool:
+    """True when the left hand signs (:func:`aslx.landmarks.hands.left_signs`: the one that
+    moves more, then the one nearer the face; ties keep the right) for ``[frames, 543, 3]``
+    points; ``y_scale`` is the camera's height / width."""
+    return bool(hands.left_signs(np, *canonical_parts(points, y_scale)))
 
 
-def select(points: np.ndarray, preset: Preset) -> np.ndarray:
+def select(points: np.ndarray, preset: Preset, y_scale: float = normalize.ASPECT_Y) -> np.ndarray:
     """Selects (and, for a left-dominant clip, mirrors) a preset's points.
 
     Args:
       points: ``[frames, 543, 3]`` canonical landmarks, NaN where missing.
       preset: the selection.
+      y_scale: the camera's height / width (the dominant hand is judged in true proportions).
 
     Returns:
       ``[frames, preset.num_landmarks, 3]``, NaN kept where missing.
     """
-    if preset.picks_dominant_hand and left_is_dominant(points):
+    if preset.picks_dominant_hand and left_is_dominant(points, y_scale):
         out = points[:, preset.mirrored_indices].copy()
         out[..., 0] = 1.0 - out[..., 0]
         return out

@@ -241,7 +241,10 @@ def ingest(
                 skipped.append({"file": file, "reason": reason, "clips": lost})
                 log(f"skipped {file}: {reason}")
                 continue
-            points = presets.select(_in_set_aspect(item, aspect), selection)
+            points = _in_set_aspect(item, aspect)
+            points = presets.select(
+                points, selection, 1 / (aspect["value"] or DEFAULT_CAMERA_ASPECT)
+            )
             record = example.serialize(item.clip_id, points, item.label or "", ids)
             writers.write(assign_split(item, val_fraction), record)
             frame_counts.append(item.num_frames)
