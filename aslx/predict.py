@@ -10,8 +10,14 @@ they give the same predictions.
 
 Each INPUT is a ``.parquet`` file (Kaggle asl-fingerspelling or asl-signs layout), a ``.pose``
 file, an ``.npz`` archive of clips, a folder of ``.pose`` files or an ``MP_Data`` folder
-(:mod:`aslx.formats.detect`). One line per clip: its id and the predicted text, or for a
-classifier the top 5 classes with their probabilities.
+(:mod:`aslx.formats.detect`). One line per clip: its id, its frame count and the predicted
+text, or for a classifier the top 5 classes with their probabilities. Clips shorter than every
+clip the model was trained on (a single photo, say) are predicted too, with one warning per run
+on stderr: such predictions are less reliable.
+
+The model normalises with the camera aspect it was trained with (``inference_args.json``'s
+``camera_aspect``); ``--camera-aspect`` says the clips' camera when it differs (``.pose`` files
+say their own).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from aslx import cli
 from aslx.export.predictor import Prediction, Predictor
 from aslx.formats import detect
 from aslx.formats.clip import FormatError, Skipped
+from aslx.landmarks.normalize import parse_aspect
 
 
 def format_prediction(prediction: Prediction, predictor: Predictor) -> str:
@@ -34,6 +41,13 @@ def format_prediction(prediction: Prediction, predictor: Predictor) -> str:
     return "  ".join(
         f"{predictor.vocab.decode([i])} {p:.3f}" for i, p in zip(prediction.ids, prediction.scores)
     )
+
+
+def _aspect(text: str) -> float:
+    try:
+        return parse_aspect(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,6 +75,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="TFLite models: interpreter threads (default 0: the cores this process may use)",
     )
+    parser.add_argument(
+        "--camera-aspect",
+        type=_aspect,
+        default=None,
+        metavar="W:H",
+        help="width/height of the camera the clips come from (16:9, 1920x1080 or 1.778); "
+        "default: the camera the model was trained on (.pose files say their own)",
+    )
     args = parser.parse_args(argv)
     if args.threads < 0:
         parser.error(f"--threads {args.threads}: 0 (all cores) or more")
@@ -75,10 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     # Orbax warns through absl on every read-only checkpoint open; a user here reads results.
     logging.set_verbosity(logging.ERROR)
     try:
-        predictor = Predictor(args.model, beam=args.beam, num_threads=args.threads or None)
+        predictor = Predictor(
+            args.model,
+            beam=args.beam,
+            num_threads=args.threads or None,
+            camera_aspect=args.camera_aspect,
+        )
     except cli.USER_ERRORS as e:
         return cli.fail(e, f"--model {args.model}: ")
-    failed = 0
+    failed = short = 0
     for source in args.inputs:
         try:
             clips = detect.read_path(source)
@@ -93,9 +120,26 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"skipped {clip.clip_id}: no frames", file=sys.stderr)
                     failed += 1
                     continue
-                print(f"{clip.clip_id}\t{format_prediction(predictor(clip.landmarks), predictor)}")
+                if clip.num_frames < predictor.min_train_frames:
+                    if not short:
+                        print(
+                            f"warning: {clip.clip_id} has {clip.num_frames} frames, fewer than "
+                            f"the {predictor.min_train_frames} of every clip the model was "
+                            "trained on; its prediction is less reliable (said once per run; "
+                            "each line gives its clip's frames)",
+                            file=sys.stderr,
+                        )
+                    short += 1
+                answer = predictor(clip.landmarks, args.camera_aspect or clip.camera_aspect)
+                line = format_prediction(answer, predictor)
+                print(f"{clip.clip_id}\t{clip.num_frames} frames\t{line}")
         except FormatError as e:
             return cli.fail(e)
+    if short > 1:
+        print(
+            f"warning: {short} clips had fewer than {predictor.min_train_frames} frames",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 

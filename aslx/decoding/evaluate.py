@@ -83,6 +83,7 @@ def evaluate(
     to_device: Callable[[dict], dict],
     beam: int = 0,
     on_predictions: Callable | None = None,
+    min_frames: int = 0,
 ) -> dict[str, float]:
     """Scores ``params`` on one pass of host ``batches``.
 
@@ -91,13 +92,17 @@ def evaluate(
       to_device: host batch (NumPy) → device batch (global arrays on the mesh).
       beam: CTC prefix-beam width (0 or 1: greedy).
       on_predictions: called with ``(batch, predictions)`` per batch (host side): label id
-        lists for CTC, class logits for classification; for reports.
+        lists for CTC, class logits for classification; for reports (the batch's
+        ``record_frames`` are each clip's real frame count).
+      min_frames: with a model's fewest training frames, ``short_examples`` counts the clips
+        with fewer (their scores are less reliable); 0 leaves it out.
 
     Returns:
-      The task's metrics and ``examples``.
+      The task's metrics and ``examples`` (and ``short_examples``).
     """
     _, blank_id = ctc_layout(vocab)
     counts = np.zeros(3, np.float64)  # CTC: (reference tokens, edits, examples); classes: hits
+    short = np.zeros(1, np.float64)
     for batch in batches:
         out = forward(params, to_device(device_batch(batch)))
         want = ("class_logits",) if task == "classification" else ("best_path",)
@@ -105,6 +110,8 @@ def evaluate(
             want = ("log_probs",)
         out = {k: local_rows(out[k]) for k in want}
         real = batch["example_mask"].astype(bool)
+        if min_frames:
+            short += (real & (batch["record_frames"] < min_frames)).sum()
         if task == "classification":
             logits = out["class_logits"]
             classes = batch["labels"][:, 0]
@@ -129,14 +136,19 @@ def evaluate(
                     ]
         if on_predictions is not None:
             on_predictions(batch, predictions)
-    counts = processes.sum_over(counts)
+    counts = processes.sum_over(np.concatenate([counts, short]))
+    extra = {"short_examples": int(counts[3])} if min_frames else {}
     if task == "classification":
         n = max(counts[2], 1)
-        return {"top1": counts[0] / n, "top5": counts[1] / n, "examples": int(counts[2])}
+        return {
+            "top1": counts[0] / n,
+            "top5": counts[1] / n,
+            "examples": int(counts[2]),
+        } | extra
     tokens = max(counts[0], 1)
     name, _ = primary_metric(task, vocab)
     value = 1 - counts[1] / tokens if name == "normalized_levenshtein" else counts[1] / tokens
-    return {name: float(value), "examples": int(counts[2])}
+    return {name: float(value), "examples": int(counts[2])} | extra
 
 
 # --- raw and EMA weights ---------------------------------------------------------------------

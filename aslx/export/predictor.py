@@ -21,6 +21,7 @@ from aslx.decoding import ctc as ctc_decoding
 from aslx.export import tflite
 from aslx.input import fit
 from aslx.landmarks import presets
+from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT
 from aslx.run import card as card_lib
 from aslx.run import source as source_lib
 
@@ -52,9 +53,14 @@ class Predictor:
       num_threads: TFLite interpreter threads (default: the cores this process may use).
       max_frames: workdir or weights: frames the encoder sees at most, as the export's
         ``--max-frames`` (default: the run's); a TFLite file has its own.
+      camera_aspect: the width / height of the camera the clips come from (default: the
+        model's, ``camera_aspect`` in ``inference_args.json``); a clip's own aspect (``.pose``
+        headers) is passed to each call instead.
 
     Attributes:
       preset, task, vocab, blank_id, max_frames: what the model reads and says.
+      model_aspect: the camera aspect the model normalises with.
+      min_train_frames: the fewest frames of a clip it was trained on (0: unknown).
       lengths: the fixed lengths a clip is padded to (the export's signatures).
       backend: ``'tflite'`` or ``'jax'``.
     """
@@ -65,8 +71,10 @@ class Predictor:
         beam: int = 0,
         num_threads: int | None = None,
         max_frames: int | None = None,
+        camera_aspect: float | None = None,
     ):
         self.beam = int(beam)
+        self.camera_aspect = camera_aspect
         model = files.path(model)
         if card_lib.exists(model) or model.suffix == ".safetensors":
             trained = source_lib.load_trained(model)
@@ -88,6 +96,19 @@ class Predictor:
         self.max_frames = int(meta["max_frames"])
         signatures = meta.get("signatures", {})
         self.lengths = tuple(sorted(n for n in signatures.values() if n is not None))
+        # Exports from before the camera aspect normalised with the portrait default.
+        self.model_aspect = float(meta.get("camera_aspect", DEFAULT_CAMERA_ASPECT))
+        self.min_train_frames = int((meta.get("train_frames") or {}).get("min", 0))
+
+    def in_model_camera(self, landmarks: np.ndarray, camera_aspect: float | None = None):
+        """``landmarks`` from a camera of ``camera_aspect`` (default: the predictor's) with y
+        rescaled so that the model's own aspect correction gives their true proportions."""
+        aspect = camera_aspect or self.camera_aspect
+        if not aspect or abs(aspect - self.model_aspect) < 1e-9:
+            return landmarks
+        return np.asarray(landmarks, np.float32) * np.array(
+            [1.0, self.model_aspect / aspect, 1.0], np.float32
+        )
 
     def padded_length(self, num_frames: int) -> int:
         """The static length a fitted clip runs at: its bucket, else (longer than every
@@ -118,7 +139,10 @@ class Predictor:
         mask = np.arange(padded.shape[1])[None] < n
         return ctc_decoding.beam_search(padded, mask, self.blank_id, self.beam)[0]
 
-    def __call__(self, landmarks: np.ndarray) -> Prediction:
+    def __call__(self, landmarks: np.ndarray, camera_aspect: float | None = None) -> Prediction:
+        """The answer for ``[frames, 543, 3]`` points (NaN missing) from a camera of
+        ``camera_aspect`` (default: the predictor's, else the model's)."""
+        landmarks = self.in_model_camera(landmarks, camera_aspect)
         if self.task == "classification":
             log_probs = self.log_probs(landmarks)
             top = np.argsort(-log_probs)[:TOP_K]
