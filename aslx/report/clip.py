@@ -2,11 +2,12 @@
 
     python -m aslx.report clip --data runs/demo/records --index 3 --augment --out clip.png
 
-The top row shows the clip as recorded (image coordinates, y corrected for the portrait aspect,
-so shapes look as they did on screen); with ``--augment`` the bottom row shows the same frames
-after the augmentation recipe, which is what the model sees: every group normalised on its own
-(centred, about [-1, 1]) and drawn side by side. Each landmark group has its own colour, hands
-are drawn with their bones, and missing points are simply absent.
+The top row shows the clip as recorded (image coordinates, y corrected for the record set's
+camera aspect, so shapes look as they did on screen); with ``--augment`` the bottom row shows
+the same frames after the augmentation recipe, which is what the model sees: every group's
+local shape (centred, about [-1, 1]; its placement in the body frame is not drawn) side by
+side. Each landmark group has its own colour, hands are drawn with their bones, and missing
+points are simply absent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import itertools
 import numpy as np
 
 from aslx.landmarks import layouts, presets
-from aslx.landmarks.normalize import ASPECT_Y
+from aslx.landmarks.normalize import Normalization
 
 COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple")
 
@@ -47,17 +48,20 @@ def load_example(data: str, split: str, index: int, preset: str | None, max_fram
     return next(itertools.islice(batches, index, None)), records
 
 
-def augmented(batch: dict, preset: presets.Preset, seed: int) -> dict:
+def augmented(batch: dict, preset: presets.Preset, seed: int, camera_aspect: float) -> dict:
     import jax
 
     from aslx.augment import recipe
 
     config = recipe.AugmentConfig()
+    normalization = Normalization(camera_aspect=camera_aspect)
     fields = {k: batch[k] for k in recipe.SAMPLE_KEYS if k in batch}
-    out = jax.jit(lambda key, b: recipe.augment_batch(key, b, config, preset))(
+    out = jax.jit(lambda key, b: recipe.augment_batch(key, b, config, preset, normalization))(
         jax.random.key(seed), fields
     )
-    return {k: np.asarray(v) for k, v in out.items()}
+    return {k: np.asarray(v) for k, v in out.items()} | {
+        "landmarks": np.asarray(out["landmarks"][..., :3])  # the local shape channels
+    }
 
 
 def _draw_frame(ax, points, mask, preset, offsets) -> None:
@@ -75,10 +79,16 @@ def _draw_frame(ax, points, mask, preset, offsets) -> None:
 
 
 def draw(
-    rows: list[tuple[str, dict, bool]], preset: presets.Preset, title: str, frames: int, out: str
+    rows: list[tuple[str, dict, bool]],
+    preset: presets.Preset,
+    title: str,
+    frames: int,
+    out: str,
+    y_scale: float = 1.0,
 ) -> None:
     """Draws one row per ``(label, batch of one, normalised)``; each row shows ``frames``
-    frames spread over the clip's real frames."""
+    frames spread over the clip's real frames (recorded rows with y times ``y_scale``, the
+    camera's height / width)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,7 +100,7 @@ def draw(
     for r, (label, batch, normalised) in enumerate(rows):
         n = int(batch["frame_mask"][0].sum())
         chosen = np.unique(np.linspace(0, max(n - 1, 0), frames).round().astype(int))
-        scale = np.array([1.0, 1.0 if normalised else ASPECT_Y, 1.0])
+        scale = np.array([1.0, 1.0 if normalised else y_scale, 1.0])
         offsets = [2.6 * g if normalised else 0.0 for g in range(len(preset.groups))]
         for c, ax in enumerate(axes[r]):
             ax.set_xticks([])
@@ -120,11 +130,11 @@ def run(args) -> int:
     label = records.vocab.decode(batch["labels"][0][batch["label_mask"][0]])
     rows = [("recorded", batch, False)]
     if args.augment:
-        rows.append(("augmented", augmented(batch, preset, args.seed), True))
+        rows.append(("augmented", augmented(batch, preset, args.seed, records.camera_aspect), True))
     title = (
         f"{clip_id}: {label!r}, {int(batch['num_frames'][0])} frames, {preset.name} "
         f"({args.split} #{args.index})"
     )
-    draw(rows, preset, title, args.frames, args.out)
+    draw(rows, preset, title, args.frames, args.out, 1 / records.camera_aspect)
     print(f"wrote {args.out}")
     return 0
