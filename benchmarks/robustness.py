@@ -12,7 +12,9 @@ and 16:9), given to ingest as ``--camera-aspect``.
 * ``default``: the library's defaults (body frame, resting-hand rule, the records' camera
   aspect) and the recipe's still-clip and camera-aspect augmentation.
 * ``baseline``: the preprocessing before them: per-group frame, no resting-hand rule, the
-  portrait aspect for every camera, no still clips or aspect jitter.
+  portrait aspect for every camera, no still clips, resting hands or aspect jitter.
+* ``mask_channel``: the default with the detection mask as a channel (``data.mask_channel``),
+  to decide on val whether it earns its place.
 
 Shifts, each made from the test clips (``robustness_shifts.py``; a shifted set is ingested with
 the camera it simulates, which the default model reads and the baseline ignores):
@@ -32,7 +34,9 @@ still (static)     one frame of each clip (nearest the middle with a hand), scor
 
 JSON: ``clean_test_accuracy``, ``shift_<name>_test_accuracy`` per moving shift,
 ``clean_static_test_accuracy`` and ``still_static_test_accuracy``, each also prefixed
-``baseline_``. Test is scored once per model and set; nothing is chosen on it.
+``baseline_`` and ``mask_channel_``; the same keys with ``_val_`` for the shifted copies of
+the val clips, on which every choice (the recipe's probabilities, the resting-hand rule) is
+made. Test is scored once per model and set; nothing is chosen on it.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ from aslx.training import sharding  # noqa: E402
 
 #: This webcam's width / height, where its hands' bone lengths vary least over each clip.
 SOURCE_ASPECT = 1.48
-TEST_FIRST_CLIP = 48
+#: The first clip number of each split's shifted copies (npz's fixed split).
+SPLIT_FIRST_CLIP = {"val": 42, "test": 48}
 MOVING_LETTERS = ("j", "z")
 
 
@@ -87,12 +92,12 @@ def shifted_sets(X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> dict:
     }
 
 
-def write_set(name: str, X, y, classes, aspect: float, workdir: Path) -> Path:
-    """One shifted test set as records (ingested once under ``workdir``)."""
-    out = workdir / f"robustness_{name}"
+def write_set(name: str, split: str, X, y, classes, aspect: float, workdir: Path) -> Path:
+    """One shifted set of ``split``'s clips as records (ingested once under ``workdir``)."""
+    out = workdir / f"robustness_{split}_{name}"
     if not (out / "metadata.json").is_file():
-        archive = workdir / f"robustness_{name}.npz"
-        seq = np.full(len(y), TEST_FIRST_CLIP)
+        archive = workdir / f"robustness_{split}_{name}.npz"
+        seq = np.full(len(y), SPLIT_FIRST_CLIP[split])
         np.savez(archive, X=X.astype(np.float32), y=y, classes=classes, seq_id=seq)
         ingest_lib.ingest(
             "npz",
@@ -108,9 +113,10 @@ def write_set(name: str, X, y, classes, aspect: float, workdir: Path) -> Path:
     return out
 
 
-def score(workdir: Path, record_dir: Path, reads_camera: bool) -> float:
-    """Test top-1 of the model a run chose on one record set; a model that ``reads_camera``
-    normalises with the set's camera aspect."""
+def score(workdir: Path, record_dir: Path, split: str, reads_camera: bool) -> dict:
+    """Top-1 of the model a run chose on one record set, and how many of its clips are shorter
+    than every training clip; a model that ``reads_camera`` normalises with the set's camera
+    aspect."""
     trained = source_lib.load_trained(workdir)
     records = RecordSet(record_dir)
     normalization = trained.card.normalization
@@ -121,7 +127,7 @@ def score(workdir: Path, record_dir: Path, reads_camera: bool) -> float:
     )
     batches = pipeline.eval_batches(
         record_dir,
-        "test",
+        split,
         pipeline.InputConfig(
             batch_size=64, max_frames=trained.card.max_frames, preset="hands_pose"
         ),
@@ -133,8 +139,9 @@ def score(workdir: Path, record_dir: Path, reads_camera: bool) -> float:
         task="classification",
         vocab=trained.card.vocab,
         to_device=sharding.host_to_global(sharding.make_mesh(1)),
+        min_frames=(trained.card.train_frames or {}).get("min", 0),
     )
-    return float(metrics["top1"])
+    return metrics
 
 
 def configs(record_dir: Path):
@@ -145,7 +152,14 @@ def configs(record_dir: Path):
     baseline.data.camera_aspect = str(DEFAULT_CAMERA_ASPECT)
     baseline.augment.still_clip_p = 0.0
     baseline.augment.camera_aspect_p = 0.0
-    return {"": (default, True), "baseline_": (baseline, False)}
+    baseline.augment.resting_hand_p = 0.0
+    mask_channel = real_data.isolated_config(record_dir)
+    mask_channel.data.mask_channel = True
+    return {
+        "": (default, True),
+        "baseline_": (baseline, False),
+        "mask_channel_": (mask_channel, True),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,27 +182,36 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=True,
             camera_aspect=SOURCE_ASPECT,
         )
+    sets = {}
     with npz.open_archive(args.data / "landmarks_f16.npz") as archive:
-        seq = archive["seq_id"]
-        test = seq >= TEST_FIRST_CLIP
-        X = archive["X"][test].astype(np.float32)
-        y, classes = archive["y"][test], archive["classes"]
-    sets = {
-        name: write_set(name, *values[:2], classes, values[2], args.workdir)
-        for name, values in shifted_sets(X, y, classes).items()
-    }
+        seq, classes = archive["seq_id"], archive["classes"]
+        for split in SPLIT_FIRST_CLIP:
+            chosen = np.array([npz.split_of(int(s)) == split for s in seq])
+            X = archive["X"][chosen].astype(np.float32)
+            for name, (Xs, ys, aspect) in shifted_sets(X, archive["y"][chosen], classes).items():
+                sets[split, name] = write_set(name, split, Xs, ys, classes, aspect, args.workdir)
     out: dict = {"source_camera_aspect": SOURCE_ASPECT}
     for prefix, (config, reads_camera) in configs(records).items():
         run_dir = args.workdir / f"robustness_isolated_{prefix or 'default_'}model"
         result = real_data.run(config, run_dir)
         out[f"{prefix}val_accuracy"] = result["val/top1"]
-        for name, record_dir in sets.items():
+        for (split, name), record_dir in sets.items():
             key = name if name in ("clean", "clean_static", "still_static") else f"shift_{name}"
-            out[f"{prefix}{key}_test_accuracy"] = score(run_dir, record_dir, reads_camera)
+            metrics = score(run_dir, record_dir, split, reads_camera)
+            out[f"{prefix}{key}_{split}_accuracy"] = float(metrics["top1"])
+            if metrics.get("short_examples") and not prefix:
+                out[f"{key}_{split}_short_clips"] = metrics["short_examples"]
     names = [k for k in out if k.endswith("_test_accuracy") and not k.startswith("baseline_")]
-    print(f"\n{'set':<40}{'default':>10}{'baseline':>10}")
+    print(
+        f"\n{'val / test top-1':<24}"
+        + "".join(f"{m:>20}" for m in ("default", "baseline", "mask channel"))
+    )
     for k in names:
-        print(f"{k.removesuffix('_test_accuracy'):<40}{out[k]:>10.4f}{out['baseline_' + k]:>10.4f}")
+        v = k.replace("_test_", "_val_")
+        cells = "".join(
+            f"{out[p + v]:>12.4f} /{out[p + k]:>6.4f}" for p in ("", "baseline_", "mask_channel_")
+        )
+        print(f"{k.removesuffix('_test_accuracy'):<24}{cells}")
     files.write_json(args.json, out)
     return 0
 

@@ -14,6 +14,7 @@ import pytest
 from aslx.augment import recipe
 from aslx.augment import transforms as T
 from aslx.landmarks import hands, layouts, presets
+from aslx.landmarks import normalize as normalize_lib
 from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT, Normalization, parse_aspect
 
 PRESET = presets.HANDS_POSE
@@ -118,7 +119,7 @@ def _rule(points, mask, xp=np):
     )
 
 
-def test_the_rule_calls_the_still_low_distant_hand_resting_and_keeps_the_moving_one():
+def test_the_rule_calls_the_still_hand_beside_a_moving_one_resting():
     rng = np.random.default_rng(3)
     points, mask = signing_clip(rng)
     rested, rested_mask = with_resting_left_hand(rng, points, mask)
@@ -134,16 +135,29 @@ def test_the_rule_calls_the_still_low_distant_hand_resting_and_keeps_the_moving_
     assert _rule(swap(mirrored_rest), swap(rested_mask)) == (False, True)
 
 
-def test_a_base_hand_near_the_signing_hand_or_a_moving_low_hand_is_kept():
+def test_a_base_hand_that_lives_or_a_moving_low_hand_is_kept():
     rng = np.random.default_rng(4)
     points, mask = signing_clip(rng)
     base, base_mask = points.copy(), mask.copy()
-    base[:, LEFT] = hand_shape(rng) + np.array([0.45, 0.5, 0.0], np.float32)  # under the other
+    # A base hand under the signing one, held but alive: the body sways it by about a tenth of
+    # a shoulder width, as the base hand of "name" moves in mp_holistic_35signs.
+    sway = rng.normal(0, 0.012, (len(points), 1, 3)).astype(np.float32)
+    base[:, LEFT] = hand_shape(rng) + np.array([0.45, 0.5, 0.0], np.float32) + sway
     base_mask[:, LEFT] = True
     assert _rule(base, base_mask) == (False, False)
     moving, moving_mask = with_resting_left_hand(rng, points, mask)
     moving[:, LEFT, 0] += np.linspace(0, 0.1, len(points))[:, None]  # low, but it moves
     assert _rule(moving, moving_mask) == (False, False)
+
+
+def test_in_a_photo_both_hands_are_still_and_the_lower_one_rests():
+    rng = np.random.default_rng(9)
+    points, mask = signing_clip(rng, frames=1)
+    rested, rested_mask = with_resting_left_hand(rng, points, mask)
+    assert _rule(rested, rested_mask) == (True, False)
+    high = rested.copy()
+    high[:, LEFT, 1] -= 0.7  # now the left hand is the higher one
+    assert _rule(high, rested_mask) == (False, True)
 
 
 def test_a_preset_without_shoulders_falls_back_to_the_clip_frame():
@@ -272,3 +286,138 @@ def test_the_pose_reader_records_its_camera(shared_data, tmp_path):
     meta = ingest.ingest("pose", shared_data / "pose_files", tmp_path / "pose", progress=False)
     assert meta["camera_aspect_from"] == "reader"
     assert 0.3 < meta["camera_aspect"] < 3
+
+
+def test_the_inserted_resting_hand_is_still_low_mirrored_and_the_rule_drops_it():
+    rng = np.random.default_rng(10)
+    points, mask = signing_clip(rng)
+    sample = {
+        "landmarks": jnp.asarray(points),
+        "landmark_mask": jnp.asarray(mask),
+        "frame_mask": jnp.ones(len(points), bool),
+    }
+    offset = jnp.array([0.02, -0.01])
+    fn = jax.jit(lambda s, on: T.insert_resting_hand(s, PRESET, on, jnp.asarray(0.5), offset))
+    got = {k: np.asarray(v) for k, v in fn(sample, jnp.asarray(True)).items()}
+    assert got["landmark_mask"][:, LEFT].all()
+    np.testing.assert_array_equal(got["landmarks"][:, RIGHT], points[:, RIGHT])
+    hand = got["landmarks"][:, LEFT]
+    np.testing.assert_array_equal(hand, np.broadcast_to(hand[0], hand.shape))  # held still
+    assert hand[0, :, 1].max() == pytest.approx(0.97, abs=1e-6)
+    left_shoulder = points[:, PRESET.shoulder_slots[0], 0].mean()
+    assert hand[0, :, 0].mean() == pytest.approx(left_shoulder + 0.02, abs=1e-5)
+    source = points[len(points) // 2, RIGHT, 0]
+    np.testing.assert_allclose(  # mirrored: the x offsets from the centre change sign
+        hand[0, :, 0] - hand[0, :, 0].mean(), -(source - source.mean()), atol=1e-5
+    )
+    assert _rule(got["landmarks"], got["landmark_mask"]) == (True, False)
+    off = fn(sample, jnp.asarray(False))
+    np.testing.assert_array_equal(np.asarray(off["landmarks"]), points)
+
+
+def _sample(points, mask):
+    return {
+        "landmarks": jnp.asarray(points),
+        "landmark_mask": jnp.asarray(mask),
+        "frame_mask": jnp.ones(len(points), bool),
+    }
+
+
+def test_bone_scaling_lengthens_each_bone_by_its_factor_and_keeps_the_wrist():
+    rng = np.random.default_rng(12)
+    points, mask = signing_clip(rng, frames=3)
+    mask[:, LEFT] = True
+    points[:, LEFT] = hand_shape(rng) + 0.6
+    factors = rng.uniform(0.8, 1.2, (2, len(T.HAND_BONES))).astype(np.float32)
+    got = np.asarray(
+        T.scale_bones(_sample(points, mask), PRESET, jnp.asarray(factors))["landmarks"]
+    )
+    for h, hand in enumerate((LEFT, RIGHT)):
+        before, after = points[:, hand], got[:, hand]
+        np.testing.assert_allclose(after[:, 0], before[:, 0])  # the wrist stays
+        for b, (parent, child) in enumerate(T.HAND_BONES):
+            want = factors[h, b] * np.linalg.norm(before[:, child] - before[:, parent], axis=-1)
+            got_length = np.linalg.norm(after[:, child] - after[:, parent], axis=-1)
+            np.testing.assert_allclose(got_length, want, rtol=1e-4)
+    np.testing.assert_array_equal(got[:, 42:], points[:, 42:])  # the pose is untouched
+
+
+def test_hand_scaling_is_about_the_wrist_and_reframing_loses_what_leaves_the_image():
+    points, mask = signing_clip(np.random.default_rng(13), frames=4)
+    sample = _sample(points, mask)
+    bigger = np.asarray(T.scale_hands(sample, PRESET, jnp.array([1.0, 1.5]))["landmarks"])
+    right = points[:, RIGHT]
+    np.testing.assert_allclose(
+        bigger[:, RIGHT], right[:, :1] + 1.5 * (right - right[:, :1]), atol=1e-6
+    )
+    moved = T.reframe(sample, jnp.asarray(2.0), jnp.array([0.3, 0.0]))
+    xy = 0.5 + 2.0 * (points[..., :2] - 0.5) + np.array([0.3, 0.0])
+    inside = mask & np.all((xy >= 0) & (xy <= 1), axis=-1)
+    assert 0 < inside.sum() < mask.sum()  # the zoom crops some points, not all
+    np.testing.assert_array_equal(np.asarray(moved["landmark_mask"]), inside)
+    np.testing.assert_allclose(np.asarray(moved["landmarks"])[inside][:, :2], xy[inside], atol=1e-6)
+
+
+def test_the_recipe_with_every_signer_and_camera_step_keeps_its_invariants():
+    config = recipe.AugmentConfig(
+        still_clip_p=1.0, resting_hand_p=1.0, bone_scale_p=1.0, hand_scale_p=1.0,
+        camera_aspect_p=1.0, reframe_p=1.0,
+    )  # fmt: skip
+    points, mask = signing_clip(np.random.default_rng(14), frames=16)
+    batch = {
+        "landmarks": jnp.asarray(points)[None].repeat(4, 0),
+        "landmark_mask": jnp.asarray(mask)[None].repeat(4, 0),
+        "frame_mask": jnp.ones((4, 16), bool),
+        "labels": jnp.zeros((4, 1), jnp.int32),
+        "label_mask": jnp.ones((4, 1), bool),
+    }
+    fn = jax.jit(recipe.augment_batch, static_argnums=(2, 3, 4))
+    out = fn(jax.random.key(0), batch, config, PRESET, BODY)
+    x = np.asarray(out["landmarks"])
+    assert x.shape == (4, 16, 51, BODY.landmark_channels) and np.isfinite(x).all()
+    assert not x[~np.asarray(out["landmark_mask"])].any()  # missing points are all 0
+    lengths = np.asarray(out["frame_mask"]).sum(1)
+    assert (lengths < 16).any()  # still clips: one frame held, the rest padding
+    again = fn(jax.random.key(0), batch, config, PRESET, BODY)
+    np.testing.assert_array_equal(np.asarray(again["landmarks"]), x)  # a pure function of the key
+
+
+def test_frame_extent_is_the_mean_size_of_each_frame_and_ignores_motion():
+    rng = np.random.default_rng(15)
+    points = rng.random((5, 6, 3)).astype(np.float32)
+    mask = rng.random((5, 6)) > 0.2
+    _, extent = normalize_lib.group_statistics(
+        jnp.asarray(points), jnp.asarray(mask), (2, 4), "frame"
+    )
+    for g, group in enumerate((slice(0, 2), slice(2, 6))):
+        sizes = [
+            np.abs(q[:, :2] - q.mean(0)[:2]).max()
+            for q in (points[t, group][mask[t, group]] for t in range(5))
+            if len(q)
+        ]
+        assert float(extent[g]) == pytest.approx(np.mean(sizes), rel=1e-5)
+    # A hand that only moves has the size of any one of its frames: a photo of it matches.
+    shape = hand_shape(rng)
+    moving = shape + np.linspace([0, 0, 0], [0.4, 0.2, 0], 8)[:, None].astype(np.float32)
+    seen = np.ones((8, 21), bool)
+    whole = normalize_lib.group_statistics(jnp.asarray(moving), jnp.asarray(seen), (21,), "frame")
+    one = normalize_lib.group_statistics(
+        jnp.asarray(moving[:1]), jnp.asarray(seen[:1]), (21,), "frame"
+    )
+    clip = normalize_lib.group_statistics(jnp.asarray(moving), jnp.asarray(seen), (21,), "clip")
+    assert float(whole[1][0]) == pytest.approx(float(one[1][0]), rel=1e-5)
+    assert float(clip[1][0]) > 1.5 * float(one[1][0])  # the clip's reach includes the motion
+
+
+def test_a_still_clip_holds_a_frame_that_shows_a_hand():
+    points, mask = signing_clip(np.random.default_rng(16), frames=10)
+    mask[:, RIGHT] = False
+    mask[[2, 7], RIGHT] = True  # the hand is seen in two frames only
+    sample = _sample(points, mask)
+    hands_only = T.hand_slices(PRESET)
+    for frame, want in ((0.0, 2), (0.49, 2), (0.5, 7), (0.99, 7)):
+        held = T.still_clip(
+            sample, jnp.asarray(True), jnp.asarray(frame), jnp.asarray(0.0), hands_only
+        )
+        assert int(held["frame_mask"].sum()) == 1
+        np.testing.assert_array_equal(np.asarray(held["landmark_mask"][0]), mask[want])

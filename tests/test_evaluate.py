@@ -92,6 +92,23 @@ def test_classification_top1_and_top5():
     assert scores["examples"] == 3
 
 
+def test_clips_shorter_than_the_training_clips_are_counted():
+    classes = vocab_lib.ClassVocab(("a", "b"))
+    batch = {
+        "landmarks": np.array([[1, 0], [0, 1], [1, 0]], np.float32),
+        "labels": np.array([[0], [1], [1]], np.int32),
+        "frame_mask": np.ones((3, 2), bool),
+        "example_mask": np.array([1, 1, 0], bool),
+        "record_frames": np.array([1, 30, 1], np.int32),  # the last is padding
+    }
+    forward = lambda p, b: {"class_logits": b["landmarks"]}  # noqa: E731
+    to_device = lambda b: {k: jnp.asarray(v) for k, v in b.items()}  # noqa: E731
+    args = dict(task="classification", vocab=classes, to_device=to_device)
+    scores = evaluate.evaluate(forward, None, [batch], min_frames=30, **args)
+    assert scores["short_examples"] == 1 and scores["top1"] == 1.0
+    assert "short_examples" not in evaluate.evaluate(forward, None, [batch], **args)
+
+
 def test_layout_and_primary_metric_follow_the_vocabulary():
     glosses = vocab_lib.ClassVocab(("x", "y"))
     assert inference.ctc_layout(CHARS) == (4, 3)

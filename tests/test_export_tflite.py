@@ -304,6 +304,42 @@ def test_export_then_predict_agree_with_the_workdir(trained_workdir, tmp_path):
     assert names == [f"phrases/{i}" for i in clips]
 
 
+def test_predict_gives_frame_counts_and_warns_once_about_short_clips(trained_workdir, tmp_path):
+    from aslx import predict
+    from aslx.run import card as card_lib
+
+    shortest = card_lib.read(trained_workdir).train_frames["min"]
+    assert shortest > 2  # the synthetic phrases are longer than the short clips below
+    rng = np.random.default_rng(6)
+    clips = {1: random_clip(rng, shortest + 5), 2: random_clip(rng, 1), 3: random_clip(rng, 2)}
+    write_wide_parquet(tmp_path / "phrases.parquet", clips)
+    code, printed, err = run_main(
+        predict.main, ["--model", str(trained_workdir), str(tmp_path / "phrases.parquet")]
+    )
+    assert code == 0, err
+    frames = [line.split("\t")[1] for line in printed.splitlines()]
+    assert frames == [f"{shortest + 5} frames", "1 frames", "2 frames"]
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, err  # the first short clip, then the count at the end
+    assert "phrases/2 has 1 frames" in warnings[0] and f"fewer than the {shortest}" in warnings[0]
+    assert warnings[1] == f"warning: 2 clips had fewer than {shortest} frames"
+
+
+def test_predict_undoes_another_cameras_aspect(trained_workdir):
+    from aslx.export.predictor import Predictor
+
+    predictor = Predictor(trained_workdir)
+    clip = random_clip(np.random.default_rng(7), 20)
+    wide = 16 / 9  # the same scene through a camera of another width / height
+    seen = clip * np.array([1.0, wide / predictor.model_aspect, 1.0], np.float32)
+    np.testing.assert_allclose(
+        predictor.log_probs(predictor.in_model_camera(seen, wide)),
+        predictor.log_probs(clip),
+        atol=1e-5,
+    )
+    assert predictor(seen, wide) == predictor(clip)
+
+
 def test_predict_refuses_what_it_cannot_read(trained_workdir, tmp_path):
     from aslx import predict
 
