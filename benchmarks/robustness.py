@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             out[f"{prefix}{key}_{split}_accuracy"] = float(metrics["top1"])
             if metrics.get("short_examples") and not prefix:
                 out[f"{key}_{split}_short_clips"] = metrics["short_examples"]
-    names = [k for k in out if k.endswith("_test_accuracy") and not k.startswith("baseline_")]
+    variants = ("baseline_", "mask_channel_")
+    names = [k for k in out if k.endswith("_test_accuracy") and not k.startswith(variants)]
     print(
         f"\n{'val / test top-1':<24}"
         + "".join(f"{m:>20}" for m in ("default", "baseline", "mask channel"))

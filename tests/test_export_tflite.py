@@ -157,7 +157,9 @@ def test_each_length_bucket_runs_its_own_signature_and_equals_jax(ctc_export, tm
         "serving_default": 40,
     }
     assert single.args["aslx"]["signatures"] == {"serving_default": 40}
-    assert graph.num_bytes < 1.5 * single.num_bytes
+    # The weights once: each extra signature adds only its ops (the normalisation and the
+    # dominant-hand rule among them), far less than another copy of the weights would.
+    assert graph.num_bytes < 1.75 * single.num_bytes
     rng = np.random.default_rng(6)
     for frames, key in [
         (1, "frames_8"),

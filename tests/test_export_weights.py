@@ -115,7 +115,8 @@ def test_load_trained_from_a_file_gives_the_same_model(teacher, exported):
     assert from_file.config == from_workdir.config
     assert (from_file.weights, from_file.step) == (from_workdir.weights, from_workdir.step)
     rng = np.random.default_rng(0)
-    landmarks = rng.normal(size=(2, 16, from_file.config.num_landmarks, 3)).astype(np.float32)
+    shape = (2, 16, from_file.config.num_landmarks, from_file.config.landmark_channels)
+    landmarks = rng.normal(size=shape).astype(np.float32)
     frame_mask = np.arange(16)[None, :] < np.array([[16], [9]])
     outputs = [
         model_lib.apply(trained.graphdef, trained.params, landmarks, frame_mask)

@@ -74,4 +74,5 @@ def test_the_processes_write_one_checkpoint_with_the_same_weights(runs):
     a, b = (flatten(read_arrays(w / "checkpoints")["params"]) for w in (one, two))
     assert a.keys() == b.keys()
     for path in a:
-        np.testing.assert_allclose(a[path], b[path], rtol=1e-5, atol=1e-6, err_msg=path)
+        # Up to float32 summation order (the batch split over processes reorders the sums).
+        np.testing.assert_allclose(a[path], b[path], rtol=1e-5, atol=1e-5, err_msg=path)

@@ -35,7 +35,9 @@ def test_card_round_trips_through_its_file(tmp_path):
     card_lib.write(tmp_path, card)
     assert card_lib.read(tmp_path) == card
     written = json.loads((tmp_path / card_lib.MODEL_FILE).read_text())
-    assert set(written) == {"model", "vocab", "preset", "task", "max_frames"}
+    assert set(written) == {
+        "model", "vocab", "preset", "task", "max_frames", "normalization", "train_frames"
+    }  # fmt: skip
     assert written["model"]["num_landmarks"] == 51 and written["preset"] == "hands_pose"
     pretrain = a_card(task="pretrain", data2vec={"mask_ratio": 0.8})
     assert card_lib.ModelCard.from_json(pretrain.to_json(), "x").data2vec == {"mask_ratio": 0.8}
