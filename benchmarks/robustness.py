@@ -9,10 +9,12 @@ Both models are the ``real_data.py --task isolated`` recipe (``configs/isolated_
 webcam's hands are most constant with width / height :data:`SOURCE_ASPECT` (1.48, between 4:3
 and 16:9), given to ingest as ``--camera-aspect``.
 
-* ``default``: the library's defaults (body frame, resting-hand rule, the records' camera
-  aspect) and the recipe's still-clip and camera-aspect augmentation.
-* ``baseline``: the preprocessing before them: per-group frame, no resting-hand rule, the
-  portrait aspect for every camera, no still clips, resting hands or aspect jitter.
+* ``default``: the library's defaults (body frame, groups divided by their size, resting-hand
+  rule, the records' camera aspect) and the recipe's still-clip, resting-hand and
+  camera-aspect augmentation.
+* ``baseline``: the preprocessing before them: per-group frame divided by each group's reach
+  over the clip, no resting-hand rule, the portrait aspect for every camera, no still clips,
+  resting hands or aspect jitter.
 * ``mask_channel``: the default with the detection mask as a channel (``data.mask_channel``),
   to decide on val whether it earns its place.
 
@@ -149,6 +151,7 @@ def configs(record_dir: Path):
     baseline = real_data.isolated_config(record_dir)
     baseline.data.normalization = "group"
     baseline.data.drop_resting_hands = False
+    baseline.data.group_extent = "clip"
     baseline.data.camera_aspect = str(DEFAULT_CAMERA_ASPECT)
     baseline.augment.still_clip_p = 0.0
     baseline.augment.camera_aspect_p = 0.0
