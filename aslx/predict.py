@@ -97,12 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     # Orbax warns through absl on every read-only checkpoint open; a user here reads results.
     logging.set_verbosity(logging.ERROR)
     try:
-        predictor = Predictor(
-            args.model,
-            beam=args.beam,
-            num_threads=args.threads or None,
-            camera_aspect=args.camera_aspect,
-        )
+        predictor = Predictor(args.model, beam=args.beam, num_threads=args.threads or None)
     except cli.USER_ERRORS as e:
         return cli.fail(e, f"--model {args.model}: ")
     failed = short = 0

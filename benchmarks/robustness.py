@@ -115,35 +115,48 @@ def write_set(name: str, split: str, X, y, classes, aspect: float, workdir: Path
     return out
 
 
-def score(workdir: Path, record_dir: Path, split: str, reads_camera: bool) -> dict:
-    """Top-1 of the model a run chose on one record set, and how many of its clips are shorter
-    than every training clip; a model that ``reads_camera`` normalises with the set's camera
-    aspect."""
-    trained = source_lib.load_trained(workdir)
-    records = RecordSet(record_dir)
-    normalization = trained.card.normalization
-    if reads_camera:
-        normalization = dataclasses.replace(normalization, camera_aspect=records.camera_aspect)
-    forward = inference.make_forward(
-        trained.graphdef, presets.get(trained.card.preset), "classification", normalization
-    )
-    batches = pipeline.eval_batches(
-        record_dir,
-        split,
-        pipeline.InputConfig(
-            batch_size=64, max_frames=trained.card.max_frames, preset="hands_pose"
-        ),
-    )
-    metrics = evaluate_lib.evaluate(
-        forward,
-        trained.params,
-        batches,
-        task="classification",
-        vocab=trained.card.vocab,
-        to_device=sharding.host_to_global(sharding.make_mesh(1)),
-        min_frames=(trained.card.train_frames or {}).get("min", 0),
-    )
-    return metrics
+class Scorer:
+    """The model a run chose, loaded once, scored on record sets; a model that
+    ``reads_camera`` normalises with each set's camera aspect (one compiled forward per
+    aspect), the others with their own."""
+
+    def __init__(self, workdir: Path, reads_camera: bool):
+        self.trained = source_lib.load_trained(workdir)
+        self.reads_camera = reads_camera
+        self.forwards: dict[float, object] = {}
+        self.to_device = sharding.host_to_global(sharding.make_mesh(1))
+
+    def forward(self, camera_aspect: float):
+        normalization = self.trained.card.normalization
+        if self.reads_camera:
+            normalization = dataclasses.replace(normalization, camera_aspect=camera_aspect)
+        if normalization.camera_aspect not in self.forwards:
+            self.forwards[normalization.camera_aspect] = inference.make_forward(
+                self.trained.graphdef,
+                presets.get(self.trained.card.preset),
+                "classification",
+                normalization,
+            )
+        return self.forwards[normalization.camera_aspect]
+
+    def __call__(self, record_dir: Path, split: str) -> dict:
+        """Top-1 on ``split`` of one record set, and how many of its clips are shorter than
+        every training clip."""
+        card = self.trained.card
+        batches = pipeline.eval_batches(
+            record_dir,
+            split,
+            pipeline.InputConfig(batch_size=64, max_frames=card.max_frames, preset="hands_pose"),
+        )
+        return evaluate_lib.evaluate(
+            self.forward(RecordSet(record_dir).camera_aspect),
+            self.trained.params,
+            batches,
+            task="classification",
+            vocab=card.vocab,
+            to_device=self.to_device,
+            min_frames=(card.train_frames or {}).get("min", 0),
+        )
 
 
 def configs(record_dir: Path):
@@ -198,9 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = args.workdir / f"robustness_isolated_{prefix or 'default_'}model"
         result = real_data.run(config, run_dir)
         out[f"{prefix}val_accuracy"] = result["val/top1"]
+        score = Scorer(run_dir, reads_camera)
         for (split, name), record_dir in sets.items():
             key = name if name in ("clean", "clean_static", "still_static") else f"shift_{name}"
-            metrics = score(run_dir, record_dir, split, reads_camera)
+            metrics = score(record_dir, split)
             out[f"{prefix}{key}_{split}_accuracy"] = float(metrics["top1"])
             if metrics.get("short_examples") and not prefix:
                 out[f"{key}_{split}_short_clips"] = metrics["short_examples"]

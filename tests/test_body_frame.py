@@ -421,3 +421,19 @@ def test_a_still_clip_holds_a_frame_that_shows_a_hand():
         )
         assert int(held["frame_mask"].sum()) == 1
         np.testing.assert_array_equal(np.asarray(held["landmark_mask"][0]), mask[want])
+
+
+@pytest.mark.parametrize("broken", ["wide", 0, -1.5, True, None])
+def test_a_broken_camera_aspect_in_metadata_is_one_line_naming_the_file(tmp_path, broken):
+    from aslx.records import ingest
+    from aslx.records.metadata import RecordSet
+
+    X = np.zeros((2, 4, layouts.NUM_LANDMARKS, 3), np.float32)
+    X[..., layouts.group_slice("right_hand"), :] = 0.5
+    np.savez(tmp_path / "c.npz", X=X, y=np.array([0, 0]), classes=np.array(["a"]))
+    ingest.ingest("npz", tmp_path / "c.npz", tmp_path / "rec", progress=False)
+    path = tmp_path / "rec" / "metadata.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps(meta | {"camera_aspect": broken}))
+    with pytest.raises(ValueError, match=r"metadata\.json: camera_aspect .* re-ingest"):
+        _ = RecordSet(tmp_path / "rec").camera_aspect

@@ -203,18 +203,25 @@ def draw(key: jax.Array, config: AugmentConfig, preset: Preset, frames: int) -> 
             1 + uniform(next(k), config.hand_scale_limit, (hands,)),
             1.0,
         ),
-        "zoom": jnp.where(
-            happens(next(k), config.reframe_p),
-            jnp.exp(uniform(next(k), math.log1p(config.reframe_zoom))),
-            1.0,
-        ),
-        "frame_shift": uniform(next(k), config.reframe_shift, (2,)),
+        **_reframing(next(k), next(k), next(k), config),
         "y_factor": jnp.where(
             happens(next(k), config.camera_aspect_p),
             jnp.exp(uniform(next(k), math.log1p(config.camera_aspect_limit))),
             1.0,
         ),
     }
+
+
+def _reframing(on_key, zoom_key, shift_key, config: AugmentConfig) -> dict:
+    """Reframe's zoom and shift: both drawn when it happens, neutral (1 and 0) together
+    otherwise."""
+    on = jax.random.bernoulli(on_key, config.reframe_p)
+    limit = math.log1p(config.reframe_zoom)
+    zoom = jnp.exp(jax.random.uniform(zoom_key, minval=-limit, maxval=limit))
+    shift = jax.random.uniform(
+        shift_key, (2,), minval=-config.reframe_shift, maxval=config.reframe_shift
+    )
+    return {"zoom": jnp.where(on, zoom, 1.0), "frame_shift": jnp.where(on, shift, 0.0)}
 
 
 def apply(
@@ -250,8 +257,7 @@ def apply(
     if config.camera_aspect_p > 0:
         sample = T.camera_aspect_jitter(sample, params["y_factor"])
     if config.reframe_p > 0:
-        shift = jnp.where(params["zoom"] != 1.0, params["frame_shift"], 0.0)
-        sample = T.reframe(sample, params["zoom"], shift)
+        sample = T.reframe(sample, params["zoom"], params["frame_shift"])
     if config.normalize:
         sample = T.normalize(sample, preset, normalization)
     sample = T.horizontal_flip(

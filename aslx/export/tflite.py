@@ -62,7 +62,7 @@ from aslx import files
 from aslx import vocab as vocab_lib
 from aslx.augment import transforms
 from aslx.input import fit
-from aslx.landmarks import hands, layouts, normalize, presets
+from aslx.landmarks import layouts, normalize, presets
 from aslx.model import inference
 from aslx.model import model as model_lib
 from aslx.run import source as source_lib
@@ -130,7 +130,7 @@ def columns_to_batch(
         seen = ~jnp.any(jnp.isnan(corrected), axis=-1)
         corrected = jnp.where(seen[..., None], corrected, 0.0)
 
-        def part(canonical):
+        def take(canonical):
             """``(points, mask)`` of canonical indices, by slices (see transforms.permute)."""
             index = [slot[int(c)] for c in canonical]
             return (
@@ -138,18 +138,7 @@ def columns_to_batch(
                 transforms.permute(seen, index, axis=1),
             )
 
-        def one(canonical):
-            p, m = part([canonical])
-            return p[:, 0], m[:, 0]
-
-        pose = layouts.OFFSETS["pose"]
-        left_signs = hands.left_signs(
-            jnp,
-            part(range(*layouts.group_slice("left_hand").indices(layouts.NUM_LANDMARKS))),
-            part(range(*layouts.group_slice("right_hand").indices(layouts.NUM_LANDMARKS))),
-            (one(pose + 11), one(pose + 12)),
-            part([layouts.canonical_index("face", i) for i in layouts.LIPS]),
-        )
+        left_signs = presets.left_signs_in(jnp, take)
         selected = jnp.where(left_signs, mirrored, selected)
     mask = ~jnp.any(jnp.isnan(selected), axis=-1)
     return {

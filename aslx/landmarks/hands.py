@@ -5,7 +5,7 @@ the other signs. Per-group normalisation would turn it into a full-size hand sha
 model would read a still, meaningless hand as part of the sign. :func:`resting` tells such a
 hand from the base hand of a two-handed sign by its **stillness**: the root-mean-square distance
 of its detected points from their own clip-wide mean positions, in shoulder widths
-(:func:`motion`, :func:`aslx.landmarks.normalize.body_frame`), which does not depend on the
+(:func:`summary`, :func:`aslx.landmarks.normalize.body_frame`), which does not depend on the
 frame rate. Below :data:`STILL` a hand neither moves nor changes shape. On
 ``mp_holistic_35signs`` (train and val clips) the signing hand's value is at least 0.038 and
 the base hand of *name*, which the other hand taps, at least 0.042: a living hand that takes
@@ -28,9 +28,9 @@ device apply one rule.
 
 from __future__ import annotations
 
-#: Largest :func:`motion` of a resting hand (shoulder widths).
+#: Largest motion (:func:`summary`) of a resting hand (shoulder widths).
 STILL = 0.02
-#: Weight of the distance to the face (shoulder widths) against :func:`motion` in
+#: Weight of the distance to the face (shoulder widths) against motion in
 #: :func:`left_signs`: it decides between hands that move alike (a photo, two still hands).
 FACE_WEIGHT = 0.01
 
@@ -54,12 +54,6 @@ def summary(xp, points, mask, width):
     return centre, xp.sqrt(spread) / width, xp.sum(counts) > 0
 
 
-def motion(xp, points, mask, width):
-    """Root-mean-square distance of the detected points from their clip-wide means, in
-    ``width`` units (see :func:`summary`)."""
-    return summary(xp, points, mask, width)[1]
-
-
 def resting(xp, left, right, width):
     """``(left_rests, right_rests)`` booleans for two hands' ``(points, mask)`` pairs
     (:func:`summary`'s arguments) in a body frame of ``width``: both detected, this one
@@ -75,30 +69,35 @@ def resting(xp, left, right, width):
 
 
 def shoulder_frame(xp, left, right):
-    """``(centre [2], width [])`` of two shoulders' ``(points [T, 3], mask [T])`` over the
-    frames where both are detected; without such a frame the image centre and width 1."""
+    """``(centre [3], width [], found [])`` of two shoulders' ``(points [T, 3], mask [T])``:
+    the mean of their midpoint and of their x-y distance over the frames where both are
+    detected; ``found`` is false when no frame has both (or they coincide), and the caller
+    chooses its own fallback."""
     both = left[1] & right[1]
     count = xp.maximum(xp.sum(both), 1)
-    a = xp.where(both[:, None], left[0][:, :2], 0.0)
-    b = xp.where(both[:, None], right[0][:, :2], 0.0)
+    a = xp.where(both[:, None], left[0], 0.0)
+    b = xp.where(both[:, None], right[0], 0.0)
     centre = xp.sum((a + b) / 2, axis=0) / count
-    width = xp.sum(xp.sqrt(xp.sum((a - b) ** 2, axis=-1))) / count
-    found = xp.any(both) & (width > 0)
-    return xp.where(found, centre, 0.5), xp.where(found, width, 1.0)
+    width = xp.sum(xp.sqrt(xp.sum((a - b)[:, :2] ** 2, axis=-1))) / count
+    return centre, width, xp.any(both) & (width > 0)
 
 
 def left_signs(xp, left, right, shoulders, face):
     """True when the left hand is the one that signs (a dominant-hand preset mirrors it).
 
-    Each hand scores its :func:`motion` minus :data:`FACE_WEIGHT` times its distance to the
-    face (the mean of the detected ``face`` points, else the shoulder centre), both in shoulder
-    widths; a hand never detected scores −∞, and a tie keeps the right hand. So the hand that
-    moves wins, a resting hand loses to any signing one, and between hands that move alike the
-    one nearer the face wins. ``left``, ``right``: hands' ``(points [T, 21, 3], mask [T, 21])``;
-    ``shoulders``: the two shoulders' ``(points [T, 3], mask [T])``; ``face``: ``(points
-    [T, F, 3], mask [T, F])``; all aspect-corrected.
+    Each hand scores its motion (:func:`summary`) minus :data:`FACE_WEIGHT` times its distance
+    to the face (the mean of the detected ``face`` points, else the shoulder centre), both in
+    shoulder widths; a hand never detected scores −∞, and a tie keeps the right hand. So the
+    hand that moves wins, a resting hand loses to any signing one, and between hands that move
+    alike the one nearer the face wins.
+
+    ``left``, ``right``: hands' ``(points [T, 21, 3], mask [T, 21])``; ``shoulders``: the two
+    shoulders' ``(points [T, 3], mask [T])``; ``face``: ``(points [T, F, 3], mask [T, F])``;
+    all aspect-corrected.
     """
-    centre, width = shoulder_frame(xp, *shoulders)
+    centre, width, found = shoulder_frame(xp, *shoulders)
+    # Without shoulders: the image centre, distances in image widths.
+    centre, width = xp.where(found, centre[:2], 0.5), xp.where(found, width, 1.0)
     face_mask = face[1][..., None]
     seen = xp.sum(face_mask)
     face_xy = xp.sum(xp.where(face_mask, face[0][..., :2], 0.0), axis=(0, 1)) / xp.maximum(seen, 1)

@@ -14,15 +14,15 @@ largest |x| or |y|, so each group spans about [-1, 1] whatever its size on scree
 
 **Body frame** (``"body"``, the default): the same local shape per group, and beside it each
 group's *placement* in the body's frame, ``[G, 4]`` per clip: its centre minus the shoulder
-centre and its extent, both in shoulder widths (:func:`body_frame`, :func:`placements`).
-Local shape and placement together give back the body-frame points exactly
-(``local · extent + centre``), so nothing is lost, and moving or scaling the whole signer
-changes neither. Without shoulders in any frame the body frame falls back to the clip's own:
-the centre and largest |x| or |y| of every detected point.
+centre and its extent (by default its size, ``extent="frame"``), both in shoulder widths
+(:func:`body_frame`, :func:`placements`). Local shape and placement together give back the
+body-frame points exactly (``local · extent + centre``), so nothing is lost, and moving or
+scaling the whole signer changes neither. Without shoulders in any frame the body frame falls
+back to the clip's own: the centre and largest |x| or |y| of every detected point.
 
 **Resting hands** (``drop_resting_hands``): a hand that the rule of
-:func:`aslx.landmarks.hands.resting` calls resting (still, lower than the other hand and away
-from it) is hidden for the whole clip, as if it had not been detected.
+:func:`aslx.landmarks.hands.resting` calls resting (still beside a moving hand, or the lower of
+two still ones) is hidden for the whole clip, as if it had not been detected.
 
 **Mask channel** (``mask_channel``): one more channel per point, 1 where it was detected.
 
@@ -45,6 +45,8 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from aslx.landmarks import hands
 
 #: Width / height of Kaggle's portrait phone videos (estimated from asl-fingerspelling hands):
 #: the camera aspect of record sets whose format does not say it.
@@ -252,16 +254,11 @@ def body_frame(
     fallback_width = jnp.where(extent > 0, extent, 1.0)
     if shoulders is None:
         return mean, fallback_width
-    i, j = shoulders
     valid = mask.astype(bool)
-    both = valid[:, i] & valid[:, j]  # [T]
-    left = jnp.where(both[:, None], points[:, i].astype(jnp.float32), 0.0)
-    right = jnp.where(both[:, None], points[:, j].astype(jnp.float32), 0.0)
-    count = both.sum()
-    centre = ((left + right) / 2).sum(0) / jnp.maximum(count, 1)
-    widths = jnp.sqrt(((left - right)[:, :2] ** 2).sum(-1))
-    width = widths.sum() / jnp.maximum(count, 1)
-    found = (count > 0) & (width > 0)
+    points = points.astype(jnp.float32)
+    centre, width, found = hands.shoulder_frame(
+        jnp, *((points[:, s], valid[:, s]) for s in shoulders)
+    )
     return jnp.where(found, centre, mean), jnp.where(found, width, fallback_width)
 
 

@@ -202,31 +202,35 @@ def get(name: str) -> Preset:
     return PRESETS[name]
 
 
-def canonical_parts(points: np.ndarray, y_scale: float):
-    """``(left hand, right hand, shoulders, lips)`` of canonical ``[frames, 543, 3]`` points
-    (NaN missing), each as ``(points, mask)`` with y aspect-corrected: what
-    :func:`aslx.landmarks.hands.left_signs` reads."""
-    points = np.asarray(points, np.float32) * np.array([1.0, y_scale, 1.0], np.float32)
-    mask = ~np.isnan(points).any(-1)
-    points = np.where(mask[..., None], points, 0.0)
+_POSE = layouts.OFFSETS["pose"]
+#: Canonical indices :func:`aslx.landmarks.hands.left_signs` reads, in its argument order: the
+#: left hand, the right hand, the left and right shoulders, the lips.
+SIGNING_HAND_POINTS: tuple[tuple[int, ...], ...] = (
+    tuple(range(*layouts.group_slice("left_hand").indices(layouts.NUM_LANDMARKS))),
+    tuple(range(*layouts.group_slice("right_hand").indices(layouts.NUM_LANDMARKS))),
+    (_POSE + 11,),
+    (_POSE + 12,),
+    _canonical("face", layouts.LIPS),
+)
 
-    def part(index):
-        return points[:, index], mask[:, index]
 
-    pose = layouts.OFFSETS["pose"]
-    return (
-        part(layouts.group_slice("left_hand")),
-        part(layouts.group_slice("right_hand")),
-        (part(pose + 11), part(pose + 12)),
-        part(list(_canonical("face", layouts.LIPS))),
-    )
+def left_signs_in(xp, take) -> bool:
+    """:func:`aslx.landmarks.hands.left_signs` on the :data:`SIGNING_HAND_POINTS` of a clip;
+    ``take(indices) -> (points [T, n, 3], mask [T, n])`` reads them (aspect-corrected), each
+    caller in its own way (NumPy indexing on the host, slices in the TFLite graph)."""
+    left, right, left_shoulder, right_shoulder, lips = (take(i) for i in SIGNING_HAND_POINTS)
+    shoulders = tuple((p[:, 0], m[:, 0]) for p, m in (left_shoulder, right_shoulder))
+    return hands.left_signs(xp, left, right, shoulders, lips)
 
 
 def left_is_dominant(points: np.ndarray, y_scale: float = normalize.ASPECT_Y) -> bool:
     """True when the left hand signs (:func:`aslx.landmarks.hands.left_signs`: the one that
     moves more, then the one nearer the face; ties keep the right) for ``[frames, 543, 3]``
     points; ``y_scale`` is the camera's height / width."""
-    return bool(hands.left_signs(np, *canonical_parts(points, y_scale)))
+    points = np.asarray(points, np.float32) * np.array([1.0, y_scale, 1.0], np.float32)
+    mask = ~np.isnan(points).any(-1)
+    points = np.where(mask[..., None], points, 0.0)
+    return bool(left_signs_in(np, lambda i: (points[:, list(i)], mask[:, list(i)])))
 
 
 def select(points: np.ndarray, preset: Preset, y_scale: float = normalize.ASPECT_Y) -> np.ndarray:

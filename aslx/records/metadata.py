@@ -126,7 +126,13 @@ class RecordSet:
     def camera_aspect(self) -> float:
         """The camera's width / height (Kaggle's portrait default for sets written before the
         field)."""
-        return float(self.meta.get("camera_aspect", DEFAULT_CAMERA_ASPECT))
+        value = self.meta.get("camera_aspect", DEFAULT_CAMERA_ASPECT)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ValueError(
+                f"{self.folder / FILE}: camera_aspect {value!r} is not a positive width / "
+                "height; re-ingest (python -m aslx.ingest --camera-aspect W:H)"
+            )
+        return float(value)
 
     def frame_summary(self) -> dict:
         """``{min, mean}`` clip frames of the set (what a model card keeps)."""
