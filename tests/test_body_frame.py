@@ -423,6 +423,30 @@ def test_a_still_clip_holds_a_frame_that_shows_a_hand():
         np.testing.assert_array_equal(np.asarray(held["landmark_mask"][0]), mask[want])
 
 
+def test_a_still_clip_holds_a_frame_where_the_hand_is_held():
+    points, mask = signing_clip(np.random.default_rng(17), frames=12)
+    mask[:, LEFT] = False
+    # the hand sweeps in over frames 0-5, then is held (6-11) with a small tremor
+    lift = np.array([0.3, 0.25, 0.2, 0.15, 0.1, 0.05] + [0.0] * 6, np.float32)
+    points[:, RIGHT, 1] += lift[:, None]
+    points[6:, RIGHT, :2] += np.random.default_rng(1).normal(0, 1e-4, (6, 21, 2))
+    sample = _sample(points, mask)
+    motion = np.asarray(T.hand_motion(sample, T.hand_slices(PRESET)))
+    assert np.isinf(motion[[0, -1]]).all() and motion[7] < motion[2]
+    chosen = set()
+    for frame in np.linspace(0, 0.99, 12):
+        held = T.still_clip(
+            sample, jnp.asarray(True), jnp.asarray(frame), jnp.asarray(0.0), T.hand_slices(PRESET)
+        )
+        pick = [
+            t
+            for t in range(12)
+            if np.array_equal(held["landmarks"][0], points[t] * mask[t][:, None])
+        ]
+        chosen.update(pick)
+    assert chosen and chosen <= set(range(5, 12)), chosen
+
+
 @pytest.mark.parametrize("broken", ["wide", 0, -1.5, True, None])
 def test_a_broken_camera_aspect_in_metadata_is_one_line_naming_the_file(tmp_path, broken):
     from aslx.records import ingest

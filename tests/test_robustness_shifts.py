@@ -228,19 +228,37 @@ def test_mirror_moves_a_left_hand_point_to_the_right_slot():
 # --- still frame ------------------------------------------------------------------------------
 
 
-def test_still_frame_picks_the_hand_frame_nearest_the_middle():
+def test_still_frame_picks_the_frame_where_the_hand_is_held():
     X = make_clips(clips=4, frames=9)
     X[..., LEFT_HAND, :] = 0.0
     X[..., RIGHT_HAND, :] = 0.0
-    X[0, 4, RIGHT_HAND] = 0.5  # the middle frame itself shows a hand
-    X[0, 1, LEFT_HAND] = 0.5
-    X[1, [1, 6, 8], LEFT_HAND.start + 3] = 0.5  # one point of a hand is enough; 6 is nearest
-    X[2, [2, 6], RIGHT_HAND] = 0.5  # a tie: the earlier frame
+    hand = np.random.default_rng(3).uniform(0.3, 0.4, (21, 3)).astype(np.float32)
+    # clip 0: the hand rises into view (frames 1-4), then is held (5-8) with a tremor
+    # smallest around frame 6
+    for t, lift in enumerate((0, 0.4, 0.3, 0.2, 0.1, 0.003, 0.0, 0.001, 0.004)):
+        if t:
+            X[0, t, RIGHT_HAND] = hand + [0, lift, 0]
+    # clip 1: the held part is the earlier one; a tie between frames 2 and 3 takes 2
+    for t, lift in enumerate((0.0, 0.0, 0.0, 0.0, 0.0, 0.2, 0.4, 0.6, 0.8)):
+        X[1, t, LEFT_HAND] = hand + [lift, 0, 0]
+    X[1, 0, LEFT_HAND] = hand + [0.05, 0, 0]
+    # clip 2: a hand in two frames only (never three running): the later of the two middles
+    X[2, [2, 6], RIGHT_HAND] = 0.5
     # clip 3: no hand at all -> the middle frame
     out = shifts.still_frame(X)
     assert out.shape == (4, 1, L, 3)
-    for clip, frame in enumerate((4, 6, 2, 4)):
+    for clip, frame in enumerate((6, 2, 6, 4)):
         np.testing.assert_array_equal(out[clip, 0], X[clip, frame])
+
+
+def test_hand_motion_is_inf_without_three_frames_running():
+    X = make_clips(clips=1, frames=5)
+    X[..., LEFT_HAND, :] = 0.0
+    X[..., RIGHT_HAND, :] = 0.0
+    X[0, [0, 1, 3, 4], RIGHT_HAND] = 0.5
+    assert np.isinf(shifts.hand_motion(X)).all()
+    X[0, 2, RIGHT_HAND] = 0.5
+    np.testing.assert_array_equal(shifts.hand_motion(X)[0], [np.inf, 0, 0, 0, np.inf])
 
 
 # --- frame rate -------------------------------------------------------------------------------

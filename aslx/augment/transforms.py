@@ -94,6 +94,23 @@ def normalize(sample: Sample, preset, normalization: Normalization | None = None
     return out
 
 
+def hand_motion(sample: Sample, hands) -> jnp.ndarray:
+    """``[frames]``: how far the hands move around each frame, the mean distance (x and y) the
+    points of a hand shown in the frame and both its neighbours travel from the frame before to
+    the one after, the smaller over ``hands`` (landmark slices); ``inf`` where no hand is shown
+    three frames running."""
+    points, mask = sample["landmarks"], sample["landmark_mask"].astype(bool)
+    real = sample["frame_mask"].astype(bool)
+    per_hand = []
+    for s in hands:
+        shown = mask[:, s].all(-1) & real
+        step = jnp.linalg.norm(points[2:, s, :2] - points[:-2, s, :2], axis=-1).mean(-1)
+        around = shown[:-2] & shown[1:-1] & shown[2:]
+        inner = jnp.where(around, step, jnp.inf)
+        per_hand.append(jnp.concatenate([jnp.array([jnp.inf]), inner, jnp.array([jnp.inf])]))
+    return jnp.stack(per_hand).min(0)
+
+
 def still_clip(
     sample: Sample,
     on: jnp.ndarray,
@@ -103,10 +120,13 @@ def still_clip(
 ) -> Sample:
     """A photo of the sign held still, when ``on``: one real frame repeated for
     ``1 + ⌊length · n⌋`` frames (``length`` in [0, 1), ``n`` the real frames), the rest
-    padding. The frame is number ``⌊frame · m⌋`` (``frame`` in [0, 1)) of the ``m`` frames
-    that show a point of the landmark slots ``shows`` (the hands: a photo of a sign shows the
-    hand that signs), of all real frames when none does or ``shows`` is ``None``. The labels
-    stay: classification only (a still clip shows one sign, never a CTC phrase)."""
+    padding. The frame is number ``⌊frame · m⌋`` (``frame`` in [0, 1)) of the ``m`` candidate
+    frames: those that show a point of the landmark slots ``shows`` (the hands: a photo of a
+    sign shows the hand that signs) and, of these, the stiller half by :func:`hand_motion`
+    (a photo is taken while the sign is held; in a clip the hand first comes into view,
+    showing other shapes on its way); all real frames when none shows a hand or ``shows`` is
+    ``None``. The labels stay: classification only (a still clip shows one sign, never a CTC
+    phrase)."""
     n = num_frames(sample)
     real = sample["frame_mask"].astype(bool)
     mask = sample["landmark_mask"].astype(bool)
@@ -114,6 +134,11 @@ def still_clip(
     if shows:
         showing = real & jnp.stack([mask[:, s].any(-1) for s in shows]).any(0)
         candidates = jnp.where(showing.any(), showing, real)
+        motion = hand_motion(sample, shows)
+        steady = candidates & (
+            motion <= jnp.nanmedian(jnp.where(jnp.isfinite(motion), motion, jnp.nan))
+        )
+        candidates = jnp.where(steady.any(), steady, candidates)
     m = candidates.sum()
     k = jnp.minimum(jnp.floor(frame * m).astype(jnp.int32), jnp.maximum(m - 1, 0))
     index = jnp.argmax(jnp.cumsum(candidates) > k)  # the k-th candidate frame
