@@ -21,6 +21,8 @@ local temporary file and uploaded as one object, which appears whole or not at a
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import io
 import json
 import os
@@ -145,6 +147,16 @@ def write_json(target: PathLike, value, **dumps_options) -> epath.Path:
     return write_text(target, json.dumps(value, indent=1, **dumps_options) + "\n")
 
 
+def sha256(value: PathLike, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file's bytes as hex, read in ``chunk``-byte pieces (a model file need
+    not fit in memory twice)."""
+    digest = hashlib.sha256()
+    with path(value).open("rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def open_npz(source: PathLike, what: str = "an .npz archive") -> np.lib.npyio.NpzFile:
     """``np.load`` of an ``.npz`` archive (no pickles), to use as a context manager.
 
@@ -164,3 +176,27 @@ def open_npz(source: PathLike, what: str = "an .npz archive") -> np.lib.npyio.Np
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(f"{source}: a single array, not {what}")
     return archive
+
+
+def storage_fault(error: BaseException) -> str | None:
+    """A one-line cause when ``error`` (or an error it was raised from) is a storage fault
+    (disk full, quota, read-only file system, file too large), else ``None``."""
+    causes = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EROFS: "the file system is read-only",
+        errno.EFBIG: "a file grew past the size limit",
+        errno.EACCES: "permission denied",
+    }
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in causes:
+            where = f" ({error.filename})" if error.filename else ""
+            return f"{causes[error.errno]}{where}"
+        text = str(error)
+        for code, cause in causes.items():
+            if os.strerror(code) in text:
+                return cause
+        error = error.__cause__ or error.__context__
+    return None

@@ -13,7 +13,9 @@ file, an ``.npz`` archive of clips, a folder of ``.pose`` files or an ``MP_Data`
 (:mod:`aslx.formats.detect`). One line per clip: its id, its frame count and the predicted
 text, or for a classifier the top 5 classes with their probabilities. Clips shorter than every
 clip the model was trained on (a single photo, say) are predicted too, with one warning per run
-on stderr: such predictions are less reliable.
+on stderr: such predictions are less reliable. An unreadable input or clip (a damaged file,
+impossible coordinates) is named on stderr and skipped; the others are still predicted, and
+the command ends with the count and exit status 1.
 
 The model normalises with the camera aspect it was trained with (``inference_args.json``'s
 ``camera_aspect``); ``--camera-aspect`` says the clips' camera when it differs (``.pose`` files
@@ -128,11 +130,18 @@ def main(argv: list[str] | None = None) -> int:
                 answer = predictor(clip.landmarks, args.camera_aspect or clip.camera_aspect)
                 line = format_prediction(answer, predictor)
                 print(f"{clip.clip_id}\t{clip.num_frames} frames\t{line}")
-        except FormatError as e:
-            return cli.fail(e)
+        except FormatError as e:  # this input is unreadable: say so, go on with the next
+            print(f"skipped {e}", file=sys.stderr)
+            failed += 1
     if short > 1:
         print(
             f"warning: {short} clips had fewer than {predictor.min_train_frames} frames",
+            file=sys.stderr,
+        )
+    if failed:
+        print(
+            f"error: {failed} input{'s' if failed > 1 else ''} or clips could not be read "
+            "(each named above); the rest were predicted",
             file=sys.stderr,
         )
     return 1 if failed else 0

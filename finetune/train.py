@@ -13,7 +13,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from aslx import files, processes
+from aslx import processes
 from aslx import vocab as vocab_lib
 from aslx.decoding import evaluate as evaluate_lib
 from aslx.input import pipeline
@@ -79,9 +79,13 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     loop.initialize_distributed(config)
     lead = jax.process_index() == 0
     say = print_fn if lead else (lambda *a, **k: None)
+    with loop.claimed_workdir(workdir, lead, say) as workdir:
+        return _finetune(config, workdir, lead, say)
+
+
+def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> dict:
+    """:func:`train` in a workdir this process holds."""
     loop.use_compilation_cache(config, say)
-    workdir = files.path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
 
     # --- data and vocabulary --------------------------------------------------------------
     records = loop.open_records(
@@ -123,8 +127,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         normalization=normalization,
         train_frames=records.frame_summary(),
     )
-    if lead:
-        loop.write_run_files(workdir, card, config)
+    loop.write_run_files(workdir, card, config, write=lead)
 
     # --- state on the mesh ----------------------------------------------------------------
     mesh = sharding.make_mesh(config.fsdp)

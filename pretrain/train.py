@@ -14,7 +14,6 @@ import time
 import jax
 import ml_collections
 
-from aslx import files
 from aslx.augment.recipe import AugmentConfig
 from aslx.landmarks import presets
 from aslx.model import model as model_lib
@@ -46,9 +45,13 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
     loop.initialize_distributed(config)
     lead = jax.process_index() == 0
     say = print_fn if lead else (lambda *a, **k: None)
+    with loop.claimed_workdir(workdir, lead, say) as workdir:
+        return _pretrain(config, workdir, lead, say)
+
+
+def _pretrain(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> dict:
+    """:func:`train` in a workdir this process holds."""
     loop.use_compilation_cache(config, say)
-    workdir = files.path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
 
     # --- records (labels unused) ----------------------------------------------------------
     records = loop.open_records(config, (config.data.train_split,))
@@ -80,8 +83,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, print_fn=print) ->
         normalization=normalization,
         train_frames=records.frame_summary(),
     )
-    if lead:
-        loop.write_run_files(workdir, card, config)
+    loop.write_run_files(workdir, card, config, write=lead)
 
     # --- state on the mesh, resume --------------------------------------------------------
     mesh = sharding.make_mesh(config.fsdp)

@@ -347,11 +347,19 @@ def test_predict_refuses_what_it_cannot_read(trained_workdir, tmp_path):
 
     code, _, err = run_main(predict.main, ["--model", str(tmp_path / "nothing"), "x.parquet"])
     assert code == 2 and "nothing" in err and len(err.strip().splitlines()) == 1
+    # An unreadable input is named and skipped; the good one after it is still predicted,
+    # and the command ends with the count and exit status 1.
     (tmp_path / "notes.txt").write_text("hello")
-    code, _, err = run_main(
-        predict.main, ["--model", str(trained_workdir), str(tmp_path / "notes.txt")]
+    np.savez(tmp_path / "good.npz", X=np.full((1, 5, 543, 3), 0.5, np.float32), y=[0],
+             classes=np.array(["a"]))  # fmt: skip
+    code, out, err = run_main(
+        predict.main,
+        ["--model", str(trained_workdir), str(tmp_path / "notes.txt"), str(tmp_path / "good.npz")],
     )
-    assert code == 2 and "notes.txt" in err and len(err.strip().splitlines()) == 1
+    lines = err.strip().splitlines()
+    assert code == 1 and lines[0].startswith("skipped ") and "notes.txt" in lines[0], err
+    assert lines[-1].startswith("error: 1 input"), err
+    assert out.strip().splitlines()[0].startswith("a/0\t5 frames\t"), out
 
 
 def test_export_refuses_bad_buckets_before_converting(trained_workdir, tmp_path, capsys):

@@ -10,9 +10,11 @@ The 1-device runs share a JAX compilation cache, so only the first one compiles 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -260,6 +262,14 @@ ERRORS = {
         ["--config.data.bucket_window=0"],
         ["config.data.bucket_window=0", "at least 1"],
     ),
+    "a negative learning rate": (["--config.lr=-0.01"], ["config.lr=-0.01", "above 0"]),
+    "no frames": (["--config.data.max_frames=0"], ["config.data.max_frames=0", "at least 1"]),
+    "an unknown preset": (
+        ["--config.data.preset=hands"],
+        ["config.data.preset='hands'", "kaggle75"],
+    ),
+    "checkpoints never": (["--config.checkpoint_every=0"], ["config.checkpoint_every=0"]),
+    "logs never": (["--config.log_every=0"], ["config.log_every=0", "at least 1"]),
     "a start that is not a weights file": (  # the command runs in the repository root
         ["--config.init_from=README.md"],
         ["config.init_from: README.md", "not a safetensors file"],
@@ -290,7 +300,33 @@ def test_a_bad_command_fails_with_one_clear_line(error_runs, case):
     for part in ERRORS[case][1]:
         assert part in lines[0], lines[0]
     assert "training tiny" not in result.stdout
-    assert not (workdir / "checkpoints").exists()
+    assert not workdir.exists()  # a failing start leaves no empty workdir
+
+
+def test_a_rerun_with_another_model_changes_nothing_in_the_workdir(records, reference, tmp_path):
+    workdir = tmp_path / "finished"
+    shutil.copytree(reference, workdir)
+    before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+    result = run(command(workdir, records, "--config.data.preset=hands_pose"), environment())
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = error_lines(result)
+    assert len(lines) == 1 and "holds a run of another model" in lines[0], result.stderr[-3000:]
+    assert "preset: 'kaggle75' -> 'hands_pose'" in lines[0]
+    assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == before
+
+
+def test_a_second_run_on_a_busy_workdir_fails_in_one_line(records, reference, tmp_path):
+    workdir = tmp_path / "busy"
+    shutil.copytree(reference, workdir)
+    holder = {"host": socket.gethostname(), "pid": os.getpid(), "since": "now"}
+    (workdir / ".lock").write_text(json.dumps(holder))  # this test process holds it
+    result = run(command(workdir, records), environment())
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert error_lines(result) == [
+        f"error: {workdir} is in use by pid {os.getpid()} on {holder['host']} since now; "
+        "wait for that run or stop it, or give another --workdir"
+    ]
+    assert json.loads((workdir / ".lock").read_text()) == holder  # not taken, not removed
 
 
 # --- 5. non-finite losses -------------------------------------------------------------------

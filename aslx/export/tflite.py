@@ -41,12 +41,20 @@ representative set of clips for calibration (``int8``), or as float32.
 ``inference_args.json`` beside ``model.tflite`` has the ``selected_columns`` and, under
 ``aslx``, what :mod:`aslx.predict` needs to read the answer (vocabulary, task, preset, blank
 id, ``max_frames``, and ``signatures``: each signature's fixed length, ``null`` for any).
+
+**The export proves itself.** ``aslx.model_file`` holds the size and SHA-256 of
+``model.tflite`` and ``aslx.inputs`` each signature's input shape (``[length, 3·K]``, ``-1``
+for any length). :class:`TFLiteModel` checks size and checksum before the interpreter sees a
+byte (a truncated flatbuffer can make the interpreter allocate without bound), then the
+signatures' shapes, so a damaged file or an ``inference_args.json`` of another export fails
+with one line. Exports from before these keys load with a warning.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -426,6 +434,8 @@ def export(
     args = inference_args(trained, max_frames, buckets)
     args["aslx"]["quantize"] = quantize
     args["aslx"]["source"] = str(source)
+    args["aslx"]["model_file"] = {"bytes": len(flat), "sha256": hashlib.sha256(flat).hexdigest()}
+    args["aslx"]["inputs"] = signature_inputs(_interpreter({"model_content": flat}, 1))
     model_path = files.write_bytes(out / MODEL_FILE, flat)
     args_path = files.write_json(out / ARGS_FILE, args)
     return {"model": model_path, "args": args_path, "bytes": len(flat)}
@@ -451,6 +461,44 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
+def _interpreter(where: dict, num_threads: int):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+        return interpreter_class()(**where, num_threads=num_threads)
+
+
+def signature_inputs(interpreter) -> dict[str, list[int]]:
+    """``{signature: input shape}`` of a loaded graph (``-1`` where a length is free)."""
+    out = {}
+    for key in sorted(interpreter.get_signature_list()):
+        details = interpreter.get_signature_runner(key).get_input_details()["inputs"]
+        out[key] = [int(n) for n in details["shape_signature"]]
+    return out
+
+
+def check_model_file(model_path, expected: dict | None, args_path) -> None:
+    """Raises ``ValueError`` unless ``model_path`` has the size and SHA-256 ``expected``
+    (``inference_args.json``'s ``model_file``); an export from before the checksum only warns."""
+    if expected is None:
+        warnings.warn(
+            f"{args_path} has no checksum of {model_path.name} (an export from before aslx "
+            "checked them); export it again to have it checked",
+            stacklevel=3,
+        )
+        return
+    size = model_path.stat().length
+    if size != expected["bytes"]:
+        raise ValueError(
+            f"{model_path}: {size:,} bytes where {args_path.name} says {expected['bytes']:,}: "
+            "the file is truncated or belongs to another export; export the model again"
+        )
+    if files.sha256(model_path) != expected["sha256"]:
+        raise ValueError(
+            f"{model_path}: its SHA-256 differs from the one in {args_path.name}: the file is "
+            "damaged or belongs to another export; export the model again"
+        )
+
+
 class TFLiteModel:
     """An exported model loaded for inference: ``model(columns) -> {outputs, logits}``.
 
@@ -470,18 +518,28 @@ class TFLiteModel:
                     f"{ARGS_FILE} (python -m aslx.export --format tflite)"
                 )
         self.path = model_path
-        self.args = json.loads(args_path.read_text())
-        if "aslx" not in self.args:
+        try:
+            self.args = json.loads(args_path.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(
+                f"{args_path}: not readable JSON ({e}); export the model again"
+            ) from None
+        if not isinstance(self.args, dict) or "aslx" not in self.args:
             raise ValueError(f"{args_path}: no 'aslx' entry; was this model exported by aslx?")
-        self.num_threads = int(num_threads or default_threads())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-            if files.is_local(model_path):  # memory-mapped
-                where = {"model_path": os.fspath(model_path)}
-            else:
-                where = {"model_content": model_path.read_bytes()}
-            self.interpreter = interpreter_class()(**where, num_threads=self.num_threads)
         meta = self.args["aslx"]
+        check_model_file(model_path, meta.get("model_file"), args_path)
+        self.num_threads = int(num_threads or default_threads())
+        if files.is_local(model_path):  # memory-mapped
+            where = {"model_path": os.fspath(model_path)}
+        else:
+            where = {"model_content": model_path.read_bytes()}
+        self.interpreter = _interpreter(where, self.num_threads)
+        if "inputs" in meta and signature_inputs(self.interpreter) != meta["inputs"]:
+            raise ValueError(
+                f"{model_path}: its signatures' inputs {signature_inputs(self.interpreter)} are "
+                f"not those {args_path} describes ({meta['inputs']}); keep each export's two "
+                "files together"
+            )
         # Exports from before the length buckets hold one any-length signature.
         signatures = meta.get("signatures", {DEFAULT_SIGNATURE: None})
         self.runners = {key: self.interpreter.get_signature_runner(key) for key in signatures}

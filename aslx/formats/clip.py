@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -64,3 +65,44 @@ class Skipped:
 
 class FormatError(ValueError):
     """Raised when a whole source cannot be read (missing index file, wrong columns …)."""
+
+
+#: The largest magnitude of x and y a clip may hold, in image widths and heights, and of z.
+#: MediaPipe puts points it guesses outside the image at most a few sizes away; pose-format
+#: files keep z in the recorder's own units (hundreds on real files). A flipped byte in a
+#: float gives 1e4 … 1e38 or an infinity.
+MAX_COORDINATE = (100.0, 100.0, 1e5)
+
+
+def coordinate_problem(landmarks: np.ndarray) -> str | None:
+    """Why ``landmarks [frames, 543, 3]`` cannot be real MediaPipe output (an infinity, or a
+    coordinate beyond :data:`MAX_COORDINATE`), or ``None``. NaN is a missing point, not a
+    problem."""
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(landmarks) | (np.abs(landmarks) > np.asarray(MAX_COORDINATE))
+    if not bad.any():
+        return None
+    frame, point, _ = np.argwhere(bad)[0]
+    return (
+        f"{int(bad.sum()):,} coordinates are infinite or absurdly large (beyond "
+        f"{MAX_COORDINATE[0]:g} image sizes; first: frame {frame}, landmark {point}, "
+        f"{landmarks[frame, point].tolist()}); the file is damaged"
+    )
+
+
+def checked(items: Iterable[Clip | Skipped]) -> Iterator[Clip | Skipped]:
+    """A reader's items with every clip whose coordinates are damaged
+    (:func:`coordinate_problem`) turned into a :class:`Skipped` naming it: every consumer of
+    a reader (ingest, predict, calibration) refuses such clips alike."""
+    for item in items:
+        if isinstance(item, Clip):
+            problem = coordinate_problem(item.landmarks)
+            if problem is not None:
+                where = (
+                    item.source
+                    if item.source.endswith(item.clip_id)
+                    else (f"{item.source} (clip {item.clip_id})")
+                )
+                yield Skipped(where, problem)
+                continue
+        yield item

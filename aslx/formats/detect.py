@@ -10,7 +10,7 @@ path                   read as
                        Kaggle asl-signs long layout (one clip), told apart by the columns
 ``*.pose``             a pose-format file (:mod:`aslx.formats.pose_file`)
 ``*.npz``              a packed archive of clips (:mod:`aslx.formats.npz`)
-folder of ``.pose``    every pose file in it
+folder of ``.pose``    every pose file under it (in subfolders too)
 other folder           MediaPipe tutorial ``MP_Data/<label>/<clip>/<frame>.npy``
                        (:mod:`aslx.formats.mp_data`)
 =====================  ===========================================================================
@@ -28,7 +28,7 @@ from etils import epath
 
 from aslx import files
 from aslx.formats import kaggle_fingerspelling, kaggle_signs, mp_data, npz, pose_file
-from aslx.formats.clip import Clip, FormatError, Skipped
+from aslx.formats.clip import Clip, FormatError, Skipped, checked
 
 
 def _parquet(path: epath.Path) -> Iterator[Clip]:
@@ -64,15 +64,19 @@ def _parquet(path: epath.Path) -> Iterator[Clip]:
 
 
 def read_path(path: str | os.PathLike) -> Iterator[Clip | Skipped]:
-    """Yields the clips of ``path`` (see the module docstring for what is accepted).
+    """Yields the clips of ``path`` (see the module docstring for what is accepted); a clip
+    with damaged coordinates comes as :class:`Skipped` (:func:`aslx.formats.clip.checked`).
 
     Raises :class:`FormatError` when the path is missing or of no supported kind.
     """
-    path = files.path(path)
+    return checked(_read_path(files.path(path)))
+
+
+def _read_path(path: epath.Path) -> Iterator[Clip | Skipped]:
     if not path.exists():
         raise FormatError(f"{path}: not found")
     if path.is_dir():
-        reader = pose_file if any(path.glob("*.pose")) else mp_data
+        reader = pose_file if pose_file.holds_pose_files(path) else mp_data
         yield from reader.read(path)
     elif path.suffix == ".parquet":
         try:

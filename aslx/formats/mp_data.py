@@ -50,7 +50,12 @@ def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
             name = f"{label.name}/{clip.name}"
             frames = sorted(clip.glob("*.npy"), key=_numeric_key)
             try:
-                vectors = [_load_npy(f) for f in frames]
+                vectors = []
+                for f in frames:
+                    try:
+                        vectors.append(_load_npy(f))
+                    except Exception as e:  # noqa: BLE001  name the frame file
+                        raise FormatError(f"frame {f.name} is not a readable .npy ({e})") from None
                 bad = [
                     f.name for f, v in zip(frames, vectors) if v.shape != (layouts.MP_VECTOR_SIZE,)
                 ]
@@ -60,8 +65,9 @@ def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
                         "(pose 33x4, face 468x3, hands 2x21x3)"
                     )
                 vectors = np.stack(vectors) if vectors else np.zeros((0, layouts.MP_VECTOR_SIZE))
-            except (FormatError, OSError, ValueError) as e:
-                yield Skipped(name, str(e))
+            except Exception as e:  # noqa: BLE001  a damaged .npy raises anything; skip its clip
+                reason = str(e) if isinstance(e, FormatError) else f"unreadable frame ({e})"
+                yield Skipped(name, reason)
                 continue
             yield Clip(
                 clip_id=name,

@@ -55,16 +55,39 @@ def split_of(seq_id: int, boundaries=SPLIT_BOUNDARIES) -> str:
     raise ValueError(f"no split for seq_id {seq_id}")
 
 
+def _arrays(src, archive, keys: tuple[str, ...]) -> list[np.ndarray]:
+    """The archive's ``keys`` read whole; :class:`FormatError` naming the file and the array
+    when one cannot be (a truncated or damaged archive)."""
+    out = []
+    for key in keys:
+        try:
+            out.append(archive[key])
+        except Exception as e:  # noqa: BLE001  zipfile, zlib and numpy each raise their own
+            raise FormatError(
+                f"{src}: array {key!r} cannot be read ({e}); the archive is damaged"
+            ) from None
+    return out
+
+
 def read(src: str | os.PathLike, boundaries=SPLIT_BOUNDARIES) -> Iterator[Clip | Skipped]:
     archive = open_archive(src)
-    X, y, classes = archive["X"], archive["y"], [str(c) for c in archive["classes"]]
+    keys = ("X", "y", "classes") + (("seq_id",) if "seq_id" in archive.files else ())
+    X, y, classes, *rest = _arrays(src, archive, keys)
+    classes = [str(c) for c in classes]
     if X.ndim != 4 or X.shape[2:] != (layouts.NUM_LANDMARKS, 3):
         raise FormatError(f"{src}: X has shape {X.shape}, expected [clips, frames, 543, 3]")
-    seq_ids = archive["seq_id"] if "seq_id" in archive.files else None
+    seq_ids = rest[0] if rest else None
     for i in range(len(X)):
+        name = f"{os.path.basename(src)}[{i}]"
+        short = next(
+            (k for k, v in (("y", y), ("seq_id", seq_ids)) if v is not None and i >= len(v)), None
+        )
+        if short is not None:
+            count = len(y) if short == "y" else len(seq_ids)
+            yield Skipped(name, f"{short} has {count} entries for the {len(X)} clips of X")
+            continue
         label = int(y[i])
         number = int(seq_ids[i]) if seq_ids is not None else i
-        name = f"{os.path.basename(src)}[{i}]"
         if not 0 <= label < len(classes):
             yield Skipped(name, f"class index {label} outside the {len(classes)} classes")
             continue

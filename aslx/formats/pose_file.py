@@ -45,6 +45,11 @@ def _files(src: epath.Path) -> list[epath.Path]:
     return _under(src, lambda name: name.endswith(".pose"))
 
 
+def holds_pose_files(src: epath.Path) -> bool:
+    """Whether the folder ``src`` has a ``.pose`` file anywhere under it."""
+    return any(name.endswith(".pose") for _, _, names in src.walk() for name in names)
+
+
 def _labels(src: epath.Path) -> dict[epath.Path, str]:
     labels = {}
     for index in _under(src, lambda name: name == "index.csv") if src.is_dir() else []:
@@ -110,8 +115,13 @@ def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
         try:
             pose = Pose.read(path.read_bytes())
             points = to_canonical(pose)
-        except (FormatError, ValueError, OSError) as e:
-            yield Skipped(name, str(e))
+        except Exception as e:  # noqa: BLE001  pose-format's parser raises anything on bad bytes
+            reason = (
+                str(e)
+                if isinstance(e, FormatError)
+                else f"not a readable .pose file ({type(e).__name__}: {e})"
+            )
+            yield Skipped(name, reason.splitlines()[0] if reason else type(e).__name__)
             continue
         size = pose.header.dimensions
         yield Clip(

@@ -9,16 +9,20 @@ naming its file and the reason, counted, and listed in ``metadata.json``:
 * the clip has no frames, or no hand is detected in any frame;
 * its label holds a character (or class) outside the vocabulary;
 * its phrase is too long for CTC to learn from its frames: CTC needs one frame per character
-  plus one blank between each pair of repeated characters.
+  plus one blank between each pair of repeated characters;
+* a coordinate is infinite or absurdly large (damaged bytes;
+  :func:`aslx.formats.clip.coordinate_problem`).
 
 Writing is atomic: everything goes into a hidden ``.<out>.partial-<pid>`` folder beside the
-output, which replaces the output only once complete. A crash or Ctrl-C removes the partial
-folder; a SIGKILL leaves it behind under a name no reader accepts, and the next ingest into the
-same output deletes it. Ingesting the same source twice gives byte-identical files.
+output, which replaces the output only once complete. Any failure (a crash, Ctrl-C, a full
+disk, a read error) removes the partial folder; a SIGKILL leaves it behind under a name no
+reader accepts, and the next ingest into the same output deletes it. Ingesting the same
+source twice gives byte-identical files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -32,6 +36,7 @@ from tqdm import tqdm
 from aslx import ctc_frames, files
 from aslx import vocab as vocab_lib
 from aslx.formats import READERS, Clip, Skipped
+from aslx.formats.clip import checked
 from aslx.landmarks import layouts, presets
 from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT
 from aslx.records import example, metadata
@@ -124,9 +129,12 @@ class _ShardWriters:
         return shards
 
     def abort(self) -> None:
+        """Closes every file after a failure; a close that fails too (a full disk) must not
+        hide the first error or stop the partial folder's removal."""
         for writers in self.writers.values():
             for w in writers:
-                w.close()
+                with contextlib.suppress(Exception):
+                    w.close()
 
 
 def _replace_folder(partial: epath.Path, out: epath.Path) -> None:
@@ -224,7 +232,7 @@ def ingest(
     aspect = {"value": camera_aspect, "from": "--camera-aspect" if camera_aspect else "default"}
     try:
         bar = tqdm(
-            reader.read(src, **(reader_options or {})),
+            checked(reader.read(src, **(reader_options or {}))),
             desc=f"ingest {fmt}",
             unit=" clips",
             disable=not progress,
@@ -252,6 +260,12 @@ def ingest(
             if item.label is not None:
                 labels_present.add(item.label)
         shards = writers.close()
+        if val_fraction > 0 and "val" in shards and "train" not in shards:
+            raise ValueError(
+                f"--val-fraction {val_fraction} moved every training clip of {src} to val: "
+                "its clips name too few signers to hold some out (it moves whole signers); "
+                "ingest without --val-fraction and use the source's own split"
+            )
         meta = metadata.build(
             fmt=fmt,
             src=str(src),

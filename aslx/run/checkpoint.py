@@ -272,6 +272,11 @@ class Checkpointer:
         """Blocks until a save in flight is committed (and old steps deleted); raises its error."""
         self._manager.wait_until_finished()
 
+    def check_for_errors(self) -> None:
+        """Raises the error of a background save that has failed (a full disk …), without
+        waiting for one still in flight."""
+        self._manager.check_for_errors()
+
     # -- restoring -----------------------------------------------------------------------------
 
     def _check_target(self, target: Any, step: int) -> None:
@@ -389,6 +394,17 @@ class Checkpointer:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def has_steps(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds a finalized checkpoint step (without opening a manager,
+    which would create the folder and clean it)."""
+    directory = files.path(directory)
+    if not directory.is_dir():
+        return False
+    return any(
+        p.name.isdigit() and ocp.step.is_checkpoint_finalized(p) for p in directory.iterdir()
+    )
 
 
 def read_arrays(directory: str | os.PathLike, step: int | None = None) -> dict:

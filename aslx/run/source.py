@@ -46,9 +46,31 @@ def read_source(
     ``weights``, when given, must be what it holds.
 
     Raises ``FileNotFoundError`` when ``path`` is neither, ``ValueError`` when the asked-for
-    weights are not there.
+    weights are not there or hold non-finite values.
     """
-    path = files.path(path)
+    source = _read_source(files.path(path), step, weights)
+    check_finite(source.params, path)
+    return source
+
+
+def check_finite(params: dict[str, np.ndarray], where) -> None:
+    """Raises ``ValueError`` naming ``where``, the count and the first tensors when any of the
+    flat ``params`` holds a NaN or an infinity: such weights predict garbage silently."""
+    bad = {
+        name: int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+        for name, value in params.items()
+        if np.issubdtype(np.asarray(value).dtype, np.floating)
+    }
+    bad = {name: n for name, n in bad.items() if n}
+    if bad:
+        names = ", ".join(sorted(bad)[:3]) + (" …" if len(bad) > 3 else "")
+        raise ValueError(
+            f"{where}: {sum(bad.values()):,} non-finite weight values in {len(bad)} tensors "
+            f"({names}); these weights are damaged or diverged, use another checkpoint or export"
+        )
+
+
+def _read_source(path, step: int | None, weights: str | None) -> Source:
     if weights not in (None, *weights_file.WEIGHT_KINDS):
         raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
     if path.is_file():

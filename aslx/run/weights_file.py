@@ -38,6 +38,9 @@ key                 value
 ``weights``         ``raw`` or ``ema``: the trained weights or their moving average
 ``step``            the training step of the checkpoint they come from
 ``source``          the workdir the run trained in
+``tensors_sha256``  SHA-256 over the tensors in name order (:func:`tensors_digest`): each
+                    name, dtype, shape and bytes; checked on every read, so flipped bytes are
+                    refused instead of predicted with (files without it are read unchecked)
 ==================  ==========================================================================
 
 Reading it without aslx (PyTorch here; ``framework="numpy"``, ``"tf"`` or ``"flax"`` alike)::
@@ -53,6 +56,7 @@ Reading it without aslx (PyTorch here; ``framework="numpy"``, ``"tf"`` or ``"fla
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 
@@ -95,9 +99,20 @@ def write(path: str | os.PathLike, source: Source) -> epath.Path:
     }
     # np.asarray with order="C" (unlike ascontiguousarray) keeps 0-d arrays 0-d.
     tensors = {name: np.asarray(value, order="C") for name, value in source.params.items()}
+    metadata["tensors_sha256"] = tensors_digest(tensors)
     with files.atomic_path(path) as tmp:
         safetensors_numpy.save_file(tensors, str(tmp), metadata=metadata)
     return files.path(path)
+
+
+def tensors_digest(tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 (hex) of ``tensors`` in name order: each one's name, dtype, shape and bytes."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        value = np.asarray(tensors[name], order="C")
+        digest.update(f"{name}|{value.dtype.str}|{list(value.shape)}|".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
 
 
 def read(path: str | os.PathLike) -> Source:
@@ -134,6 +149,12 @@ def _open(path: str | os.PathLike, tensors: bool) -> Source:
             f"{path}: not a safetensors file ({error}); export a workdir with "
             "python -m aslx.export --workdir DIR --format weights --out FILE"
         ) from None
+    expected = metadata.get("tensors_sha256")
+    if tensors and expected is not None and tensors_digest(params) != expected:
+        raise ValueError(
+            f"{path}: its tensors do not match the checksum in its header: the file is "
+            "damaged; export it again"
+        )
     try:
         card = json.loads(metadata["model"])
         step = int(metadata["step"])

@@ -7,6 +7,8 @@ field by field) and ``--workdir``; errors a user can fix end with one line and e
 
 from __future__ import annotations
 
+import logging as logging_lib
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -54,6 +56,15 @@ def _parse_flags(argv: list[str]) -> list[str]:
         sys.exit(2)
 
 
+class _QuietOrbax(logging_lib.Filter):
+    """Drops orbax's own log records: its warning on every checkpoint saved without an
+    evaluation, and the tracebacks its background threads log when a save fails, which the
+    trainer reports itself in one line (:func:`aslx.training.loop.save_errors`)."""
+
+    def filter(self, record: logging_lib.LogRecord) -> bool:
+        return f"{os.sep}orbax{os.sep}" not in record.pathname
+
+
 def run(train: Callable) -> None:
     """Parses the command line and calls ``train(config, workdir)``."""
 
@@ -61,6 +72,7 @@ def run(train: Callable) -> None:
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
         logging.set_verbosity(logging.WARNING)  # keep library INFO chatter off the console
+        logging.get_absl_handler().addFilter(_QuietOrbax())
         try:
             train(_CONFIG.value, _WORKDIR.value)
         except (ConfigError, TrainingError, FileNotFoundError) as e:

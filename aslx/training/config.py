@@ -114,8 +114,8 @@ from ml_collections import config_dict
 from aslx.augment.recipe import AugmentConfig, BlockMask
 from aslx.input import pipeline
 from aslx.input.pipeline import DEFAULT_SORT_WINDOW
-from aslx.landmarks.normalize import Normalization, parse_aspect
-from aslx.landmarks.presets import Preset
+from aslx.landmarks.normalize import EXTENTS, Normalization, parse_aspect
+from aslx.landmarks.presets import PRESETS, Preset
 from aslx.model.config import ModelConfig, sized
 from aslx.records.metadata import RecordSet
 from aslx.training import optimizer
@@ -239,8 +239,111 @@ class ConfigError(ValueError):
     """A configuration that cannot run; the message names the field and the fix."""
 
 
+#: ``field: (low, high, low included, high included)`` of every numeric field that has a
+#: range (``None``: unbounded); augmentation probabilities (``augment.*_p``) are in [0, 1].
+RANGES = {
+    "seed": (0, None, True, True),
+    "data.max_frames": (1, None, True, True),
+    "data.shuffle_buffer": (1, None, True, True),
+    "data.readers": (0, None, True, True),
+    "data.bucket_window": (1, None, True, True),
+    "batch_size": (1, None, True, True),
+    "grad_accum_steps": (1, None, True, True),
+    "total_steps": (1, None, True, True),
+    "lr": (0, None, False, True),
+    "end_lr": (0, None, True, True),
+    "warmup_steps": (0, None, True, True),
+    "weight_decay": (0, None, True, True),
+    "b1": (0, 1, True, False),
+    "b2": (0, 1, True, False),
+    "clip_norm": (0, None, False, True),
+    "log_every": (1, None, True, True),
+    "checkpoint_every": (1, None, True, True),
+    "keep_last": (1, None, True, True),
+    "max_nonfinite": (1, None, True, True),
+    "fsdp": (1, None, True, True),
+    "label_smoothing": (0, 1, True, False),
+    "ema_decay": (0, 1, True, False),
+    "decode_beam": (0, None, True, True),
+    "eval_every": (1, None, True, True),
+    "init_keep_layers": (0, None, True, True),
+    "layer_decay": (0, 1, False, True),
+    "gate.l0_weight": (0, None, True, True),
+    "gate.lr_multiplier": (0, None, False, True),
+    "gate.temperature_start": (0, None, False, True),
+    "gate.temperature_end": (0, None, False, True),
+    "teacher.kd_weight": (0, None, True, True),
+    "collapse_variance": (0, None, True, True),
+}
+#: ``field: allowed values`` of every field that names a choice.
+CHOICES = {
+    "schedule": SCHEDULES,
+    "task": TASKS,
+    "data.long_clips": pipeline.LONG_CLIP_POLICIES,
+    "data.normalization": ("body", "group"),
+    "data.group_extent": EXTENTS,
+}
+
+
+def _lookup(config, field: str):
+    for part in field.split("."):
+        if part not in config:
+            return _MISSING
+        config = config[part]
+    return config
+
+
+_MISSING = object()
+
+
+def _range_problem(field: str, value, low, high, low_in: bool, high_in: bool) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"config.{field} must be a number, not {value!r}"
+    below = low is not None and (value < low if low_in else value <= low)
+    above = high is not None and (value > high if high_in else value >= high)
+    if not (below or above or value != value):  # value != value: NaN
+        return None
+    if high is None:
+        want = f"at least {low}" if low_in else f"above {low}"
+    else:
+        want = f"in {'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
+    return f"config.{field}={value!r} must be {want}; give --config.{field} such a value"
+
+
+def check_values(config: ml_collections.ConfigDict) -> None:
+    """Raises :class:`ConfigError` naming the first field whose value is outside its range
+    (:data:`RANGES`, the augmentation probabilities) or not one of its choices
+    (:data:`CHOICES`, the preset): before anything is built or compiled."""
+    ranges = dict(RANGES)
+    for name in config.augment.keys() if "augment" in config else ():
+        if name.endswith("_p") or name.endswith("_ratio"):
+            ranges[f"augment.{name}"] = (0, 1, True, True)
+        elif name.endswith(("_limit", "_stdev", "_shift", "_angle", "_zoom")):
+            ranges[f"augment.{name}"] = (0, None, True, True)
+        elif name.endswith("_block_mask"):
+            ranges[f"augment.{name}.p"] = ranges[f"augment.{name}.ratio"] = (0, 1, True, True)
+            ranges[f"augment.{name}.block_size"] = (1, None, True, True)
+    for field, bounds in ranges.items():
+        value = _lookup(config, field)
+        if value is not _MISSING and value is not None:
+            problem = _range_problem(field, value, *bounds)
+            if problem:
+                raise ConfigError(problem)
+    for field, allowed in CHOICES.items():
+        value = _lookup(config, field)
+        if value is not _MISSING and value not in allowed:
+            raise ConfigError(f"config.{field} must be one of {tuple(allowed)}, not {value!r}")
+    preset = _lookup(config, "data.preset")
+    if preset not in (_MISSING, "", None) and preset not in PRESETS:
+        raise ConfigError(
+            f"config.data.preset={preset!r} is not a preset; choose one of {sorted(PRESETS)} "
+            "(or '' for the records' own)"
+        )
+
+
 def check(config: ml_collections.ConfigDict) -> None:
     """Raises :class:`ConfigError` for values no run can use."""
+    check_values(config)
 
     def need(ok: bool, message: str) -> None:
         if not ok:

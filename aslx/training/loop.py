@@ -8,6 +8,7 @@ evaluation; this module is the rest, so both resume, log and fail the same way.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from aslx.input import fit, pipeline
 from aslx.records.metadata import NoSuchSplit, RecordSet
 from aslx.run import card as card_lib
 from aslx.run import checkpoint as checkpoint_lib
+from aslx.run import lock as lock_lib
 from aslx.run import results as results_lib
 from aslx.training import compile_cache, metrics_log, sharding
 from aslx.training import config as config_lib
@@ -112,9 +114,63 @@ def train_batches(
         yield pipeline.trim_frames(batch, fit.bucket_length(longest, bounds))
 
 
-def write_run_files(workdir: files.PathLike, card: card_lib.ModelCard, config) -> None:
+@contextlib.contextmanager
+def claimed_workdir(workdir: files.PathLike, lead: bool, say: Callable) -> Iterator:
+    """The run's workdir, held for the run (:class:`aslx.run.lock.WorkdirLock`, taken by
+    process 0 for all). A start that fails before its first checkpoint removes a workdir it
+    created, so a mistyped flag leaves no empty folder behind; an existing workdir is never
+    removed."""
+    workdir = files.path(workdir)
+    created = not workdir.exists()
+    lock = lock_lib.WorkdirLock(workdir, say) if lead else contextlib.nullcontext()
+    try:
+        with lock:
+            yield workdir
+    except lock_lib.WorkdirBusy as e:
+        raise TrainingError(str(e)) from None
+    except BaseException:
+        if lead and created and not checkpoint_lib.has_steps(workdir / "checkpoints"):
+            files.remove_tree(workdir)
+        raise
+
+
+def _card_differences(old: dict, new: dict) -> list[str]:
+    """``field: old -> new`` for each model-card field that differs (the model config's
+    fields one by one); a field the old card lacks (written by an older aslx) is not
+    compared."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if key not in old or old[key] is None and key == "train_frames":
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict) and key != "vocab":
+            out += [f"{key}.{d}" for d in _card_differences(a, b)]
+        elif a != b:
+            out.append(key if key == "vocab" else f"{key}: {a!r} -> {b!r}")
+    return out
+
+
+def write_run_files(
+    workdir: files.PathLike, card: card_lib.ModelCard, config, write: bool = True
+) -> None:
     """The workdir's ``model.json`` (the model card) and ``config.json`` (the run's whole
-    config), each written whole or not at all."""
+    config), each written whole or not at all (only where ``write``: process 0).
+
+    A workdir that holds another model's card (another preset, other records, another size)
+    is refused before anything is written, on every process, with the fields that differ:
+    its checkpoints belong to that model.
+    """
+    if card_lib.exists(workdir):
+        old = card_lib.read(workdir).to_json()
+        differences = _card_differences(old, card.to_json())
+        if differences:
+            shown = "; ".join(differences[:4]) + (" …" if len(differences) > 4 else "")
+            raise ConfigError(
+                f"{workdir} holds a run of another model ({shown}); nothing was changed there: "
+                "give a new --workdir, or the config and records that run was trained with"
+            )
+    if not write:
+        return
     card_lib.write(workdir, card)
     files.write_text(
         files.path(workdir) / card_lib.CONFIG_FILE, config.to_json_best_effort(indent=1) + "\n"
@@ -201,6 +257,25 @@ class PreemptionNotice:
             self._previous = None
 
 
+@contextlib.contextmanager
+def save_errors(checkpoints: checkpoint_lib.Checkpointer, step: int):
+    """Turns a failed checkpoint save into one :class:`TrainingError` line naming the cause
+    (:func:`aslx.files.storage_fault`: disk full, read-only …) and where to resume from."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001  orbax and TensorStore raise many kinds
+        cause = (
+            files.storage_fault(error)
+            or f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        )
+        kept = checkpoints.all_steps()  # a failed save is never finalized
+        resume = f"it resumes from step {max(kept)}" if kept else "it starts again"
+        raise TrainingError(
+            f"step {step}: saving a checkpoint in {checkpoints.directory} failed, {cause}; the "
+            f"run stopped. Fix that and rerun the same command: {resume}"
+        ) from None
+
+
 def run(
     *,
     config: ml_collections.ConfigDict,
@@ -235,9 +310,10 @@ def run(
 
     def save(step: int, metrics: dict | None = None) -> None:
         if step != saved["step"]:
-            checkpoints.save(
-                step, state, extra={"next_step": step, "seed": config.seed}, metrics=metrics
-            )
+            with save_errors(checkpoints, step):
+                checkpoints.save(
+                    step, state, extra={"next_step": step, "seed": config.seed}, metrics=metrics
+                )
             saved["step"] = step
 
     def check_finite(pending) -> None:
@@ -290,10 +366,16 @@ def run(
             if scores is not None or step % config.checkpoint_every == 0:
                 save(step, scores)
             stopped = preemption.reached(step)
+            if step % config.log_every == 0:  # a background save that failed stops the run
+                with save_errors(checkpoints, step):
+                    checkpoints.check_for_errors()
         check_finite(previous)
         save(step)
+        with save_errors(checkpoints, step):
+            checkpoints.wait_until_finished()
     finally:
-        checkpoints.wait_until_finished()
+        with contextlib.suppress(Exception):  # already said, or being raised
+            checkpoints.wait_until_finished()
         preemption.close()
         log.close()
     if stopped:

@@ -1,0 +1,276 @@
+"""Faults and bad input: a damaged file is refused in one line before anything trusts it, one
+bad file never costs the good ones, a second run cannot take a busy workdir, and a failure
+leaves nothing half-written. The trainer's own faults (a rerun with another model, a full
+disk, bad values) are in ``test_finetune.py``, beside its trained fixtures."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aslx import files
+from aslx.export import tflite
+from aslx.formats import detect, mp_data, npz
+from aslx.formats.clip import Clip, Skipped
+from aslx.landmarks import layouts
+from aslx.records import ingest as ingest_lib
+from aslx.run import lock as lock_lib
+from aslx.run import source as source_lib
+from aslx.run import weights_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def clips(n: int, frames: int = 6, seed: int = 0) -> np.ndarray:
+    """``[n, frames, 543, 3]`` clips with both hands present (zeros elsewhere)."""
+    rng = np.random.default_rng(seed)
+    X = np.zeros((n, frames, layouts.NUM_LANDMARKS, 3), np.float32)
+    for group in ("left_hand", "right_hand", "pose"):
+        s = layouts.group_slice(group)
+        X[:, :, s] = rng.uniform(0.2, 0.8, X[:, :, s].shape)
+    return X
+
+
+def read_all(path) -> tuple[list[Clip], list[Skipped]]:
+    items = list(detect.read_path(path))
+    return [c for c in items if isinstance(c, Clip)], [s for s in items if isinstance(s, Skipped)]
+
+
+# --- 1. a damaged or mismatched TFLite export --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def export(tiny_ctc_run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export")
+    tflite.export(tiny_ctc_run, out, buckets=(16,))
+    return out
+
+
+def test_an_export_records_its_size_checksum_and_inputs(export):
+    meta = json.loads((export / tflite.ARGS_FILE).read_text())["aslx"]
+    data = (export / tflite.MODEL_FILE).read_bytes()
+    assert meta["model_file"]["bytes"] == len(data)
+    assert meta["model_file"]["sha256"] == files.sha256(export / tflite.MODEL_FILE)
+    assert set(meta["inputs"]) == set(meta["signatures"])
+    # every signature takes a clip of any length (fitted in the graph) of the same columns
+    assert {tuple(shape) for shape in meta["inputs"].values()} == {
+        (-1, len(json.loads((export / tflite.ARGS_FILE).read_text())["selected_columns"]))
+    }
+    assert oct((export / tflite.MODEL_FILE).stat().st_mode & 0o777) == oct(0o644 & ~0o022)
+    tflite.TFLiteModel(export)  # the intact export loads
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "other_args"])
+def test_a_damaged_export_is_refused_in_one_line(export, tmp_path, damage):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    data = bytearray((export / tflite.MODEL_FILE).read_bytes())
+    args = json.loads((export / tflite.ARGS_FILE).read_text())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "flipped":
+        data[len(data) // 2] ^= 0xFF
+    else:  # inference_args.json of another export: another signature, no checksum
+        args["aslx"].pop("model_file")
+        args["aslx"]["inputs"] = {"serving_default": [7, 3]}
+    (bad / tflite.MODEL_FILE).write_bytes(bytes(data))
+    (bad / tflite.ARGS_FILE).write_text(json.dumps(args))
+    want = {"truncated": "truncated", "flipped": "SHA-256", "other_args": "signatures"}[damage]
+    with pytest.warns(UserWarning) if damage == "other_args" else _nothing():
+        with pytest.raises(ValueError, match=want) as error:
+            tflite.TFLiteModel(bad)
+    assert "\n" not in str(error.value)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_predict_on_a_truncated_model_exits_2_quickly_under_a_memory_limit(export, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    data = (export / tflite.MODEL_FILE).read_bytes()
+    (bad / tflite.MODEL_FILE).write_bytes(data[: len(data) // 2])
+    (bad / tflite.ARGS_FILE).write_bytes((export / tflite.ARGS_FILE).read_bytes())
+    np.savez(tmp_path / "c.npz", X=clips(1), y=np.array([0]), classes=np.array(["a"]))
+    script = (
+        f"ulimit -v 4000000; exec {sys.executable} -m aslx.predict --model {bad} "
+        f"{tmp_path / 'c.npz'}"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu")
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --model") and "truncated" in last, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+# --- 2. corrupt weights and coordinates ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def weights(tiny_ctc_run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("weights") / "w.safetensors"
+    weights_file.write(out, source_lib.read_source(tiny_ctc_run))
+    return out
+
+
+def test_weights_with_flipped_bytes_are_refused(weights, tmp_path):
+    data = bytearray(weights.read_bytes())
+    data[-9] ^= 0x40  # inside the last tensor's bytes, after the header
+    bad = tmp_path / "flipped.safetensors"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum .* damaged"):
+        source_lib.read_source(bad)
+    source_lib.read_source(weights)  # the intact file still reads
+
+
+def test_nonfinite_weights_are_refused_even_with_a_matching_checksum(weights, tmp_path):
+    source = weights_file.read(weights)
+    name = sorted(source.params)[0]
+    source.params[name] = np.full_like(source.params[name], np.nan)
+    bad = weights_file.write(tmp_path / "nan.safetensors", source)
+    with pytest.raises(ValueError, match=r"non-finite weight values .*" + name.split("/")[0]):
+        source_lib.load_trained(bad)
+
+
+def test_clips_with_damaged_coordinates_are_skipped_named_and_the_rest_kept(tmp_path):
+    X = clips(4)
+    X[1, 2, 500, 0] = np.inf
+    X[2, 0, 10, 1] = 3.0e7  # a flipped exponent bit
+    np.savez(tmp_path / "c.npz", X=X, y=np.zeros(4, int), classes=np.array(["a"]))
+    good, skipped = read_all(tmp_path / "c.npz")
+    assert [c.source for c in good] == ["c.npz[0]", "c.npz[3]"]
+    assert [s.file.split(" ")[0] for s in skipped] == ["c.npz[1]", "c.npz[2]"]
+    assert all("damaged" in s.reason and "\n" not in s.reason for s in skipped)
+    meta = ingest_lib.ingest("npz", tmp_path / "c.npz", tmp_path / "rec", progress=False,
+                             log=lambda line: None)  # fmt: skip
+    assert meta["splits"] == {"train": 2} and len(meta["skipped"]) == 2
+
+
+# --- 4. one bad file never costs the good ones -----------------------------------------------
+
+
+def test_a_bad_npz_is_one_line_and_a_short_y_skips_only_the_clips_without_labels(tmp_path):
+    np.savez(tmp_path / "c.npz", X=clips(3), y=np.array([0]), classes=np.array(["a"]))
+    good, skipped = read_all(tmp_path / "c.npz")
+    assert len(good) == 1 and [s.file for s in skipped] == ["c.npz[1]", "c.npz[2]"]
+    assert "y has 1 entries for the 3 clips" in skipped[0].reason
+    data = (tmp_path / "c.npz").read_bytes()
+    (tmp_path / "t.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(npz.FormatError, match=r"t\.npz") as error:
+        read_all(tmp_path / "t.npz")
+    assert "\n" not in str(error.value)
+
+
+def test_a_bad_frame_file_skips_its_mp_data_clip_only(tmp_path):
+    for clip in ("0", "1"):
+        folder = tmp_path / "MP_Data" / "hello" / clip
+        folder.mkdir(parents=True)
+        for f in range(3):
+            np.save(folder / f"{f}.npy", np.full(layouts.MP_VECTOR_SIZE, 0.5, np.float32))
+    (tmp_path / "MP_Data" / "hello" / "1" / "1.npy").write_bytes(b"")  # 0 bytes
+    good, skipped = read_all(tmp_path / "MP_Data")
+    assert [c.clip_id for c in good] == ["hello/0"]
+    assert skipped[0].file == "hello/1" and "1.npy" in skipped[0].reason
+    assert len(list(mp_data.read(tmp_path / "MP_Data"))) == 2
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pose file at all\n", "truncated"])
+def test_a_bad_pose_file_is_skipped_and_the_good_ones_kept(shared_data, tmp_path, content):
+    pytest.importorskip("pose_format")
+    good_files = sorted((shared_data / "pose_files").rglob("*.pose"))[:2]
+    folder = tmp_path / "poses" / "nested"
+    folder.mkdir(parents=True)
+    for f in good_files:
+        (folder / f.name).write_bytes(f.read_bytes())
+    if content == "truncated":
+        content = good_files[0].read_bytes()[:300]
+    (folder / "bad.pose").write_bytes(content)
+    good, skipped = read_all(tmp_path / "poses")  # nested: still read as .pose files
+    assert len(good) == len(good_files)
+    assert [s.file for s in skipped] == ["nested/bad.pose"] and "\n" not in skipped[0].reason
+
+
+# --- 5. one run per workdir, and ingest on a full disk ---------------------------------------
+
+
+def test_a_second_run_is_refused_while_the_first_holds_the_workdir(tmp_path):
+    messages = []
+    with lock_lib.WorkdirLock(tmp_path / "w", messages.append):
+        holder = json.loads((tmp_path / "w" / lock_lib.LOCK_FILE).read_text())
+        assert holder["pid"] == os.getpid() and holder["host"]
+        with pytest.raises(lock_lib.WorkdirBusy, match=f"in use by pid {os.getpid()}"):
+            lock_lib.WorkdirLock(tmp_path / "w").acquire()
+    assert not (tmp_path / "w" / lock_lib.LOCK_FILE).exists()  # released
+    assert messages == []
+
+
+def test_a_stale_lock_is_taken_over_with_a_message(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    (tmp_path / "w").mkdir()
+    lock = lock_lib.WorkdirLock(tmp_path / "w")
+    (tmp_path / "w" / lock_lib.LOCK_FILE).write_text(
+        json.dumps({"host": os.uname().nodename, "pid": int(dead.stdout), "since": "earlier"})
+    )
+    messages = []
+    lock.say = messages.append
+    with lock:
+        pass
+    assert len(messages) == 1 and f"pid {int(dead.stdout)}" in messages[0]
+
+
+def test_ingest_on_a_full_disk_fails_and_leaves_no_partial_folder(tmp_path, monkeypatch):
+    np.savez(tmp_path / "c.npz", X=clips(3), y=np.zeros(3, int), classes=np.array(["a"]))
+    ingest_lib.ingest("npz", tmp_path / "c.npz", tmp_path / "rec", progress=False)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "rec").iterdir()}
+    calls = {"n": 0}
+    real_write = ingest_lib._ShardWriters.write
+
+    def full_disk(self, split, record):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(self, split, record)
+
+    monkeypatch.setattr(ingest_lib._ShardWriters, "write", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        ingest_lib.ingest("npz", tmp_path / "c.npz", tmp_path / "rec", progress=False,
+                          overwrite=True)  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "rec"]  # no partial folder
+    assert {p.name: p.read_bytes() for p in (tmp_path / "rec").iterdir()} == before
+
+
+def test_storage_faults_are_named(tmp_path):
+    assert files.storage_fault(OSError(errno.ENOSPC, "x", "/a")) == "the disk is full (/a)"
+    wrapped = ValueError("write failed: [Errno 30] Read-only file system")
+    assert files.storage_fault(RuntimeError("outer").with_traceback(None)) is None
+    try:
+        raise RuntimeError("save failed") from wrapped
+    except RuntimeError as e:
+        assert files.storage_fault(e) == "the file system is read-only"
+
+
+# --- 7. smaller points -------------------------------------------------------------------------
+
+
+def test_val_fraction_on_one_signer_is_refused_not_silent(tmp_path):
+    np.savez(tmp_path / "c.npz", X=clips(2), y=np.zeros(2, int), classes=np.array(["a"]))
+    with pytest.raises(ValueError, match="moved every training clip"):
+        ingest_lib.ingest("npz", tmp_path / "c.npz", tmp_path / "rec", progress=False,
+                          val_fraction=0.99)  # fmt: skip
+    assert not (tmp_path / "rec").exists()
