@@ -30,8 +30,8 @@ zoomed_out         the camera zoomed out to 60 % and moved off-centre
 mirrored           a left-handed signer (the image mirrored)
 half_frame_rate    every other frame (15 instead of 30)
 double_frame_rate  frames interpolated to twice the rate (59)
-still (static)     one frame of each clip (nearest the middle with a hand), scored on the 24
-                   letters held still (every letter but j and z)
+still (static)     one frame of each clip, the stillest (a photo of the held sign), scored on
+                   the 24 letters held still (every letter but j and z)
 =================  ==========================================================================
 
 JSON: ``clean_test_accuracy``, ``shift_<name>_test_accuracy`` per moving shift,

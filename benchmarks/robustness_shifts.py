@@ -165,6 +165,7 @@ def still_frame(X: np.ndarray) -> np.ndarray:
     chosen = np.where(np.isfinite(motion).any(1), np.argmin(motion, axis=1), fallback)
     return X[np.arange(clips), chosen][:, None].copy()
 
+
 def frame_rate(X: np.ndarray, factor: float) -> np.ndarray:
     """The clip recorded at another frame rate, ``X [clips, frames, 543, 3]`` → ``[clips,
     frames', 543, 3]``.

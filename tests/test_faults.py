@@ -5,6 +5,7 @@ disk, bad values) are in ``test_finetune.py``, beside its trained fixtures."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -83,18 +84,10 @@ def test_a_damaged_export_is_refused_in_one_line(export, tmp_path, damage):
     (bad / tflite.MODEL_FILE).write_bytes(bytes(data))
     (bad / tflite.ARGS_FILE).write_text(json.dumps(args))
     want = {"truncated": "truncated", "flipped": "SHA-256", "other_args": "signatures"}[damage]
-    with pytest.warns(UserWarning) if damage == "other_args" else _nothing():
+    with pytest.warns(UserWarning) if damage == "other_args" else contextlib.nullcontext():
         with pytest.raises(ValueError, match=want) as error:
             tflite.TFLiteModel(bad)
     assert "\n" not in str(error.value)
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_predict_on_a_truncated_model_exits_2_quickly_under_a_memory_limit(export, tmp_path):
@@ -258,7 +251,7 @@ def test_ingest_on_a_full_disk_fails_and_leaves_no_partial_folder(tmp_path, monk
 def test_storage_faults_are_named(tmp_path):
     assert files.storage_fault(OSError(errno.ENOSPC, "x", "/a")) == "the disk is full (/a)"
     wrapped = ValueError("write failed: [Errno 30] Read-only file system")
-    assert files.storage_fault(RuntimeError("outer").with_traceback(None)) is None
+    assert files.storage_fault(RuntimeError("outer")) is None
     try:
         raise RuntimeError("save failed") from wrapped
     except RuntimeError as e:

@@ -121,7 +121,7 @@ def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
                 if isinstance(e, FormatError)
                 else f"not a readable .pose file ({type(e).__name__}: {e})"
             )
-            yield Skipped(name, reason.splitlines()[0] if reason else type(e).__name__)
+            yield Skipped(name, reason.splitlines()[0])
             continue
         size = pose.header.dimensions
         yield Clip(
