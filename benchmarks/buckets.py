@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 start = time.perf_counter()
                 for _ in range(per_round):
                     batch = next(batches)
+                    batch.pop("clip_id")  # names, not device data
                     state, metrics = step(state, jax.device_put(batch), key)
                     totals[name][1] += int(batch["frame_mask"].sum())
                     totals[name][2] += batch["frame_mask"].size

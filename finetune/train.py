@@ -146,7 +146,7 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         best_metric=eval_metric if config.data.eval_split else None,
         best_mode=metric_mode,
     )
-    state, start_step = loop.resume(checkpoints, state, say)
+    state, start_step, seconds_before = loop.resume(checkpoints, state, say)
     if start_step >= config.total_steps:
         say(f"{workdir}: already trained for {config.total_steps} steps")
 
@@ -227,7 +227,7 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         f"device(s); workdir {workdir}"
     )
     started = time.monotonic()
-    state, step, stopped = loop.run(
+    state, step, stopped, seconds = loop.run(
         config=config,
         state=state,
         train_step=train_step,
@@ -238,6 +238,7 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         checkpoints=checkpoints,
         log=log,
         schedule=schedule,
+        seconds_before=seconds_before,
         frozen=frozen,
         evaluate=evaluate_during_training,
         say=say,
@@ -247,7 +248,6 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         return {"stopped_at": step}
 
     # --- final scores ---------------------------------------------------------------------
-    seconds = loop.training_seconds(workdir, start_step >= config.total_steps, started)
     results = {"steps": step, "seconds": seconds, "workdir": str(workdir)}
     best = checkpoints.best_step()
     if best is not None:

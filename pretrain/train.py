@@ -9,7 +9,6 @@ Set-up → records (labels unused) → student and decoder → state on the mesh
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import jax
 import ml_collections
@@ -90,7 +89,7 @@ def _pretrain(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
     tx, schedule = config_lib.optimizer_for(config)
     state, state_shardings = loop.place_state(params, tx, mesh)
     checkpoints = checkpoint_lib.Checkpointer(workdir / "checkpoints", keep_last=config.keep_last)
-    state, start_step = loop.resume(checkpoints, state, say)
+    state, start_step, seconds_before = loop.resume(checkpoints, state, say)
     if start_step >= config.total_steps:
         say(f"{workdir}: already trained for {config.total_steps} steps")
 
@@ -124,8 +123,7 @@ def _pretrain(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         f"{config.batch_size}, on {jax.device_count()} {jax.devices()[0].platform} device(s); "
         f"workdir {workdir}"
     )
-    started = time.monotonic()
-    state, step, stopped = loop.run(
+    state, step, stopped, seconds = loop.run(
         config=config,
         state=state,
         train_step=train_step,
@@ -136,6 +134,7 @@ def _pretrain(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         checkpoints=checkpoints,
         log=log,
         schedule=schedule,
+        seconds_before=seconds_before,
         on_log=stop_on_collapse,
         say=say,
     )
@@ -147,7 +146,7 @@ def _pretrain(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
     # Finetuning starts from the student (raw weights); the EMA weights are the teacher.
     results = {
         "steps": step,
-        "seconds": loop.training_seconds(workdir, start_step >= config.total_steps, started),
+        "seconds": seconds,
         "workdir": str(workdir),
         "selected_weights": "raw",
     }

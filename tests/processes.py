@@ -50,7 +50,13 @@ def trainer(module: str, config: str, workdir: Path, records: Path, *flags: str)
     ]
 
 
-def run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], env: dict[str, str], *, max_file_kib: int | None = None
+) -> subprocess.CompletedProcess:
+    """Runs ``cmd`` to its end; ``max_file_kib`` caps every file it writes (bash's
+    ``ulimit -f``: a write past it fails with EFBIG, as on a full disk or a quota)."""
+    if max_file_kib is not None:
+        cmd = ["bash", "-c", f'ulimit -f {int(max_file_kib)} && exec "$@"', "bash", *cmd]
     return subprocess.run(
         cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
     )

@@ -64,7 +64,6 @@ def test_an_export_records_its_size_checksum_and_inputs(export):
     assert {tuple(shape) for shape in meta["inputs"].values()} == {
         (-1, len(json.loads((export / tflite.ARGS_FILE).read_text())["selected_columns"]))
     }
-    assert oct((export / tflite.MODEL_FILE).stat().st_mode & 0o777) == oct(0o644 & ~0o022)
     tflite.TFLiteModel(export)  # the intact export loads
 
 
@@ -129,6 +128,17 @@ def test_weights_with_flipped_bytes_are_refused(weights, tmp_path):
     with pytest.raises(ValueError, match="checksum .* damaged"):
         source_lib.read_source(bad)
     source_lib.read_source(weights)  # the intact file still reads
+
+
+def test_exports_are_written_readable_by_others(export, weights):
+    """``0644`` less the umask, as any file the user writes (a temporary file's ``0600``
+    would hide a deployed model from the server's user)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    written = [p for p in export.rglob("*") if p.is_file()] + [weights]
+    assert tflite.MODEL_FILE in {p.name for p in written} and len(written) >= 3
+    for path in written:
+        assert oct(path.stat().st_mode & 0o777) == oct(0o644 & ~umask), path
 
 
 def test_nonfinite_weights_are_refused_even_with_a_matching_checksum(weights, tmp_path):

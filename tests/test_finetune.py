@@ -182,6 +182,7 @@ def test_a_run_killed_and_restarted_ends_where_an_uninterrupted_one_does(
     assert kill_at <= killed_at < TOTAL_STEPS, (kill_at, killed_at)
     with Checkpointer(workdir / "checkpoints", read_only=True) as checkpoints:
         resume_step = checkpoints.latest_step()
+        seconds_before = checkpoints.read_extra(resume_step)["seconds"]
     assert resume_step is not None and resume_step % 4 == 0 and resume_step <= killed_at
 
     restarted = succeeded(run(cmd, env))
@@ -195,6 +196,8 @@ def test_a_run_killed_and_restarted_ends_where_an_uninterrupted_one_does(
         r"step \d+: (loaded from the compilation cache|compiled) in", restarted.stdout
     )
     assert loaded and set(loaded) == {"loaded from the compilation cache"}, restarted.stdout
+    # The training time counts both starts.
+    assert json.loads((workdir / "results.json").read_text())["seconds"] > seconds_before > 0
 
     # The same final state, bit for bit: parameters, EMA, optimiser moments and counters.
     final, want = read_arrays(workdir / "checkpoints"), read_arrays(reference / "checkpoints")
@@ -329,6 +332,29 @@ def test_a_second_run_on_a_busy_workdir_fails_in_one_line(records, reference, tm
     assert json.loads((workdir / ".lock").read_text()) == holder  # not taken, not removed
 
 
+def test_a_full_disk_stops_the_run_in_one_line_and_keeps_every_checkpoint(
+    records, reference, jax_cache, tmp_path
+):
+    """A resumed run whose next checkpoint cannot be written (files capped at 100 KiB, as on a
+    full disk) stops with one line naming the save and the cause: no traceback, no hang, and
+    the steps already on disk untouched."""
+    workdir = tmp_path / "full"
+    shutil.copytree(reference, workdir)
+    *kept, last = finalized_steps(workdir)
+    shutil.rmtree(workdir / "checkpoints" / str(last))  # so that it resumes and saves again
+    before = read_arrays(workdir / "checkpoints")
+    result = run(command(workdir, records), environment(cache=jax_cache), max_file_kib=100)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines() == error_lines(result), result.stderr[-3000:]
+    (line,) = error_lines(result)
+    assert f"saving the checkpoint of step {last} in {workdir / 'checkpoints'} failed" in line
+    assert "a file grew past the size limit" in line
+    assert line.endswith(f"rerun the same command: it resumes from step {kept[-1]}")
+    assert finalized_steps(workdir) == kept
+    assert_bitwise_equal(read_arrays(workdir / "checkpoints"), before)
+    assert not (workdir / ".lock").exists()
+
+
 # --- 5. non-finite losses -------------------------------------------------------------------
 
 
@@ -361,10 +387,16 @@ def test_nonfinite_losses_are_skipped_and_too_many_stop_the_run(records, tmp_pat
             assert r["loss"] is None and r["skipped"] == r["step"] - first_bad + 1
     stop_step = first_bad + max_nonfinite - 1
     assert records_[-1]["step"] == stop_step - 1  # the stopping step itself is not logged
-    assert error_lines(result) == [
-        f"error: step {stop_step}: the loss was not finite for {max_nonfinite} steps in a row; "
-        "lower config.lr or check the data"
-    ]
+    (line,) = error_lines(result)
+    head = (
+        f"error: step {stop_step}: the loss was not finite for {max_nonfinite} steps in a row, "
+        "the last of those batches holding clips "
+    )
+    tail = "; lower config.lr or check those clips"
+    assert line.startswith(head) and line.endswith(tail), line
+    named = re.fullmatch(r"(.+) … \((\d+) in all\)", line[len(head) : -len(tail)])
+    assert named and int(named[2]) == 16, line  # the whole batch, four of it by name
+    assert len(named[1].split(", ")) == 4 and all(named[1].split(", ")), line
     # A skipped step changed nothing but the counters: the checkpoint saved after two skipped
     # steps holds finite weights.
     saved = finalized_steps(workdir)

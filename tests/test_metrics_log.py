@@ -193,6 +193,22 @@ def test_console_measures_the_first_line_from_start_step():
     assert lines[-1] == "step 10,100/100,000"
 
 
+def test_a_step_that_compiled_is_left_out_of_throughput_and_eta():
+    clock, lines = FakeClock(), []
+    log = MetricsLog(
+        "unused", total_steps=100, global_batch_size=4, print_fn=lines.append, clock=clock
+    )
+    clock.now = 30.0  # step 1 compiled for 29.5 s and ran
+    log.leave_out(1, 29.5)
+    log.console(1, {})
+    assert lines == ["step 1/100"]  # no timed step yet: no rate, no ETA
+    clock.now = 31.5  # steps 2-10 in 1 s, step 6 compiled for another length in 0.5 s
+    log.leave_out(1, 0.5)
+    log.console(10, {})
+    # 8 timed steps in 1 s: 8 steps/s, 90 steps left take 11.25 s
+    assert lines[-1] == "step 10/100  8.00 steps/s  32.0 samples/s  ETA 11s"
+
+
 def test_format_duration():
     assert format_duration(3720) == "1h02m"
     assert format_duration(35 * 60 + 12) == "35m12s"

@@ -57,12 +57,24 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 
 class _QuietOrbax(logging_lib.Filter):
-    """Drops orbax's own log records: its warning on every checkpoint saved without an
-    evaluation, and the tracebacks its background threads log when a save fails, which the
-    trainer reports itself in one line (:func:`aslx.training.loop.save_errors`)."""
+    """Drops orbax's own log records and asyncio's (the trainer's only asyncio is orbax's
+    background saving): orbax's warning on every checkpoint saved without an evaluation, and
+    the tracebacks both log when a save fails, which the trainer reports itself in one line
+    (:func:`aslx.training.loop.save_errors`)."""
 
     def filter(self, record: logging_lib.LogRecord) -> bool:
-        return f"{os.sep}orbax{os.sep}" not in record.pathname
+        return f"{os.sep}orbax{os.sep}" not in record.pathname and record.name != "asyncio"
+
+
+def _quiet_closed_loops(unraisable) -> None:
+    """``sys.unraisablehook`` that drops TensorStore's "Event loop is closed": when a save
+    fails, orbax closes the event loop of that save while TensorStore writes of it are still
+    completing, and each completion prints a traceback from a TensorStore thread. Every other
+    unraisable exception goes to Python's own hook."""
+    error = unraisable.exc_value
+    if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def run(train: Callable) -> None:
@@ -73,6 +85,7 @@ def run(train: Callable) -> None:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
         logging.set_verbosity(logging.WARNING)  # keep library INFO chatter off the console
         logging.get_absl_handler().addFilter(_QuietOrbax())
+        sys.unraisablehook = _quiet_closed_loops
         try:
             train(_CONFIG.value, _WORKDIR.value)
         except (ConfigError, TrainingError, FileNotFoundError) as e:

@@ -24,7 +24,6 @@ from aslx.records.metadata import NoSuchSplit, RecordSet
 from aslx.run import card as card_lib
 from aslx.run import checkpoint as checkpoint_lib
 from aslx.run import lock as lock_lib
-from aslx.run import results as results_lib
 from aslx.training import compile_cache, metrics_log, sharding
 from aslx.training import config as config_lib
 from aslx.training import step as step_lib
@@ -88,11 +87,11 @@ def train_batches(
     start_step: int,
 ) -> Iterator[dict]:
     """This process's rows of every global training batch from ``start_step`` on: its readers'
-    batches (the arrays that go to the devices), concatenated. Reader ``r`` of ``R`` reads
-    shard files ``r, r + R, …`` with the pipeline's resumable stream, so the global batches
-    depend on ``(seed, step, R)`` only, never on how many processes share the readers. Each
-    batch is cut to the smallest bound of :func:`aslx.training.config.bucket_bounds` that holds
-    the global batch's longest clip."""
+    batches (the arrays that go to the devices, and ``clip_id``), concatenated. Reader ``r`` of
+    ``R`` reads shard files ``r, r + R, …`` with the pipeline's resumable stream, so the global
+    batches depend on ``(seed, step, R)`` only, never on how many processes share the readers.
+    Each batch is cut to the smallest bound of :func:`aslx.training.config.bucket_bounds` that
+    holds the global batch's longest clip."""
     total, mine = config_lib.readers(config)
     bounds = config_lib.bucket_bounds(config, records)
     streams = [
@@ -107,7 +106,10 @@ def train_batches(
         for r in mine
     ]
     while True:
-        parts = [device_batch(next(stream)) for stream in streams]
+        parts = [
+            device_batch(batch) | {"clip_id": batch["clip_id"]}
+            for batch in (next(stream) for stream in streams)
+        ]
         batch = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
         # every process cuts the global batch to the same length
         longest = processes.max_over(int(batch["frame_mask"].sum(1).max()))
@@ -202,21 +204,15 @@ def place_state(params, tx, mesh):
 
 
 def resume(checkpoints: checkpoint_lib.Checkpointer, state, say: Callable) -> tuple:
-    """``(state, start_step)``: the latest checkpoint's, or the fresh state at step 0."""
+    """``(state, start_step, seconds)``: the latest checkpoint's state, step and the wall
+    seconds the run had trained for when it was saved (over all its starts), or the fresh
+    state at step 0 and 0 seconds."""
     if checkpoints.latest_step() is None:
-        return state, 0
+        return state, 0, 0.0
     state, extra = checkpoints.restore(state)
     start_step = int(extra["next_step"])
     say(f"resumed from {checkpoints.directory} at step {start_step}")
-    return state, start_step
-
-
-def training_seconds(workdir: files.PathLike, finished_before: bool, started: float) -> float:
-    """Wall seconds the training took: since ``started`` (``time.monotonic()``), or, for a run
-    that was already finished when this call began, what its results file recorded, so that
-    calling a program again on a finished workdir keeps the figure."""
-    recorded = results_lib.read(workdir).get("seconds") if finished_before else None
-    return float(recorded) if recorded is not None else time.monotonic() - started
+    return state, start_step, float(extra.get("seconds", 0.0))
 
 
 class PreemptionNotice:
@@ -257,10 +253,26 @@ class PreemptionNotice:
             self._previous = None
 
 
+def clip_listing(clip_ids, shown: int = 4) -> str:
+    """``clips a, b, c, d … (16 in all)``: a batch's clips (``[batch]`` bytes), padding left
+    out; on several processes, this process's rows."""
+    if clip_ids is None:
+        return "clips not known"
+    names = [c.decode() if isinstance(c, bytes) else str(c) for c in clip_ids]
+    names = [n for n in names if n]
+    more = f" … ({len(names)} in all)" if len(names) > shown else ""
+    return f"clips {', '.join(names[:shown])}{more}" if names else "no clips (padding only)"
+
+
 @contextlib.contextmanager
-def save_errors(checkpoints: checkpoint_lib.Checkpointer, step: int):
-    """Turns a failed checkpoint save into one :class:`TrainingError` line naming the cause
-    (:func:`aslx.files.storage_fault`: disk full, read-only …) and where to resume from."""
+def save_errors(checkpoints: checkpoint_lib.Checkpointer, step: int, begun: list[int]):
+    """Turns a failed checkpoint save into one :class:`TrainingError` line naming the save that
+    failed (the oldest of ``begun``, the steps whose saves this run began, newer than the
+    newest step on disk: a background save's error surfaces a few steps later), the cause
+    (:func:`aslx.files.storage_fault`: disk full, read-only …) and where to resume from.
+
+    The checkpointer is closed before the error is raised: its background writer is dead,
+    and leaving it to the interpreter's exit would print its threads' tracebacks."""
     try:
         yield
     except Exception as error:  # noqa: BLE001  orbax and TensorStore raise many kinds
@@ -268,11 +280,14 @@ def save_errors(checkpoints: checkpoint_lib.Checkpointer, step: int):
             files.storage_fault(error)
             or f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         )
+        with contextlib.suppress(Exception):  # the same error again, already in hand
+            checkpoints.close()
         kept = checkpoints.all_steps()  # a failed save is never finalized
+        failed = min((s for s in begun if s > max(kept, default=-1)), default=step)
         resume = f"it resumes from step {max(kept)}" if kept else "it starts again"
         raise TrainingError(
-            f"step {step}: saving a checkpoint in {checkpoints.directory} failed, {cause}; the "
-            f"run stopped. Fix that and rerun the same command: {resume}"
+            f"step {step}: saving the checkpoint of step {failed} in {checkpoints.directory} "
+            f"failed, {cause}; the run stopped. Fix that and rerun the same command: {resume}"
         ) from None
 
 
@@ -288,6 +303,7 @@ def run(
     checkpoints: checkpoint_lib.Checkpointer,
     log: metrics_log.MetricsLog,
     schedule: Callable,
+    seconds_before: float = 0.0,
     frozen=None,
     evaluate: Callable[[object, int], dict | None] | None = None,
     on_log: Callable[[int, dict], None] | None = None,
@@ -303,24 +319,33 @@ def run(
     :class:`TrainingError` naming the step; the counter is read one step late, so the host
     never waits on the device for it.
 
+    ``seconds_before`` is the wall time of the run's earlier starts (:func:`resume`); each
+    checkpoint records the total so far, so that a resumed run's figure covers all its starts.
+
     Returns:
-      ``(state, last step, stopped by a preemption notice)``.
+      ``(state, last step, stopped by a preemption notice, seconds trained over all starts)``,
+      the seconds as the last checkpoint records them (a start with no step to take adds
+      none).
     """
-    saved = {"step": start_step}
+    began = time.monotonic()
+    saves_begun: list[int] = []  # the steps whose saves this run began
+    recorded = [seconds_before]  # the training seconds each save records, the newest last
 
     def save(step: int, metrics: dict | None = None) -> None:
-        if step != saved["step"]:
-            with save_errors(checkpoints, step):
-                checkpoints.save(
-                    step, state, extra={"next_step": step, "seed": config.seed}, metrics=metrics
-                )
-            saved["step"] = step
+        if step != (saves_begun[-1] if saves_begun else start_step):
+            recorded.append(seconds_before + time.monotonic() - began)
+            extra = {"next_step": step, "seed": config.seed, "seconds": recorded[-1]}
+            with save_errors(checkpoints, step, saves_begun + [step]):
+                checkpoints.save(step, state, extra=extra, metrics=metrics)
+            saves_begun.append(step)
 
     def check_finite(pending) -> None:
         if pending is not None and int(pending[1]) >= config.max_nonfinite:
+            step, _, clip_ids = pending
             raise TrainingError(
-                f"step {pending[0]}: the loss was not finite for {config.max_nonfinite} steps in "
-                "a row; lower config.lr or check the data"
+                f"step {step}: the loss was not finite for {config.max_nonfinite} steps in a "
+                f"row, the last of those batches holding {clip_listing(clip_ids)}; lower config.lr "
+                "or check those clips"
             )
 
     preemption = PreemptionNotice()
@@ -330,6 +355,7 @@ def run(
     try:
         while step < config.total_steps and not stopped:
             host_batch = next(batches)
+            clip_ids = host_batch.pop("clip_id", None)
             length = host_batch["frame_mask"].shape[1]
             batch = to_device(host_batch)
             if length in lengths:
@@ -348,10 +374,12 @@ def run(
                     if cache["hits"] and not cache["misses"]
                     else "compiled"
                 )
-                say(f"step {step + 1}: {how} in {time.monotonic() - started:.1f} s")
+                seconds = time.monotonic() - started
+                log.leave_out(1, seconds)
+                say(f"step {step + 1}: {how} in {seconds:.1f} s")
             step += 1
             check_finite(previous)
-            previous = (step, metrics["nonfinite"])
+            previous = (step, metrics["nonfinite"], clip_ids)
             if step % config.log_every == 0 or step == config.total_steps:
                 check_finite(previous)
                 metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -367,17 +395,21 @@ def run(
                 save(step, scores)
             stopped = preemption.reached(step)
             if step % config.log_every == 0:  # a background save that failed stops the run
-                with save_errors(checkpoints, step):
+                with save_errors(checkpoints, step, saves_begun):
                     checkpoints.check_for_errors()
         check_finite(previous)
         save(step)
-        with save_errors(checkpoints, step):
+        with save_errors(checkpoints, step, saves_begun):
             checkpoints.wait_until_finished()
     finally:
         with contextlib.suppress(Exception):  # already said, or being raised
             checkpoints.wait_until_finished()
         preemption.close()
         log.close()
+        if hasattr(batches, "close"):
+            # now, not at the interpreter's exit, where a tf.data iterator's destructor can wait
+            # forever for worker threads already gone (a run stopped by an error hung so)
+            batches.close()
     if stopped:
         say(f"stopped by a preemption notice (SIGTERM) at step {step}; rerun the command to resume")
-    return state, step, stopped
+    return state, step, stopped, recorded[-1]

@@ -134,6 +134,7 @@ class MetricsLog:
         # Throughput is measured between consecutive console lines.
         self._last_console_step = self.start_step
         self._last_console_time = clock()
+        self._left_out = (0, 0.0)  # (steps, seconds) since the last console line, not timed
         self._jsonl = None  # open text file, once the first record is written
         self._writer = None  # tf.summary writer, likewise
         self._tf = None
@@ -222,20 +223,28 @@ class MetricsLog:
 
     # -- console --------------------------------------------------------------------------
 
+    def leave_out(self, steps: int, seconds: float) -> None:
+        """Keeps ``steps`` steps that took ``seconds`` (a step that compiled) out of the next
+        console line's throughput and ETA: a compilation says nothing about the steps to come."""
+        self._left_out = (self._left_out[0] + steps, self._left_out[1] + seconds)
+
     def console(self, step: int, metrics: Mapping[str, Any]) -> None:
         """Prints one progress line, e.g.
         ``step 120/5,000  loss 1.234  lr 3.0e-04  2.31 steps/s  73.9 samples/s  ETA 35m12s``.
 
         Throughput is measured from the previous console line (the first line: from
-        construction and ``start_step``); the ETA assumes it holds for the remaining steps.
-        Where no step or no time has passed since, throughput and ETA are left out.
+        construction and ``start_step``), without the steps :meth:`leave_out` named; the ETA
+        assumes it holds for the remaining steps. Where no timed step or no time has passed
+        since, throughput and ETA are left out.
         """
         if not self.enabled:
             return
         now = self._clock()
-        steps = step - self._last_console_step
-        elapsed = now - self._last_console_time
+        left_steps, left_seconds = self._left_out
+        steps = step - self._last_console_step - left_steps
+        elapsed = now - self._last_console_time - left_seconds
         self._last_console_step, self._last_console_time = step, now
+        self._left_out = (0, 0.0)
 
         parts = [f"step {step:,}/{self.total_steps:,}"]
         values = {name: _to_float(name, value) for name, value in metrics.items()}
