@@ -34,6 +34,8 @@ flops_per_step    model FLOPs: XLA's cost analysis of the same step lowered with
                   once; recomputation is not model work)
 mfu               FLOPs per second / the device's dense bf16 (or TF32/fp32) peak; ``null``
                   where the peak is unknown (a CPU)
+decoder_params    ``--objective data2vec`` only: the light decoder's parameters
+                  (``aslx.objectives.data2vec.decoder_params``)
 ================  ==========================================================================
 
 ``--compile-only`` lowers the step on abstract shapes (no parameter is allocated, so Large
@@ -176,6 +178,7 @@ def build(
             ema_decay=lambda s: data2vec.ema_decay(objective_config, s),
             grad_accum_steps=accum,
             teacher_is_ema=True,
+            ema_of=data2vec.teacher_part,
         )
     else:
 
@@ -192,7 +195,8 @@ def build(
         )
 
     def init_state():
-        return step_lib.init_state(create()[1], tx)
+        ema_of = data2vec.teacher_part if objective == "data2vec" else None
+        return step_lib.init_state(create()[1], tx, ema_of)
 
     return jax.jit(step_fn, donate_argnums=(0,)), init_state, model_config
 
@@ -279,6 +283,11 @@ def run(
         "flops_per_step": model_flops(model, objective, dtype, data),
         "device": f"{device.platform}: {device.device_kind} ×{jax.device_count()}",
     }
+    if objective == "data2vec":
+        d2v = recipe(model, objective, dtype, True, frames, None, False)[0].data2vec
+        result["decoder_params"] = data2vec.decoder_params(
+            data2vec.Data2vecConfig(**d2v), model_config.dim
+        )
     if compile_only:
         return result
 
@@ -324,6 +333,11 @@ def print_table(result: dict) -> None:
     rows = [
         ("model", f"{result['model']} ({result['params']:,} parameters), {result['objective']}"),
         ("batch × frames", f"{result['batch']} × {result['frames']}, {result['dtype']}"),
+        *(
+            [("decoder", f"{result['decoder_params']:,} parameters")]
+            if "decoder_params" in result
+            else []
+        ),
         ("remat, attention", f"{result['remat']}, {result['attention']}"),
         ("compile s", fmt("compile_seconds", ".1f")),
         ("peak GB", fmt("peak_bytes", ".2f", 1e-9)),

@@ -3,8 +3,17 @@
     python -m pretrain.main --config configs/pretrain_small.py --workdir runs/pretrain_small \\
         --config.data.dir=RECORDS
 
-The design brief's constants: 8 masks of ratio 0.5, blocks of 5, a 4-layer 256-wide decoder
-(kernel 7), targets = mean of the last 6 blocks, EMA 0.999 → 0.99999 over 100 k steps.
+The design brief's constants: 8 masks of ratio 0.5, blocks of 5, targets = mean of the last 6
+blocks, EMA 0.999 → 0.99999 over 100 k steps; data2vec 2.0's collapse stop after 5,000 steps.
+
+Targets (``data2vec.target_kind``): ``ffn``, each block's MLP output before the residual add,
+as data2vec 2.0 regresses. The evidence is thin and says so: on the tiny encoder (2 blocks),
+1,000 pretraining steps on mp_holistic_35signs then spelling finetuned at 2e-3 scored val
+0.6225 with ``ffn`` against 0.5843 with ``residual`` (BENCHMARKS.md, "Fourth attempt"); in a
+2-block encoder the residual stream is mostly the stem's projection, which the decoder can
+interpolate. At 24 blocks that argument weakens; Small has not been compared on a GPU yet
+(``benchmarks/device_check.sh`` runs the comparison when one is lent). The decoder is
+data2vec 2.0's light one: 4 blocks, 256 wide, kernel 7, 16 groups, input dropout 0.1.
 """
 
 from aslx.training import config as config_lib
@@ -14,6 +23,7 @@ def get_config(arg: str | None = None):
     c = config_lib.pretrain()
     c.data.max_frames = 384
     c.model.size = "small"
+    c.data2vec.target_kind = "ffn"  # see the docstring for the evidence
     c.model.compute_dtype = "bfloat16"
     # Remat: recompute each block: 8 masked copies per clip make activations 8× larger (43 GB at
     # batch 256 × 384) (python benchmarks/train_step.py --compile-only).

@@ -18,6 +18,7 @@ from aslx import vocab as vocab_lib
 from aslx.decoding import evaluate as evaluate_lib
 from aslx.input import pipeline
 from aslx.landmarks import presets
+from aslx.model import gate as gate_lib
 from aslx.model import inference
 from aslx.model import model as model_lib
 from aslx.objectives import finetune as objective_lib
@@ -160,6 +161,7 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
             blank_id=blank_id,
             label_smoothing=config.label_smoothing,
             kd_weight=config.teacher.kd_weight,
+            kd_average=config.teacher.kd_average,
             l0_weight=config.gate.l0_weight,
             temperature=lambda step: config_lib.temperature(config, step),
             normalization=normalization,
@@ -266,7 +268,10 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
     results |= evaluate_lib.final_scores(scores, selected)
     if model_config.gate != "none":
         logits = state[evaluate_lib.WEIGHT_VARIANTS[selected]]["gate"]["logits"][...]
-        results["gate_kept"] = int((np.asarray(logits.addressable_data(0)) > 0).sum())
+        kept = gate_lib.kept(
+            np.asarray(logits.addressable_data(0)), model_config.gate_eval_threshold
+        )
+        results["gate_kept"] = int(kept.sum())
         results["gate_total"] = int(logits.size)
     if lead:
         results_lib.write(workdir, results)

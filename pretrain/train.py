@@ -87,7 +87,7 @@ def _pretrain(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
     # --- state on the mesh, resume --------------------------------------------------------
     mesh = sharding.make_mesh(config.fsdp)
     tx, schedule = config_lib.optimizer_for(config)
-    state, state_shardings = loop.place_state(params, tx, mesh)
+    state, state_shardings = loop.place_state(params, tx, mesh, data2vec.teacher_part)
     checkpoints = checkpoint_lib.Checkpointer(workdir / "checkpoints", keep_last=config.keep_last)
     state, start_step, seconds_before = loop.resume(checkpoints, state, say)
     if start_step >= config.total_steps:
@@ -100,6 +100,7 @@ def _pretrain(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         ema_decay=lambda step: data2vec.ema_decay(objective, step),
         grad_accum_steps=config.grad_accum_steps,
         teacher_is_ema=True,
+        ema_of=data2vec.teacher_part,
     )
     train_step = jax.jit(step_fn, donate_argnums=(0,), out_shardings=(state_shardings, None))
 
@@ -107,13 +108,15 @@ def _pretrain(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
     log = loop.open_log(config, workdir, start_step, say)
 
     def stop_on_collapse(step: int, metrics: dict) -> None:
-        if metrics["target_variance"] < config.collapse_variance:
-            raise TrainingError(
-                f"step {step}: the teacher's targets collapsed (variance "
-                f"{metrics['target_variance']:.2e} < config.collapse_variance="
-                f"{config.collapse_variance}); lower config.lr, raise the EMA decay "
-                "(config.data2vec.ema_start) or check the data"
-            )
+        problem = data2vec.collapse_problem(
+            step,
+            metrics,
+            config.collapse_target_std,
+            config.collapse_prediction_std,
+            config.collapse_after,
+        )
+        if problem:
+            raise TrainingError(problem)
 
     batches = loop.train_batches(config, records, input_config, start_step)
     say(

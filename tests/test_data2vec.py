@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from flax import nnx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -151,10 +152,28 @@ def batch(b=2, t=24, seed=0):
     }
 
 
+def test_the_decoder_is_data2vec_2s_light_grouped_stack():
+    config = data2vec.Data2vecConfig()  # 4 blocks, 256 wide, kernel 7, 16 groups
+    assert (config.decoder_groups, config.decoder_input_dropout) == (16, 0.1)
+    dim = model_config_lib.sized("small").dim
+    decoder = data2vec.Decoder(dim, config, nnx.Rngs(0))
+    shapes = {k: v.shape for k, v in flatten(nnx.state(decoder, nnx.Param)).items()}
+    # each convolution sees 256 / 16 = 16 channels of its group; the norms have no parameters
+    assert shapes["convs/0/kernel"] == (7, dim // 16, 256) and shapes["convs/0/bias"] == (256,)
+    assert not any(k.startswith("norms") for k in shapes)
+    conv = 4 * (7 * 16 * 256 + 256)
+    assert data2vec.decoder_params(config, dim) == conv + 256 * dim + dim <= 1.0e6
+    x = jax.random.normal(jax.random.key(0), (3, 20, dim))
+    mask = jnp.arange(20)[None] < jnp.asarray([[20], [11], [5]])
+    assert decoder(x, mask).shape == (3, 20, dim)
+    with pytest.raises(ValueError, match="groups"):
+        data2vec.Data2vecConfig(decoder_dim=100)
+
+
 def test_the_teacher_gets_no_gradient_and_the_student_does():
     graphdef, params = data2vec.create(MODEL, D2V)
     loss_fn = data2vec.make_loss(graphdef, D2V, PRESET, None)
-    teacher = jax.tree.map(lambda x: x + 0.01, params)
+    teacher = data2vec.teacher_part(jax.tree.map(lambda x: x + 0.01, params))
     grad_fn = jax.value_and_grad(
         lambda p, t, b: loss_fn(p, b, jax.random.key(0), 0, t), argnums=(0, 1), has_aux=True
     )
@@ -164,6 +183,30 @@ def test_the_teacher_gets_no_gradient_and_the_student_does():
     student = flatten(g_student)
     assert float(jnp.abs(student["encoder/stem/kernel"]).max()) > 0
     assert float(jnp.abs(student["decoder/project_out/kernel"]).max()) > 0
+
+
+def test_a_constant_teacher_is_a_collapse_and_a_healthy_one_is_not():
+    graphdef, params = data2vec.create(MODEL, D2V)
+    loss_fn = jax.jit(lambda p, t: loss_fn_of(graphdef)(p, batch(), jax.random.key(0), 0, t))
+    teacher = data2vec.teacher_part(params)
+    _, healthy = loss_fn(params, teacher)
+    # a teacher whose weights are all zero computes the same output at every frame
+    _, constant = loss_fn(params, jax.tree.map(jnp.zeros_like, teacher))
+    assert float(constant["target_std"]) < 0.01 < 0.1 < float(healthy["target_std"])
+    problem = lambda aux, step=6000: data2vec.collapse_problem(  # noqa: E731
+        step, {k: float(v) for k, v in aux.items()}, 0.1, 0.01, 5000
+    )
+    assert problem(healthy) is None
+    assert problem(constant).startswith("step 6000: the teacher's targets collapsed (std 0.001")
+    assert problem(constant, step=5000) is None  # still in the warm-up
+    predicting_one_vector = {"target_std": 1.0, "prediction_std": 0.005}
+    assert "the student's predictions collapsed (std 0.005 < config.collapse_prediction_std" in (
+        data2vec.collapse_problem(6000, predicting_one_vector, 0.1, 0.01, 5000)
+    )
+
+
+def loss_fn_of(graphdef):
+    return data2vec.make_loss(graphdef, D2V, PRESET, None)
 
 
 def test_the_teacher_follows_the_ema_schedule_exactly():
@@ -179,15 +222,20 @@ def test_the_teacher_follows_the_ema_schedule_exactly():
             tx,
             ema_decay=lambda s: data2vec.ema_decay(config, s),
             teacher_is_ema=True,
+            ema_of=data2vec.teacher_part,
         )
     )
-    state = step_lib.init_state(params, tx)
+    state = step_lib.init_state(params, tx, data2vec.teacher_part)
     teacher = flatten(state["ema_params"])
+    # the teacher is the encoder alone: the decoder has no EMA copy
+    assert set(teacher) == {
+        k.removeprefix("encoder/") for k in flatten(params) if k.startswith("encoder/")
+    }
     for s in range(5):
         state, metrics = step_fn(state, batch(seed=s), jax.random.key(0))
         d = float(data2vec.ema_decay(config, s))
         assert float(metrics["ema_decay"]) == pytest.approx(d)
-        student = flatten(state["params"])
+        student = flatten(state["params"]["encoder"])
         teacher = {k: d * v + (1 - d) * np.asarray(student[k]) for k, v in teacher.items()}
         for k, v in flatten(state["ema_params"]).items():
             np.testing.assert_allclose(v, teacher[k], rtol=1e-5, atol=1e-7)

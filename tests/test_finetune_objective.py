@@ -67,6 +67,37 @@ def test_classification_reads_the_first_label():
     model_config = config_lib.sized(
         "tiny", num_landmarks=PRESET.num_landmarks, ctc_vocab=0, num_classes=5
     )
-    objective = finetune.Objective("classification", PRESET, None)
+    objective = finetune.Objective("classification", PRESET, None, blank_id=None)
     loss, aux = loss_of(model_config, objective)
     assert np.isfinite(float(loss)) and float(loss) == float(aux["task_loss"])
+
+
+def test_no_caller_can_leave_the_blank_to_a_default():
+    with pytest.raises(TypeError, match="blank_id"):
+        finetune.Objective("ctc", PRESET, None)  # no blank_id
+    with pytest.raises(ValueError, match="needs blank_id"):
+        finetune.Objective("ctc", PRESET, None, blank_id=None)
+    with pytest.raises(ValueError, match="kd_average"):
+        finetune.Objective("ctc", PRESET, None, blank_id=5, kd_average="clips")
+
+
+def test_a_label_too_long_for_its_frames_is_cut_to_what_fits_and_counted_without_augmentation():
+    """Augmentation off: the label of clip 2 (4 labels, 2 of them repeats, in 3 frames) keeps
+    its longest prefix that fits, as AlignCTCLabel cuts it, instead of costing ~1e5."""
+    model_config = config_lib.sized("tiny", num_landmarks=PRESET.num_landmarks, ctc_vocab=6)
+    objective = finetune.Objective("ctc", PRESET, None, blank_id=5)
+    long = batch()
+    long["frame_mask"][2, 3:] = False
+    long["labels"][2] = [1, 1, 2, 2]  # needs 6 frames; [1, 1] needs 3
+    long["label_mask"][2] = True
+    fitted = {k: v.copy() for k, v in long.items()}
+    fitted["label_mask"][2] = [True, True, False, False]
+    graphdef, params = model_lib.create(model_config, seed=0)
+    loss_fn = jax.jit(
+        lambda b: finetune.make_loss(graphdef, objective)(params, b, jax.random.key(3), 10)
+    )
+    (loss, aux), (want, want_aux) = loss_fn(long), loss_fn(fitted)
+    assert float(aux["labels_cut"]) == 1.0 and float(want_aux["labels_cut"]) == 0.0
+    assert float(loss) == pytest.approx(float(want), rel=1e-6) and float(loss) < 100
+    long["example_mask"][2] = False  # a padding example is not counted
+    assert float(loss_fn(long)[1]["labels_cut"]) == 0.0

@@ -244,6 +244,24 @@ def test_evaluation_mask_is_exactly_zero_or_one(kind):
     assert int(gate.num_kept()) == 10
 
 
+def test_the_evaluation_threshold_is_the_models_and_louizos_is_where_z_hat_is_nonzero():
+    logits = np.asarray([-3.0, -2.5, -2.3, -1.0, 0.0, 0.5], np.float32)
+    # Louizos et al.'s test-time estimate, computed from its definition
+    z_hat = np.clip(
+        1 / (1 + np.exp(-logits)) * (gate_lib.ZETA - gate_lib.GAMMA) + gate_lib.GAMMA, 0, 1
+    )
+    np.testing.assert_array_equal(z_hat > 0, gate_lib.kept(logits, gate_lib.NONZERO_THRESHOLD))
+    assert gate_lib.NONZERO_THRESHOLD == pytest.approx(-2.398, abs=1e-3)
+    gate = gate_lib.JointGate(6, "hard_concrete", eval_threshold=gate_lib.NONZERO_THRESHOLD)
+    gate.logits[...] = jnp.asarray(logits)
+    assert int(gate.num_kept()) == 4
+    np.testing.assert_array_equal(gate(2, train=False)[1], [0, 0, 1, 1, 1, 1])
+    # through the model config, as a run sets it (config.model.gate_eval_threshold)
+    config = tiny(num_landmarks=6, gate="hard_concrete", gate_eval_threshold=-2.4)
+    assert model_lib.SignModel(config, nnx.Rngs(0)).gate.eval_threshold == -2.4
+    assert int(gate_with_logits("hard_concrete", logits).num_kept()) == 1  # default 0: only 0.5
+
+
 @pytest.mark.parametrize("kind", GATE_KINDS)
 def test_very_negative_logits_zero_every_landmark(kind):
     """A closed gate removes the input: the model sees exactly zeros, in training and

@@ -88,6 +88,26 @@ def test_distillation_learns_the_teachers_argmax_and_leaves_the_teacher_alone():
     assert float(jnp.abs(grad).max()) == 0.0
 
 
+def test_distillation_averages_over_the_batchs_frames_or_per_clip():
+    rng = np.random.default_rng(2)
+    student = rng.normal(size=(3, 6, 5)).astype(np.float32)
+    teacher = rng.normal(size=(3, 6, 5)).astype(np.float32)
+    mask = np.asarray([[1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], bool)
+    counts = np.asarray([True, True, False])  # the third clip is padding
+    # by hand, in float64: every real frame of the counted clips, 2 + 6 of them
+    log_p = student - np.log(np.exp(student.astype(np.float64)).sum(-1, keepdims=True))
+    ce = -np.take_along_axis(log_p, teacher.argmax(-1)[..., None], -1)[..., 0]
+    frames = (ce[0, :2].sum() + ce[1].sum()) / 8
+    clips = (ce[0, :2].mean() + ce[1].mean()) / 2
+    args = (jnp.asarray(student), jnp.asarray(teacher), jnp.asarray(mask), jnp.asarray(counts))
+    np.testing.assert_allclose(losses.distillation(*args)[0], frames, rtol=1e-5)
+    np.testing.assert_allclose(losses.distillation(*args, average="frames")[0], frames, rtol=1e-5)
+    np.testing.assert_allclose(losses.distillation(*args, average="examples")[0], clips, rtol=1e-5)
+    assert abs(frames - clips) > 1e-3  # the two rules differ on clips of unequal length
+    with pytest.raises(ValueError, match="average must be one of"):
+        losses.distillation(*args, average="clips")
+
+
 def test_classification_matches_log_softmax():
     logits = jnp.asarray([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0], [1.0, 1.0, 1.0]])
     ids = jnp.asarray([0, 2, 1])

@@ -33,6 +33,7 @@ def small_pretrain(records):
     c.warmup_steps = 1
     c.log_every = 1
     c.checkpoint_every = 3
+    c.collapse_after = 0  # the collapse stop watches every step of these short runs
     return c
 
 
@@ -53,6 +54,8 @@ def test_pretraining_logs_its_loss_and_variances(pretrained):
     for r in logged:
         assert np.isfinite(r["loss"]) and r["loss"] > 0
         assert r["target_variance"] > 0.1 and r["prediction_variance"] >= 0
+        # healthy: above data2vec 2.0's stops, which watched every step here
+        assert r["target_std"] > 0.1 and r["prediction_std"] > 0.01
         assert r["ema_decay"] == pytest.approx(0.999, abs=1e-6)
     assert results["selected_weights"] == "raw" and results["steps"] == STEPS
     assert json.loads((workdir / "model.json").read_text())["task"] == "pretrain"
@@ -80,9 +83,11 @@ def test_collapsed_targets_stop_the_run(synthetic_records, tmp_path):
     from pretrain.train import train
 
     config = small_pretrain(synthetic_records)
-    config.collapse_variance = 100.0  # the instance-normalised targets have variance ~1
+    config.collapse_target_std = 100.0  # the instance-normalised targets have std ~1
+    config.collapse_after = 1  # past the warm-up from step 2 on
     config.augment.enabled = False  # stopping needs no augmentation, and compiles faster
-    with pytest.raises(TrainingError, match=r"step 1: the teacher's targets collapsed"):
+    collapsed = r"^step 2: the teacher's targets collapsed \(std \d\.\d+ < "
+    with pytest.raises(TrainingError, match=collapsed + r"config\.collapse_target_std=100\.0\)"):
         train(config, str(tmp_path / "work"), print_fn=lambda *a: None)
 
 
@@ -107,5 +112,5 @@ def test_finetuning_starts_from_the_student_encoder(pretrained, synthetic_record
     student = flatten(checkpoint.read_arrays(workdir / "checkpoints")["params"])
     encoder = [p for p in student if p.startswith("encoder/")]
     assert f"loaded {len(encoder)} parameters" in report
-    assert "decoder/project_in/kernel: not in this model" in report
+    assert "decoder/project_out/kernel: not in this model" in report
     assert "newly initialised 2" in report  # the CTC head

@@ -150,6 +150,22 @@ def test_accuracy_table(gated_run, report_output):
     assert "top-10" in printed and "learned" in printed
 
 
+def test_the_report_counts_the_kept_at_both_thresholds_and_those_between(report_output):
+    from aslx.report import joints
+
+    logits = np.asarray([-3.0, -2.0, -0.5, 0.0, 1.0])
+    assert joints.threshold_line(logits, 0.0) == (
+        "kept 1 at logit > 0.00 (this model's), 4 at logit > -2.40; "
+        "3 landmarks lie between the two thresholds"
+    )
+    assert joints.threshold_line(logits, gate_lib.NONZERO_THRESHOLD) == (
+        "kept 4 at logit > -2.40 (this model's), 1 at logit > 0.00; "
+        "3 landmarks lie between the two thresholds"
+    )
+    _, printed = report_output
+    assert "at logit > 0.00 (this model's)" in printed and "lie between" in printed
+
+
 def test_top_k_logits_keep_exactly_k():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=N).astype(np.float32)

@@ -48,6 +48,9 @@ class ModelConfig:
       gate: joint gate kind: ``none``, ``sigmoid`` or ``hard_concrete``.
       gate_init: initial keep-logit of every landmark (positive: start open).
       hard_concrete_beta: hard-concrete temperature β (Louizos et al. use 2/3).
+      gate_eval_threshold: the evaluation mask keeps a landmark whose keep-logit is above this
+        (0: keep probability above 1/2; :data:`aslx.model.gate.NONZERO_THRESHOLD` ≈ −2.40:
+        wherever Louizos's test-time estimate is non-zero).
       attention: the attention implementation, one of :data:`ATTENTION_IMPLEMENTATIONS`.
       remat: rematerialisation of the scanned blocks, one of :data:`REMAT_POLICIES`.
       scan_layers: run the blocks under ``lax.scan`` (compile time flat in depth); ``False``
@@ -71,6 +74,7 @@ class ModelConfig:
     gate: str = "none"
     gate_init: float = 3.0
     hard_concrete_beta: float = 2.0 / 3.0
+    gate_eval_threshold: float = 0.0
     attention: str = "auto"
     remat: str = "none"
     scan_layers: bool = True

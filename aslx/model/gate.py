@@ -16,26 +16,48 @@ Two kinds:
   ``γ = −0.1, ζ = 1.1``: the stretch puts real probability mass on exactly 0 and exactly 1, so
   gates can close completely. Keep probability (closed form) ``P(z_j > 0) = σ(a_j − β log(−γ/ζ))``.
 
-In evaluation both are hard: ``z_j = 1`` if ``a_j > 0`` else 0 (for the hard-concrete gate this
-is its deterministic estimate ``clip(σ(a_j)(ζ − γ) + γ, 0, 1)`` thresholded at 1/2).
+In evaluation both are hard: ``z_j = 1`` if ``a_j`` > the model's ``gate_eval_threshold``
+else 0 (:func:`kept`). The default threshold 0 keeps a landmark whose keep probability is
+above 1/2 (for the hard-concrete gate: whose deterministic estimate
+``ẑ_j = clip(σ(a_j)(ζ − γ) + γ, 0, 1)`` is above 1/2). Louizos et al. use ẑ itself at test
+time, which is non-zero wherever ``a_j > log(−γ/ζ) ≈ −2.40`` (:data:`NONZERO_THRESHOLD`):
+that keeps every landmark 0 keeps and those with ``−2.40 < a_j ≤ 0`` too (at a scale below
+1, which a hard mask drops). The joints report shows the kept counts at both.
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 GAMMA, ZETA = -0.1, 1.1
+#: Keep-logit above which the hard-concrete gate's test-time estimate ẑ is non-zero.
+NONZERO_THRESHOLD = math.log(-GAMMA / ZETA)
+
+
+def kept(logits, threshold: float = 0.0):
+    """Which landmarks the evaluation mask keeps: ``logits > threshold`` (bool, same shape;
+    NumPy in, NumPy out; JAX in, JAX out)."""
+    return logits > threshold
 
 
 class JointGate(nnx.Module):
     """Keep-logits ``[num_landmarks]`` and the masks they give."""
 
-    def __init__(self, num_landmarks: int, kind: str, init: float = 3.0, beta: float = 2 / 3):
+    def __init__(
+        self,
+        num_landmarks: int,
+        kind: str,
+        init: float = 3.0,
+        beta: float = 2 / 3,
+        eval_threshold: float = 0.0,
+    ):
         if kind not in ("sigmoid", "hard_concrete"):
             raise ValueError(f"gate kind must be sigmoid or hard_concrete, not {kind!r}")
-        self.kind, self.beta = kind, beta
+        self.kind, self.beta, self.eval_threshold = kind, beta, eval_threshold
         self.logits = nnx.Param(
             jnp.full((num_landmarks,), init, jnp.float32), logical_axes=("landmarks",)
         )
@@ -53,7 +75,7 @@ class JointGate(nnx.Module):
 
     def num_kept(self) -> jnp.ndarray:
         """Landmarks the evaluation mask keeps."""
-        return (self.logits[...] > 0).sum()
+        return kept(self.logits[...], self.eval_threshold).sum()
 
     def __call__(
         self,
@@ -67,7 +89,8 @@ class JointGate(nnx.Module):
         training, hard 0/1 in evaluation."""
         logits = self.logits[...]
         if not train:
-            return jnp.broadcast_to((logits > 0).astype(jnp.float32), (batch_size, logits.size))
+            mask = kept(logits, self.eval_threshold).astype(jnp.float32)
+            return jnp.broadcast_to(mask, (batch_size, logits.size))
         if self.kind == "sigmoid":
             return jnp.broadcast_to(jax.nn.sigmoid(logits / temperature), (batch_size, logits.size))
         if key is None:

@@ -36,7 +36,11 @@ class SignModel(nnx.Module):
         self.config = config
         self.gate = (
             JointGate(
-                config.num_landmarks, config.gate, config.gate_init, config.hard_concrete_beta
+                config.num_landmarks,
+                config.gate,
+                config.gate_init,
+                config.hard_concrete_beta,
+                config.gate_eval_threshold,
             )
             if config.gate != "none"
             else None

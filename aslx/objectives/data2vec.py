@@ -13,8 +13,12 @@ frames, what an EMA teacher computed from the whole clip:
 2. **Student.** The visible frames are gathered, ``[M·B, K, L, 3]``, and encoded with their
    original frame indices as RoPE positions; nothing is spent on hidden frames.
 3. **Decoder.** The student's features are scattered back to ``[M·B, T, D]`` with the hidden
-   slots filled by ``N(0, σ²)`` noise (σ = 0.01), then ``decoder_layers`` residual temporal
-   convolutions (kernel 7, LayerNorm, GELU, ``decoder_dim`` wide) predict the targets.
+   slots filled by ``N(0, σ²)`` noise (σ = 0.01); after dropout (``decoder_input_dropout``,
+   0.1), ``decoder_layers`` light blocks predict the targets, as data2vec 2.0's
+   ``Decoder1d``: a temporal convolution (kernel 7) in ``decoder_groups`` groups (16), a
+   LayerNorm without scale or bias, GELU, and a residual connection wherever the block's input
+   and output widths agree; then one dense layer back to D. The decoder has no EMA copy: the
+   teacher is an encoder only.
 4. **Teacher.** The EMA of the student's encoder runs once per clip on the unmasked input, in
    evaluation mode. The target is the mean of its last ``top_k`` block outputs, each
    instance-normalised over the clip's real frames (per channel: zero mean, unit variance).
@@ -24,6 +28,11 @@ frames, what an EMA teacher computed from the whole clip:
    decoder can largely interpolate it from the visible neighbours. The teacher gets no
    gradient.
 5. **Loss.** Mean squared error over hidden, real frames and all channels.
+6. **Collapse.** Each step reports the prediction's and the target's spread over the hidden
+   frames, per channel ``sqrt(var + 1e-6)`` averaged over channels (``prediction_std``,
+   ``target_std``; the variances too). As in data2vec 2.0, training stops when, after a
+   warm-up, the target's falls below 0.1 or the prediction's below 0.01
+   (:func:`collapse_problem`).
 
 The teacher's EMA decay grows linearly from 0.999 to 0.99999 over the first 100 k steps.
 The student's encoder has the finetuning model's parameter paths (``encoder/…``), so a
@@ -43,7 +52,7 @@ from aslx.augment.transforms import block_cover
 from aslx.landmarks.normalize import Normalization
 from aslx.landmarks.presets import Preset
 from aslx.model.config import ModelConfig
-from aslx.model.encoder import BLOCK_OUTPUT_KINDS, Encoder, dense, layer_norm
+from aslx.model.encoder import BLOCK_OUTPUT_KINDS, Encoder, dense
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +67,8 @@ class Data2vecConfig:
     decoder_layers: int = 4
     decoder_dim: int = 256
     decoder_kernel: int = 7
+    decoder_groups: int = 16
+    decoder_input_dropout: float = 0.1
     mask_noise_std: float = 0.01
     ema_start: float = 0.999
     ema_end: float = 0.99999
@@ -68,6 +79,14 @@ class Data2vecConfig:
             raise ValueError(f"mask_ratio must be in (0, 1), not {self.mask_ratio}")
         if self.num_masks < 1 or self.block_length < 1 or self.top_k < 1:
             raise ValueError("num_masks, block_length and top_k must be positive")
+        if self.decoder_dim % self.decoder_groups:
+            raise ValueError(
+                f"decoder_dim {self.decoder_dim} must split into {self.decoder_groups} groups"
+            )
+        if not 0 <= self.decoder_input_dropout < 1:
+            raise ValueError(
+                f"decoder_input_dropout must be in [0, 1), not {self.decoder_input_dropout}"
+            )
         if self.target_kind not in BLOCK_OUTPUT_KINDS:
             raise ValueError(
                 f"target_kind must be one of {BLOCK_OUTPUT_KINDS}, not {self.target_kind!r}"
@@ -79,6 +98,29 @@ def ema_decay(config: Data2vecConfig, step) -> jnp.ndarray:
     ``ema_ramp_steps``, then constant."""
     progress = jnp.minimum(jnp.asarray(step, jnp.float32) / max(config.ema_ramp_steps, 1), 1.0)
     return config.ema_start + (config.ema_end - config.ema_start) * progress
+
+
+def collapse_problem(
+    step: int, metrics: dict, min_target_std: float, min_prediction_std: float, after: int
+) -> str | None:
+    """The line that stops a collapsed run, or ``None``: past step ``after``, a
+    ``target_std`` below ``min_target_std`` (the teacher's targets no longer vary) or a
+    ``prediction_std`` below ``min_prediction_std`` (the student predicts one vector).
+    data2vec 2.0 stops at 0.1 and 0.01 after 5,000 updates."""
+    if step <= after:
+        return None
+    for name, low, field in (
+        ("target", min_target_std, "collapse_target_std"),
+        ("prediction", min_prediction_std, "collapse_prediction_std"),
+    ):
+        std = metrics[f"{name}_std"]
+        if std < low:
+            whose = "the teacher's targets" if name == "target" else "the student's predictions"
+            return (
+                f"step {step}: {whose} collapsed (std {std:.3g} < config.{field}={low}); lower "
+                "config.lr, raise the EMA decay (config.data2vec.ema_start) or check the data"
+            )
+    return None
 
 
 # --- masks, gather and scatter -------------------------------------------------------------
@@ -143,40 +185,60 @@ def targets(block_outputs: jnp.ndarray, frame_mask: jnp.ndarray) -> jnp.ndarray:
 
 
 class Decoder(nnx.Module):
-    """Residual temporal convolutions from the student's features to the teacher's space."""
+    """data2vec 2.0's light decoder: grouped temporal convolutions from the student's features
+    to the teacher's space (see the module docstring, step 3)."""
 
     def __init__(self, dim: int, config: Data2vecConfig, rngs: nnx.Rngs):
-        width = config.decoder_dim
-        self.project_in = dense(dim, width, ("embed", "mlp"), jnp.float32, rngs)
+        width, groups = config.decoder_dim, config.decoder_groups
+        if dim % groups:
+            raise ValueError(f"the encoder's width {dim} must split into {groups} groups")
+
+        def conv(width_in: int) -> nnx.Conv:
+            return nnx.Conv(
+                width_in,
+                width,
+                kernel_size=(config.decoder_kernel,),
+                padding="SAME",
+                feature_group_count=groups,
+                param_dtype=jnp.float32,
+                kernel_init=nnx.with_metadata(
+                    nnx.initializers.lecun_normal(), logical_axes=("conv", None, "mlp")
+                ),
+                bias_init=nnx.with_metadata(nnx.initializers.zeros_init(), logical_axes=("mlp",)),
+                rngs=rngs,
+            )
+
         self.convs = nnx.List(
+            [conv(dim if i == 0 else width) for i in range(config.decoder_layers)]
+        )
+        self.norms = nnx.List(
             [
-                nnx.Conv(
-                    width,
-                    width,
-                    kernel_size=(config.decoder_kernel,),
-                    padding="SAME",
-                    param_dtype=jnp.float32,
-                    kernel_init=nnx.with_metadata(
-                        nnx.initializers.lecun_normal(), logical_axes=("conv", "mlp", None)
-                    ),
-                    bias_init=nnx.with_metadata(
-                        nnx.initializers.zeros_init(), logical_axes=(None,)
-                    ),
-                    rngs=rngs,
-                )
+                nnx.LayerNorm(width, use_scale=False, use_bias=False, rngs=rngs)
                 for _ in range(config.decoder_layers)
             ]
         )
-        self.norms = nnx.List([layer_norm(width, rngs) for _ in range(config.decoder_layers)])
         self.project_out = dense(width, dim, ("mlp", "embed"), jnp.float32, rngs)
 
     def __call__(self, x: jnp.ndarray, frame_mask: jnp.ndarray) -> jnp.ndarray:
         """``[R, T, D]`` (hidden slots filled with noise), ``[R, T]`` → ``[R, T, D]``."""
         mask = frame_mask[..., None].astype(x.dtype)
-        h = self.project_in(x)
+        h = x
         for conv, norm in zip(self.convs, self.norms):
-            h = h + jax.nn.gelu(norm(conv(h * mask)))
+            out = jax.nn.gelu(norm(conv(h * mask)), approximate=False)
+            h = h + out if out.shape == h.shape else out
         return self.project_out(h)
+
+
+def decoder_params(config: Data2vecConfig, dim: int) -> int:
+    """The decoder's parameter count for an encoder ``dim`` wide (nothing is allocated)."""
+    decoder = nnx.eval_shape(lambda: Decoder(dim, config, nnx.Rngs(0)))
+    return sum(x.size for x in jax.tree.leaves(nnx.state(decoder, nnx.Param)))
+
+
+def teacher_part(params):
+    """What the EMA teacher follows: the student's encoder (``params["encoder"]``), never the
+    decoder, whose EMA nothing reads."""
+    return params["encoder"]
 
 
 class PretrainModel(nnx.Module):
@@ -206,16 +268,18 @@ def make_loss(
     normalization: Normalization | None = None,
 ):
     """``loss_fn(params, batch, key, step, teacher) -> (loss, aux)`` with ``teacher`` the EMA
-    parameters (same tree as ``params``; only its encoder is used)."""
+    of the student's encoder (:func:`teacher_part` of the parameters)."""
 
     def loss_fn(params, batch, key, step, teacher):
-        augment_key, mask_key, noise_key, student_key = jax.random.split(key, 4)
+        augment_key, mask_key, noise_key, student_key, dropout_key = jax.random.split(key, 5)
         batch = recipe.prepare_batch(augment_key, batch, augment, preset, normalization)
         landmarks, frame_mask = batch["landmarks"], batch["frame_mask"]
         b, t = frame_mask.shape
         positions = jnp.broadcast_to(jnp.arange(t), (b, t))
 
-        teacher_encoder = nnx.merge(graphdef, jax.lax.stop_gradient(teacher)).encoder
+        model = nnx.merge(graphdef, params)
+        encoder_graphdef = nnx.graphdef(model.encoder)
+        teacher_encoder = nnx.merge(encoder_graphdef, jax.lax.stop_gradient(teacher))
         _, blocks = teacher_encoder(
             landmarks,
             frame_mask,
@@ -230,7 +294,6 @@ def make_loss(
         visible, hidden = inverse_block_mask(
             mask_key, b * m, t, config.mask_ratio, config.block_length
         )
-        model = nnx.merge(graphdef, params)
         features = model.encoder(
             gather_frames(repeat(landmarks), visible),
             gather_frames(repeat(frame_mask), visible),
@@ -238,22 +301,32 @@ def make_loss(
             key=student_key,
         )
         noise = config.mask_noise_std * jax.random.normal(noise_key, (b * m, t, features.shape[-1]))
-        prediction = model.decoder(scatter_frames(features, visible, noise), repeat(frame_mask))
+        decoder_input = scatter_frames(features, visible, noise)
+        if config.decoder_input_dropout > 0:
+            keep = 1.0 - config.decoder_input_dropout
+            kept = jax.random.bernoulli(dropout_key, keep, decoder_input.shape)
+            decoder_input = jnp.where(kept, decoder_input / keep, 0.0)
+        prediction = model.decoder(decoder_input, repeat(frame_mask))
 
         scored = (hidden & repeat(frame_mask)).astype(jnp.float32)
         count = jnp.maximum(scored.sum(), 1.0)
         error = ((prediction - repeat(target)) ** 2).mean(-1)
         loss = (error * scored).sum() / count
 
-        def variance(x):  # per channel over scored frames, then the mean over channels
+        def channel_variance(x):  # [D], over the scored frames
             w = scored[..., None]
             mean = (x * w).sum((0, 1)) / count
-            return ((((x - mean) ** 2) * w).sum((0, 1)) / count).mean()
+            return (((x - mean) ** 2) * w).sum((0, 1)) / count
 
-        aux = {
-            "prediction_variance": variance(prediction),
-            "target_variance": variance(repeat(target)),
+        variances = {
+            "prediction": channel_variance(prediction),
+            "target": channel_variance(repeat(target)),
         }
+        aux = {}
+        for name, v in variances.items():
+            aux[f"{name}_variance"] = v.mean()
+            # data2vec 2.0's collapse measure: the mean over channels of sqrt(var + 1e-6)
+            aux[f"{name}_std"] = jnp.sqrt(v + 1e-6).mean()
         return loss, aux
 
     return loss_fn

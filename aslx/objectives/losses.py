@@ -6,7 +6,8 @@
   padding never reaches it as an index, and each example's loss is divided by its label length
   so long phrases do not dominate.
 * :func:`distillation` — cross-entropy of the student's separate distillation head against the
-  teacher's per-frame argmax (hard labels, as DeiT distils), over real frames.
+  teacher's per-frame argmax (hard labels, as DeiT distils), averaged over the batch's real
+  frames (a long clip weighs more, as in the reference), or per clip then over clips.
 * :func:`classification` — softmax cross-entropy of class logits against class ids.
 
 Each returns ``(scalar loss, per-example loss [B])``; examples with ``example_mask`` 0 (the
@@ -60,21 +61,40 @@ def ctc(
     return _masked_mean(per_label, example_mask), nll
 
 
+#: How :func:`distillation` averages: over the batch's real frames, or per clip then over clips.
+KD_AVERAGES = ("frames", "examples")
+
+
 def distillation(
     student_logits: jnp.ndarray,
     teacher_logits: jnp.ndarray,
     frame_mask: jnp.ndarray,
     example_mask: jnp.ndarray | None = None,
+    average: str = "frames",
 ) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Per-frame cross-entropy against the teacher's argmax (``[B, T, V]`` each), mean over real
-    frames of each example, then over examples. The teacher gets no gradient."""
+    """Per-frame cross-entropy against the teacher's argmax (``[B, T, V]`` each); the teacher
+    gets no gradient.
+
+    With ``w_bt`` = frame ``t`` of example ``b`` is real (and the example counts) and ``c_bt``
+    the cross-entropy there:
+
+    * ``average="frames"``: ``Σ_bt w_bt c_bt / Σ_bt w_bt``, every real frame of the batch alike;
+    * ``average="examples"``: the mean over examples of ``Σ_t w_bt c_bt / Σ_t w_bt``.
+
+    Returns ``(loss, per-example mean over real frames [B])``."""
+    if average not in KD_AVERAGES:
+        raise ValueError(f"average must be one of {KD_AVERAGES}, not {average!r}")
     targets = jnp.argmax(jax.lax.stop_gradient(teacher_logits), axis=-1)
     per_frame = optax.softmax_cross_entropy_with_integer_labels(
         student_logits.astype(jnp.float32), targets
     )
     weights = frame_mask.astype(jnp.float32)
     per_example = (per_frame * weights).sum(-1) / jnp.maximum(weights.sum(-1), 1.0)
-    return _masked_mean(per_example, example_mask), per_example
+    if average == "examples":
+        return _masked_mean(per_example, example_mask), per_example
+    if example_mask is not None:
+        weights = weights * example_mask.astype(jnp.float32)[:, None]
+    return (per_frame * weights).sum() / jnp.maximum(weights.sum(), 1.0), per_example
 
 
 def classification(

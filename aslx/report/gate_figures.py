@@ -29,7 +29,7 @@ def _pyplot():
 
 
 def write_keep_csv(path: Path, run: GatedRun, probabilities: np.ndarray) -> None:
-    preset, logits = run.preset, run.logits
+    preset, logits, kept = run.preset, run.logits, run.kept
     names = preset.landmark_names()
     groups = np.asarray(preset.group_names)[preset.group_ids]
     with open(path, "w", newline="") as f:
@@ -46,7 +46,7 @@ def write_keep_csv(path: Path, run: GatedRun, probabilities: np.ndarray) -> None
                     groups[i],
                     f"{logits[i]:.6g}",
                     f"{probabilities[i]:.6g}",
-                    int(logits[i] > 0),
+                    int(kept[i]),
                 ]
             )
 
@@ -61,7 +61,7 @@ def draw_part(
 ) -> None:
     """One body part: its points at their mean positions, coloured by keep probability."""
     plt = _pyplot()
-    kept = run.logits[slots] > 0
+    kept = run.kept[slots]
     xy = positions[slots]
     seen = ~np.isnan(xy).any(-1)
     fig, ax = plt.subplots(figsize=(6, 6))
@@ -129,7 +129,7 @@ def draw_top(path: Path, run: GatedRun, probabilities: np.ndarray, top: int) -> 
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),
     )
-    kept = int((run.logits > 0).sum())
+    kept = int(run.kept.sum())
     ax.set_title(
         f"top {order.size} of {preset.num_landmarks} landmarks ({kept} kept by the gate)",
         fontsize=9,

@@ -14,6 +14,7 @@ import numpy as np
 
 from aslx.landmarks import presets
 from aslx.landmarks.normalize import Normalization
+from aslx.model import gate as gate_lib
 
 if TYPE_CHECKING:  # heavy imports stay inside the functions that run the model
     from flax import nnx
@@ -65,6 +66,16 @@ class GatedRun:
     @property
     def gate_kind(self) -> str:
         return self.model_config.gate
+
+    @property
+    def threshold(self) -> float:
+        """The keep-logit above which the evaluation mask keeps a landmark."""
+        return self.model_config.gate_eval_threshold
+
+    @property
+    def kept(self) -> np.ndarray:
+        """``[num_landmarks]`` bool: what the evaluation mask keeps."""
+        return gate_lib.kept(self.logits, self.threshold)
 
     @property
     def temperature(self) -> float:

@@ -8,7 +8,7 @@ Reads a finetuning workdir whose model has a joint gate (``model.gate`` ``sigmoi
 * ``keep_probabilities.csv``: one row per input landmark: its slot in the preset, canonical
   index and name, body part, keep-logit, keep probability (the gate's own
   ``keep_probabilities``, at the run's final temperature) and whether the evaluation mask keeps
-  it (logit > 0).
+  it (logit above the model's ``gate_eval_threshold``, 0 unless the run set it).
 * ``<body part>.png``: one picture per group of the preset (plus ``lips.png`` from the face
   group's 40 lip points when the preset has a whole face): every landmark at its typical
   position, coloured by keep probability, kept points outlined. The positions are the mean
@@ -19,8 +19,12 @@ Reads a finetuning workdir whose model has a joint gate (``model.gate`` ``sigmoi
 * ``accuracy_vs_kept.csv`` and ``.png``: the model's score on ``--split`` when only the top-K
   landmarks by keep-logit are kept (K = 10, 25, 50, 100, capped at the number of landmarks),
   with every landmark open (``all``) and with the gate as learned (``learned``). Top-K is made
-  by overwriting the keep-logits (the K highest positive, the rest negative), since the
-  evaluation mask is ``logit > 0``: the rest of the model is untouched.
+  by overwriting the keep-logits (the K highest at +10, the rest at −10, either side of any
+  threshold): the rest of the model is untouched.
+
+The console names the kept count at the run's threshold and at the other common one (0, or the
+hard-concrete gate's non-zero threshold log(−γ/ζ) ≈ −2.40, :mod:`aslx.model.gate`), and how
+many landmarks sit between the two: those are what the choice of threshold decides.
 
 The weights are those the run's ``results.json`` scored: its ``best_step`` checkpoint and its
 ``selected_weights`` (raw or EMA); without a ``results.json``, the latest checkpoint's EMA
@@ -31,9 +35,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from aslx.model import gate as gate_lib
 from aslx.report.gate_figures import draw_part, draw_top, write_accuracy, write_keep_csv
 from aslx.report.gated_run import check_split, evaluate_logits, load_run, settings, split_batches
 from aslx.report.positions import body_parts, mean_positions
+
+
+def threshold_line(logits: np.ndarray, threshold: float) -> str:
+    """The kept counts at ``threshold`` and at the other common threshold (0, or
+    :data:`~aslx.model.gate.NONZERO_THRESHOLD` when ``threshold`` is 0), and how many
+    keep-logits lie between them (in ``(low, high]``)."""
+    other = gate_lib.NONZERO_THRESHOLD if threshold == 0 else 0.0
+    low, high = sorted((threshold, other))
+    between = int(((logits > low) & (logits <= high)).sum())
+    counts = ", ".join(
+        f"{int(gate_lib.kept(logits, t).sum())} at logit > {t:.2f}"
+        + (" (this model's)" if t == threshold else "")
+        for t in (threshold, other)
+    )
+    return f"kept {counts}; {between} landmarks lie between the two thresholds"
 
 
 def add_arguments(parser) -> None:
@@ -67,7 +89,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     preset = gated.preset
     probabilities = gated.keep_probabilities()
-    kept = gated.logits > 0
+    kept = gated.kept
     written = [out / "keep_probabilities.csv"]
     write_keep_csv(written[-1], gated, probabilities)
 
@@ -85,7 +107,9 @@ def run(args) -> int:
     rows = []
     for setting, logits in settings(gated.logits):
         scores = evaluate_logits(gated, logits, records, args.split, batch_size=args.batch_size)
-        rows.append({"setting": setting, "kept": int((logits > 0).sum())} | scores)
+        rows.append(
+            {"setting": setting, "kept": int(gate_lib.kept(logits, gated.threshold).sum())} | scores
+        )
     written += [out / "accuracy_vs_kept.csv", out / "accuracy_vs_kept.png"]
     write_accuracy(written[-2], written[-1], rows, metric, mode, args.split)
 
@@ -94,6 +118,7 @@ def run(args) -> int:
         f"{gated.workdir}: {gated.gate_kind} gate, {preset.name}, {gated.weights} weights of "
         f"{step}; {int(kept.sum())}/{preset.num_landmarks} landmarks kept"
     )
+    print("  " + threshold_line(gated.logits, gated.threshold))
     for name, slots in parts:
         inside = " (within face)" if name == "lips" and "lips" not in preset.group_names else ""
         count = f"{int(kept[slots].sum())}/{slots.size}"

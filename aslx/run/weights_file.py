@@ -23,7 +23,8 @@ dtype is the checkpoint's (float32 for every aslx parameter). Layouts are Flax's
 * ``encoder/stem/kernel`` is the temporal convolution ``[width, in, out]`` over each frame's
   points flattened point-major (``in = landmarks × 3``, x y z of point 0, then point 1 …);
 * LayerNorms have ``scale`` and ``bias``; ``gate/logits [landmarks]`` are a joint gate's
-  keep-logits (a landmark is kept at inference where its logit is > 0).
+  keep-logits (a landmark is kept at inference where its logit is above the model card's
+  ``gate_eval_threshold``, 0 by default).
 
 Metadata (the safetensors header's ``__metadata__``, all strings):
 

@@ -72,6 +72,8 @@ field                          meaning
 ``teacher.workdir``,           a frozen teacher: a finetuning workdir or exported weights;
 ``teacher.weights``            its per-frame argmax trains a separate distillation head
 ``teacher.kd_weight``          loss = task loss + ``kd_weight`` · distillation
+``teacher.kd_average``         distillation's mean: ``frames`` (every real frame of the
+                               batch alike, as the reference) or ``examples`` (per clip)
 ``log_every``                  console and metrics every N steps
 ``eval_every``                 evaluate (and save the best) every N steps
 ``checkpoint_every``           save every N steps (and at the end)
@@ -93,7 +95,9 @@ field                          meaning
 
 Pretraining (:func:`pretrain`) has the common fields (seed, data except the eval and test
 splits, model, augment, optimiser, logging, checkpoints, fsdp, distributed) plus
-``data2vec.*`` (``aslx.objectives.data2vec.Data2vecConfig``) and ``collapse_variance``.
+``data2vec.*`` (``aslx.objectives.data2vec.Data2vecConfig``) and the collapse stop:
+``collapse_target_std`` (0.1), ``collapse_prediction_std`` (0.01) and ``collapse_after``
+(5,000 steps), data2vec 2.0's (:func:`aslx.objectives.data2vec.collapse_problem`).
 
 This module also turns a config into the library's objects, in one place: the model
 (:func:`model_config`), the augmentation (:func:`augment_config`), the host pipeline
@@ -117,6 +121,7 @@ from aslx.input.pipeline import DEFAULT_SORT_WINDOW
 from aslx.landmarks.normalize import EXTENTS, Normalization, parse_aspect
 from aslx.landmarks.presets import PRESETS, Preset
 from aslx.model.config import ModelConfig, sized
+from aslx.objectives import losses
 from aslx.records.metadata import RecordSet
 from aslx.training import optimizer
 
@@ -218,20 +223,24 @@ def finetune() -> ml_collections.ConfigDict:
     c.init_from = ""
     c.init_keep_layers = 0
     c.layer_decay = 1.0
-    c.teacher = dict(workdir="", weights="", kd_weight=10.0)
+    c.teacher = dict(workdir="", weights="", kd_weight=10.0, kd_average="frames")
     c.eval_every = 500
     return c
 
 
 def pretrain() -> ml_collections.ConfigDict:
     """Every pretraining field: the common ones plus ``data2vec.*`` (the fields of
-    ``aslx.objectives.data2vec.Data2vecConfig``) and ``collapse_variance``: the run stops when
-    the teacher's target variance falls below it (the targets have collapsed)."""
+    ``aslx.objectives.data2vec.Data2vecConfig``) and the collapse stop: past step
+    ``collapse_after``, the run stops when the teacher's target std falls below
+    ``collapse_target_std`` or the student's prediction std below ``collapse_prediction_std``
+    (data2vec 2.0's 0.1, 0.01 and 5,000)."""
     from aslx.objectives.data2vec import Data2vecConfig
 
     c = _common()
     c.data2vec = dataclasses.asdict(Data2vecConfig())
-    c.collapse_variance = 1e-3
+    c.collapse_target_std = 0.1
+    c.collapse_prediction_std = 0.01
+    c.collapse_after = 5000
     return c
 
 
@@ -280,7 +289,9 @@ RANGES = {
     "gate.temperature_start": POSITIVE,
     "gate.temperature_end": POSITIVE,
     "teacher.kd_weight": AT_LEAST_0,
-    "collapse_variance": AT_LEAST_0,
+    "collapse_target_std": AT_LEAST_0,
+    "collapse_prediction_std": AT_LEAST_0,
+    "collapse_after": AT_LEAST_0,
 }
 #: ``field: allowed values`` of every field that names a choice.
 CHOICES = {
@@ -289,6 +300,7 @@ CHOICES = {
     "data.long_clips": pipeline.LONG_CLIP_POLICIES,
     "data.normalization": ("body", "group"),
     "data.group_extent": EXTENTS,
+    "teacher.kd_average": losses.KD_AVERAGES,
 }
 
 

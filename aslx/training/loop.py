@@ -194,12 +194,15 @@ def open_log(
     )
 
 
-def place_state(params, tx, mesh):
-    """``(state, shardings)``: a fresh training state built directly with its shardings."""
-    shardings = sharding.state_shardings(
-        jax.eval_shape(lambda: step_lib.init_state(params, tx)), mesh
-    )
-    state = jax.jit(lambda p: step_lib.init_state(p, tx), out_shardings=shardings)(params)
+def place_state(params, tx, mesh, ema_of: Callable | None = None):
+    """``(state, shardings)``: a fresh training state built directly with its shardings (the
+    EMA of ``ema_of(params)``, :func:`aslx.training.step.init_state`)."""
+
+    def init(p):
+        return step_lib.init_state(p, tx, ema_of)
+
+    shardings = sharding.state_shardings(jax.eval_shape(lambda: init(params)), mesh)
+    state = jax.jit(init, out_shardings=shardings)(params)
     return state, shardings
 
 

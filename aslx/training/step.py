@@ -40,8 +40,10 @@ import optax
 LossFn = Callable[..., tuple[jnp.ndarray, dict]]
 
 
-def init_state(params, tx: optax.GradientTransformation) -> dict:
-    """A fresh training state for ``params``."""
+def init_state(params, tx: optax.GradientTransformation, ema_of: Callable | None = None) -> dict:
+    """A fresh training state for ``params``; the EMA follows ``ema_of(params)`` (default: all
+    of them; Data2vec's teacher follows only the encoder)."""
+    ema_of = ema_of or (lambda p: p)
 
     def zero():  # one buffer each: a donated state must not hold one buffer twice
         return jnp.zeros((), jnp.int32)
@@ -50,7 +52,7 @@ def init_state(params, tx: optax.GradientTransformation) -> dict:
         "step": zero(),
         "params": params,
         "opt_state": tx.init(params),
-        "ema_params": jax.tree.map(jnp.copy, params),
+        "ema_params": jax.tree.map(jnp.copy, ema_of(params)),
         "nonfinite": zero(),
         "skipped": zero(),
     }
@@ -77,10 +79,13 @@ def make_train_step(
     ema_decay: float | Callable,
     grad_accum_steps: int = 1,
     teacher_is_ema: bool = False,
+    ema_of: Callable | None = None,
 ) -> Callable:
     """``step_fn(state, batch, key, frozen) -> (state, metrics)`` (not jitted: the caller jits
     it with its shardings). ``metrics`` holds ``loss``, ``grad_norm``, the counters ``nonfinite``
-    and ``skipped`` after the step, and the mean of every ``aux`` scalar."""
+    and ``skipped`` after the step, and the mean of every ``aux`` scalar. The EMA follows
+    ``ema_of(params)``, as :func:`init_state` built it."""
+    ema_of = ema_of or (lambda p: p)
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def gradients(params, batch, key, step, frozen):
@@ -114,7 +119,7 @@ def make_train_step(
         updates, opt_state = tx.update(grads, state["opt_state"], params)
         new_params = optax.apply_updates(params, updates)
         new_ema = jax.tree.map(
-            lambda e, p: decay * e + (1.0 - decay) * p, state["ema_params"], new_params
+            lambda e, p: decay * e + (1.0 - decay) * p, state["ema_params"], ema_of(new_params)
         )
 
         def keep_if_finite(new, old):
