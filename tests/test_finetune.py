@@ -457,6 +457,9 @@ def test_a_finished_run_teaches_and_initialises_another(records, reference, jax_
                 "--config.init_keep_layers=1",
                 "--config.total_steps=4",
                 "--config.teacher.kd_weight=10.0",
+                # one compilation, without the recipe: teaching and loading are what is tested
+                "--config.data.buckets=none",
+                "--config.augment.enabled=False",
             ),
             environment(cache=jax_cache),
         )

@@ -37,6 +37,7 @@ TINY = (
     "--config.eval_every=3",
     "--config.checkpoint_every=3",
     "--config.compilation_cache=none",
+    "--config.augment.enabled=False",  # paths are what is tested; it saves a compilation
 )
 
 
