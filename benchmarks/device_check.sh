@@ -6,8 +6,10 @@
 # On a GPU (at most about 8 minutes on one H100/H200): the small and the large finetuning steps
 # at their recipes' batch (256) and max_frames (384) in bfloat16 with cuDNN attention and the
 # recipes' remat policies, the small pretraining step (batch 64 x 384: 8 masked copies per
-# clip), the augmentation's share of the small step, and the length-bucket speedup. On a CPU
-# the same at tiny sizes, in under 3 minutes. Each part is a benchmark of its own
+# clip), the augmentation's share of the small step, the length-bucket speedup, and (last) the
+# Data2vec target kinds compared downstream on Small (benchmarks/target_kinds.py: a few
+# minutes more). On a CPU the same at tiny sizes, in under 3 minutes, without the target kinds
+# (at CPU sizes they would rank noise). Each part is a benchmark of its own
 # (benchmarks/train_step.py, benchmarks/buckets.py); their JSON files are merged into
 # OUT_DIR/device_check.json with the device name. A part that fails is recorded as failed and
 # the others still run.
@@ -34,6 +36,9 @@ if [ "$BACKEND" = "gpu" ]; then
   run pretrain_small $STEP --model small --objective data2vec --batch 64 --frames 384 $GPU \
     --no-augment-share
   run buckets "$PY" benchmarks/buckets.py --batch 64 --steps 60 --phrases 600
+  # last, the longest: Small pretrained with each Data2vec target kind, then finetuned
+  run target_kinds "$PY" benchmarks/target_kinds.py --model small --dtype bfloat16 --batch 64 \
+    --frames 128 --pretrain-steps 200 --finetune-steps 200 --phrases 600
 else
   TINY="--steps 2 --rounds 2"
   run finetune_small $STEP --model tiny --batch 8 --frames 64 $TINY
@@ -51,8 +56,10 @@ import jax
 out = Path(sys.argv[1])
 device = jax.devices()[0]
 merged = {"device": f"{device.platform}: {device.device_kind}", "backend": jax.default_backend()}
-for name in ("finetune_small", "finetune_large", "pretrain_small", "buckets"):
+for name in ("finetune_small", "finetune_large", "pretrain_small", "buckets", "target_kinds"):
     path = out / f"{name}.json"
+    if name == "target_kinds" and jax.default_backend() != "gpu":
+        continue
     merged[name] = json.loads(path.read_text()) if path.is_file() else {"failed": True}
 (out / "device_check.json").write_text(json.dumps(merged, indent=1) + "\n")
 print(f"wrote {out / 'device_check.json'}")
@@ -74,4 +81,10 @@ for name in ("finetune_small", "finetune_large", "pretrain_small"):
 b = merged["buckets"]
 if not b.get("failed"):
     print(f"buckets         speedup {b['speedup']:.2f}x, padding {b['padding_share']:.1%}")
+t = merged.get("target_kinds", {})
+if t and not t.get("failed"):
+    print(
+        f"target kinds    val NL scratch {t['scratch_val']:.4f}, ffn {t['ffn_val']:.4f}, "
+        f"residual {t['residual_val']:.4f}"
+    )
 EOF
