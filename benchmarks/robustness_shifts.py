@@ -16,8 +16,11 @@ by :data:`NUDGE`). Inputs are never modified; outputs are new float32 arrays.
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from aslx.augment import transforms
 from aslx.landmarks import layouts
 
 NUM_LANDMARKS = layouts.NUM_LANDMARKS
@@ -127,20 +130,24 @@ def _hand_frames(present: np.ndarray) -> np.ndarray:
 
 
 def hand_motion(X: np.ndarray) -> np.ndarray:
-    """``[clips, frames]`` how far the hands move around each frame: for each hand shown in the
-    frame and both its neighbours, the mean distance (image units, x and y) its points travel
-    from the frame before to the frame after; the smaller over the two hands. ``inf`` where no
-    hand is shown in three frames running (the first and last frames among them)."""
+    """``[clips, frames]`` how far the hands move around each frame: the augmentation's own
+    rule (:func:`aslx.augment.transforms.hand_motion`) on each clip of
+    ``X [clips, frames, 543, 3]``, a point present where :func:`detected` (MediaPipe detects a
+    hand's 21 points together). ``inf`` where no hand is shown in three frames running."""
     X = _as_clips(X)
-    present = detected(X)
-    shown = _hand_frames(present)  # [clips, frames, 2]
-    motion = np.full(shown.shape, np.inf, dtype=np.float32)
-    for h, slot in enumerate(HAND_SLOTS):
-        xy = X[:, :, slot, :2]
-        step = np.linalg.norm(xy[:, 2:] - xy[:, :-2], axis=-1).mean(-1)
-        around = shown[:, :-2, h] & shown[:, 1:-1, h] & shown[:, 2:, h]
-        motion[:, 1:-1, h] = np.where(around, step, np.inf)
-    return motion.min(-1)
+    clips, frames = X.shape[:2]
+    if frames < 3:
+        return np.full((clips, frames), np.inf, np.float32)
+
+    def one(points, present):
+        sample = {
+            "landmarks": points,
+            "landmark_mask": present,
+            "frame_mask": np.ones(frames, bool),
+        }
+        return transforms.hand_motion(sample, HAND_SLOTS)
+
+    return np.asarray(jax.vmap(one)(jnp.asarray(X), jnp.asarray(detected(X))))
 
 
 def still_frame(X: np.ndarray) -> np.ndarray:

@@ -277,3 +277,19 @@ def test_val_fraction_on_one_signer_is_refused_not_silent(tmp_path):
         ingest_lib.ingest("npz", tmp_path / "c.npz", tmp_path / "rec", progress=False,
                           val_fraction=0.99)  # fmt: skip
     assert not (tmp_path / "rec").exists()
+
+
+def test_a_checkpoint_of_another_model_is_refused_in_one_line_at_resume(tmp_path):
+    """Checkpoints another model (or an older aslx) wrote: resuming names what differs and
+    says to give a new workdir, instead of orbax's traceback."""
+    from aslx.run.checkpoint import Checkpointer
+    from aslx.training import loop
+
+    with Checkpointer(tmp_path / "checkpoints", async_save=False) as checkpoints:
+        checkpoints.save(4, {"w": np.zeros(3, np.float32)}, extra={"next_step": 4})
+    with Checkpointer(tmp_path / "checkpoints") as checkpoints:
+        with pytest.raises(loop.TrainingError) as error:
+            loop.resume(checkpoints, {"w": np.zeros(5, np.float32)}, print)
+    message = str(error.value)
+    assert "\n" not in message and "w saved (3,) target (5,)" in message
+    assert message.endswith("cannot resume this run: give a new --workdir")

@@ -51,6 +51,7 @@ from aslx.augment import recipe
 from aslx.augment.transforms import block_cover
 from aslx.landmarks.normalize import Normalization
 from aslx.landmarks.presets import Preset
+from aslx.model import model as model_lib
 from aslx.model.config import ModelConfig
 from aslx.model.encoder import BLOCK_OUTPUT_KINDS, Encoder, dense
 
@@ -232,7 +233,7 @@ class Decoder(nnx.Module):
 def decoder_params(config: Data2vecConfig, dim: int) -> int:
     """The decoder's parameter count for an encoder ``dim`` wide (nothing is allocated)."""
     decoder = nnx.eval_shape(lambda: Decoder(dim, config, nnx.Rngs(0)))
-    return sum(x.size for x in jax.tree.leaves(nnx.state(decoder, nnx.Param)))
+    return model_lib.count_params(nnx.state(decoder, nnx.Param))
 
 
 def teacher_part(params):

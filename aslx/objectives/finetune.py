@@ -109,9 +109,14 @@ def make_loss(graphdef: nnx.GraphDef, objective: Objective, teacher_graphdef=Non
         if objective.task == "ctc":
             # One rule in every mode, augmentation on or off: a label longer than CTC can emit
             # in the clip's frames keeps its longest prefix that fits, and is counted; left
-            # whole, it would cost a finite ~1e5 that no non-finite guard sees.
-            keys = [k for k in ("frame_mask", "labels", "label_mask", "alignment") if k in batch]
-            batch = batch | jax.vmap(transforms.align_ctc_label)({k: batch[k] for k in keys})
+            # whole, it would cost a finite ~1e5 that no non-finite guard sees. A recipe with
+            # AlignCTCLabel has cut it already (no later step of it shortens a clip).
+            augment = objective.augment
+            if augment is None or not augment.align_ctc_label:
+                keys = [
+                    k for k in ("frame_mask", "labels", "label_mask", "alignment") if k in batch
+                ]
+                batch = batch | jax.vmap(transforms.align_ctc_label)({k: batch[k] for k in keys})
             cut = batch["label_mask"].sum(-1) < label_lengths
             if example_mask is not None:
                 cut = cut & example_mask.astype(bool)

@@ -118,7 +118,7 @@ from ml_collections import config_dict
 from aslx.augment.recipe import AugmentConfig, BlockMask
 from aslx.input import pipeline
 from aslx.input.pipeline import DEFAULT_SORT_WINDOW
-from aslx.landmarks.normalize import EXTENTS, Normalization, parse_aspect
+from aslx.landmarks.normalize import EXTENTS, FRAMES, Normalization, parse_aspect
 from aslx.landmarks.presets import PRESETS, Preset
 from aslx.model.config import ModelConfig, sized
 from aslx.objectives import losses
@@ -298,7 +298,7 @@ CHOICES = {
     "schedule": SCHEDULES,
     "task": TASKS,
     "data.long_clips": pipeline.LONG_CLIP_POLICIES,
-    "data.normalization": ("body", "group"),
+    "data.normalization": FRAMES,
     "data.group_extent": EXTENTS,
     "teacher.kd_average": losses.KD_AVERAGES,
 }

@@ -212,7 +212,13 @@ def resume(checkpoints: checkpoint_lib.Checkpointer, state, say: Callable) -> tu
     state at step 0 and 0 seconds."""
     if checkpoints.latest_step() is None:
         return state, 0, 0.0
-    state, extra = checkpoints.restore(state)
+    try:
+        state, extra = checkpoints.restore(state)
+    except ValueError as e:  # the saved tree is not this run's (another model, older aslx)
+        detail = "; ".join(line.strip() for line in str(e).splitlines())
+        raise TrainingError(
+            f"{detail}. Its checkpoints cannot resume this run: give a new --workdir"
+        ) from None
     start_step = int(extra["next_step"])
     say(f"resumed from {checkpoints.directory} at step {start_step}")
     return state, start_step, float(extra.get("seconds", 0.0))
