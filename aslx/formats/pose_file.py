@@ -37,17 +37,22 @@ def _under(src: epath.Path, wanted) -> list[epath.Path]:
     )
 
 
+def _is_pose(name: str) -> bool:
+    return name.endswith(".pose")
+
+
 def _files(src: epath.Path) -> list[epath.Path]:
     if src.is_file():
         return [src]
     if not src.is_dir():
         raise FormatError(f"{src}: not found")
-    return _under(src, lambda name: name.endswith(".pose"))
+    return _under(src, _is_pose)
 
 
 def holds_pose_files(src: epath.Path) -> bool:
-    """Whether the folder ``src`` has a ``.pose`` file anywhere under it."""
-    return any(name.endswith(".pose") for _, _, names in src.walk() for name in names)
+    """Whether the folder ``src`` has a ``.pose`` file anywhere under it (stops at the first,
+    where :func:`_under` would list them all)."""
+    return any(_is_pose(name) for _, _, names in src.walk() for name in names)
 
 
 def _labels(src: epath.Path) -> dict[epath.Path, str]:

@@ -40,10 +40,15 @@ import optax
 LossFn = Callable[..., tuple[jnp.ndarray, dict]]
 
 
+def all_params(params):
+    """What the EMA follows by default: every parameter."""
+    return params
+
+
 def init_state(params, tx: optax.GradientTransformation, ema_of: Callable | None = None) -> dict:
-    """A fresh training state for ``params``; the EMA follows ``ema_of(params)`` (default: all
-    of them; Data2vec's teacher follows only the encoder)."""
-    ema_of = ema_of or (lambda p: p)
+    """A fresh training state for ``params``; the EMA follows ``ema_of(params)`` (default:
+    :func:`all_params`; Data2vec's teacher follows only the encoder)."""
+    ema_of = ema_of or all_params
 
     def zero():  # one buffer each: a donated state must not hold one buffer twice
         return jnp.zeros((), jnp.int32)
@@ -85,7 +90,7 @@ def make_train_step(
     it with its shardings). ``metrics`` holds ``loss``, ``grad_norm``, the counters ``nonfinite``
     and ``skipped`` after the step, and the mean of every ``aux`` scalar. The EMA follows
     ``ema_of(params)``, as :func:`init_state` built it."""
-    ema_of = ema_of or (lambda p: p)
+    ema_of = ema_of or all_params
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def gradients(params, batch, key, step, frozen):
