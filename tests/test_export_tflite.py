@@ -178,10 +178,13 @@ def test_each_length_bucket_runs_its_own_signature_and_equals_jax(ctc_export, tm
 
 
 def test_body_frame_graph_with_the_resting_hand_rule_equals_jax(tmp_path):
-    """The new preprocessing in the graph: body frame, resting-hand rule, mask channel and a
-    landscape camera, on clips with a signing hand, a resting one and a missing one."""
+    """The new preprocessing in the graph: body frame, resting-hand rule, mask channel, a
+    landscape camera and the stem's edge padding, on clips with a signing hand, a resting one
+    and a missing one, one of them a single frame."""
     normalization = Normalization(camera_aspect=1.48, mask_channel=True)
-    trained = untrained("classification", "hands_pose", normalization, num_layers=1, dim=32)
+    trained = untrained(
+        "classification", "hands_pose", normalization, num_layers=1, dim=32, stem_padding="edge"
+    )
     exported = write_export(trained, tmp_path, "float32", buckets=(16,))
     rng = np.random.default_rng(11)
     for frames, resting in ((12, True), (30, False), (1, True)):

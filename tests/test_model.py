@@ -89,7 +89,8 @@ def test_encoder_is_invariant_to_shifting_positions():
 # --- padding, LayerDrop, determinism -----------------------------------------------------------
 
 
-def test_padding_frames_never_influence_valid_frames():
+@pytest.mark.parametrize("stem_padding", config_lib.STEM_PADDINGS)
+def test_padding_frames_never_influence_valid_frames(stem_padding):
     """Appending padded frames of random content leaves every valid output unchanged."""
     points, mask, lengths = random_batch(2)
     rng = np.random.default_rng(3)
@@ -100,12 +101,35 @@ def test_padding_frames_never_influence_valid_frames():
     noise = jnp.asarray(rng.normal(size=points.shape) * 100, jnp.float32)
     points_noisy = jnp.where(mask[..., None, None], points, noise)
     padded_points = padded_points.at[:, :12].set(points_noisy)
-    config = tiny()
+    config = tiny(stem_padding=stem_padding)
     a = forward(config, landmarks=points, frame_mask=mask)
     b = forward(config, landmarks=padded_points, frame_mask=padded_mask)
     for i, n in enumerate(lengths):
         np.testing.assert_allclose(a["ctc_logits"][i, :n], b["ctc_logits"][i, :n], atol=1e-5)
     np.testing.assert_allclose(a["class_logits"], b["class_logits"], atol=1e-5)
+
+
+def test_edge_padding_reads_a_photo_as_the_pose_held():
+    """With ``stem_padding='edge'`` a one-frame clip and the same frame held for any length
+    give the same features at every real frame, hence the same class logits; zero padding
+    tells them apart (the stem sees zeros beside the photo)."""
+    rng = np.random.default_rng(4)
+    pose = jnp.asarray(rng.normal(size=(75, 3)), jnp.float32)
+    lengths = np.array([1, 2, 7, 12])
+    mask = jnp.asarray(np.arange(12)[None] < lengths[:, None])
+    garbage = jnp.asarray(rng.normal(size=(4, 12, 75, 3)), jnp.float32)
+    points = jnp.where(mask[..., None, None], pose, garbage)
+    for padding, same in (("edge", True), ("zeros", False)):
+        out = forward(tiny(stem_padding=padding), landmarks=points, frame_mask=mask)
+        logits = np.asarray(out["class_logits"])
+        assert np.allclose(logits, logits[:1], atol=1e-5) == same, padding
+        if same:
+            for i, n in enumerate(lengths):
+                np.testing.assert_allclose(
+                    out["ctc_logits"][i, :n],
+                    np.broadcast_to(out["ctc_logits"][0, 0], (n, 60)),
+                    atol=1e-5,
+                )
 
 
 def test_layer_drop_zero_equals_no_layer_drop_and_eval_is_deterministic():
@@ -186,6 +210,8 @@ def test_config_errors():
         config_lib.ModelConfig(dim=30, num_heads=4)
     with pytest.raises(ValueError, match="gate"):
         config_lib.ModelConfig(gate="softmax")
+    with pytest.raises(ValueError, match="stem_padding must be one of"):
+        config_lib.ModelConfig(stem_padding="reflect")
     with pytest.raises(KeyError, match="tiny"):
         config_lib.sized("huge")
 

@@ -24,6 +24,10 @@ ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "cudnn", "explicit")
 #: ``dots_with_no_batch_dims_saveable`` the weight products only (not the ``[B, N, T, T]``
 #: attention scores).
 REMAT_POLICIES = ("none", "full", "dots_saveable", "dots_with_no_batch_dims_saveable")
+#: What the conv stem sees beyond a clip's ends: ``zeros``, or ``edge`` (its first and last
+#: real frames repeated, so a pose held at the clip's ends, or a one-frame photo, reaches the
+#: stem as it would in the middle of a clip where it is held).
+STEM_PADDINGS = ("zeros", "edge")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +41,8 @@ class ModelConfig:
       num_layers, dim, num_heads: transformer depth, width and attention heads.
       mlp_ratio: MLP hidden width / ``dim``.
       conv_kernel: temporal kernel of the conv stem (frames).
+      stem_padding: what the stem sees beyond each clip's real frames, one of
+        :data:`STEM_PADDINGS`.
       dropout: dropout on the attention and MLP outputs (training only).
       layer_drop: probability of skipping a whole block, per example (training only).
       rope_base: RoPE frequency base.
@@ -64,6 +70,7 @@ class ModelConfig:
     num_heads: int = 2
     mlp_ratio: int = 4
     conv_kernel: int = 3
+    stem_padding: str = "zeros"
     dropout: float = 0.1
     layer_drop: float = 0.1
     rope_base: float = 10_000.0
@@ -91,6 +98,10 @@ class ModelConfig:
         if self.attention not in ATTENTION_IMPLEMENTATIONS:
             raise ValueError(
                 f"attention must be one of {ATTENTION_IMPLEMENTATIONS}, not {self.attention!r}"
+            )
+        if self.stem_padding not in STEM_PADDINGS:
+            raise ValueError(
+                f"stem_padding must be one of {STEM_PADDINGS}, not {self.stem_padding!r}"
             )
         if self.remat not in REMAT_POLICIES:
             raise ValueError(f"remat must be one of {REMAT_POLICIES}, not {self.remat!r}")

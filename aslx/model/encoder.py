@@ -2,10 +2,13 @@
 
 Shapes: ``B`` batch, ``T`` frames, ``D`` width, ``N`` heads, ``H = D / N``.
 
-* **Stem.** One temporal convolution (kernel 3, 'same' padding) over the flattened selected
-  points ``[B, T, L·3] → [B, T, D]``: the first layer already sees motion between neighbouring
-  frames. Padding frames are zeroed first, so they look exactly like the convolution's own
-  zero padding and never leak into valid frames.
+* **Stem.** One temporal convolution (kernel 3) over the flattened selected points
+  ``[B, T, L·3] → [B, T, D]``: the first layer already sees motion between neighbouring
+  frames. Beyond the clip's real frames it sees zeros (``stem_padding='zeros'``: padding
+  frames are zeroed, so they look exactly like the convolution's own zero padding) or the
+  first and last real frames repeated (``'edge'``: a held pose looks the same at the clip's
+  ends as inside it, and a one-frame photo the same as that pose held). Either way padding
+  frames never leak into valid frames.
 * **Blocks.** ``x += drop(attn(LN(x)))``, ``x += drop(mlp(LN(x)))``; multi-head attention with
   rotary embeddings on q and k (:mod:`aslx.model.rope`) through
   ``jax.nn.dot_product_attention`` with per-example key lengths (cuDNN flash attention on a
@@ -196,7 +199,8 @@ class Encoder(nnx.Module):
             config.num_landmarks * config.landmark_channels,
             config.dim,
             kernel_size=(config.conv_kernel,),
-            padding="SAME",
+            # Edge padding is done by hand in ``_stem``; the parameters are the same either way.
+            padding="SAME" if config.stem_padding == "zeros" else "VALID",
             dtype=jnp.dtype(config.compute_dtype),
             param_dtype=jnp.float32,
             kernel_init=nnx.with_metadata(
@@ -207,6 +211,22 @@ class Encoder(nnx.Module):
         )
         self.blocks = stacked_blocks(config, rngs)
         self.final_norm = layer_norm(config.dim, rngs)
+
+    def _stem(self, x: jnp.ndarray, frame_mask: jnp.ndarray) -> jnp.ndarray:
+        """``[B, T, L·C]`` → ``[B, T, D]`` float32, padding frames zeroed first (``zeros``) or
+        filled with the last real frame and the clip extended by its first and last real
+        frames, as many as the kernel reaches past each end (``edge``)."""
+        x = x * frame_mask[..., None]
+        if self.config.stem_padding == "edge":
+            last = jnp.maximum(frame_mask.sum(-1, dtype=jnp.int32) - 1, 0)
+            last_frame = jnp.take_along_axis(x, last[:, None, None], axis=1)  # [B, 1, L·C]
+            x = jnp.where(frame_mask[..., None], x, last_frame)
+            before = (self.config.conv_kernel - 1) // 2
+            after = self.config.conv_kernel - 1 - before
+            x = jnp.concatenate(
+                [jnp.repeat(x[:, :1], before, 1), x, jnp.repeat(x[:, -1:], after, 1)], axis=1
+            )
+        return self.stem(x).astype(jnp.float32)
 
     def block(self, index: int) -> Block:
         """Block ``index`` alone (a view of its slice of the stacked parameters)."""
@@ -265,8 +285,7 @@ class Encoder(nnx.Module):
           [k, B, T, D])``.
         """
         b, t = frame_mask.shape
-        x = landmarks.reshape(b, t, -1) * frame_mask[..., None]
-        x = self.stem(x).astype(jnp.float32)
+        x = self._stem(landmarks.reshape(b, t, -1), frame_mask)
         key_lengths = frame_mask.sum(-1, dtype=jnp.int32)
         n = self.config.num_layers
         if key is None:
