@@ -173,6 +173,26 @@ def still_frame(X: np.ndarray) -> np.ndarray:
     return X[np.arange(clips), chosen][:, None].copy()
 
 
+def held_frames(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame where a clip's sign is held, each as a one-frame clip: ``X [clips, frames,
+    543, 3]`` → ``([n, 1, 543, 3], clip index [n])``.
+
+    Held: the hands move at most the clip's median :func:`hand_motion` (over its frames where
+    that is finite), the rule the still-clip augmentation draws its frame by. Where
+    :func:`still_frame` gives one photo per clip, this gives about half of each clip's
+    hand frames: the same question asked of some ten times more photos, so a score on it
+    varies far less with which frame happens to be stillest.
+    """
+    X = _as_clips(X)
+    motion = hand_motion(X)
+    finite = np.isfinite(motion)
+    shown = finite.any(1)  # a clip without a held hand has no median and gives no frame
+    median = np.full((len(X), 1), -np.inf, np.float32)
+    median[shown] = np.nanmedian(np.where(finite, motion, np.nan)[shown], axis=1, keepdims=True)
+    clip, frame = np.nonzero(finite & (motion <= median))
+    return X[clip, frame][:, None].copy(), clip
+
+
 def frame_rate(X: np.ndarray, factor: float) -> np.ndarray:
     """The clip recorded at another frame rate, ``X [clips, frames, 543, 3]`` → ``[clips,
     frames', 543, 3]``.

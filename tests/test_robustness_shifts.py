@@ -251,6 +251,26 @@ def test_still_frame_picks_the_frame_where_the_hand_is_held():
         np.testing.assert_array_equal(out[clip, 0], X[clip, frame])
 
 
+def test_held_frames_are_the_stiller_half_of_each_clip_as_photos():
+    X = make_clips(clips=3, frames=7)
+    X[..., LEFT_HAND, :] = 0.0
+    X[..., RIGHT_HAND, :] = 0.0
+    hand = np.random.default_rng(4).uniform(0.3, 0.4, (21, 3)).astype(np.float32)
+    # clip 0: x at 0, .1, .2, .2, .2, .5, .8 -> motion (the move from frame t - 1 to t + 1) of
+    # the inner frames .2, .1, 0, .3, .6: median .2, so frames 1, 2, 3 are held
+    for t, x in enumerate((0.0, 0.1, 0.2, 0.2, 0.2, 0.5, 0.8)):
+        X[0, t, RIGHT_HAND] = hand + [x, 0, 0]
+    # clip 1: no hand three frames running: nothing held
+    X[1, [0, 2, 4, 6], LEFT_HAND] = 0.5
+    # clip 2: held still throughout: every inner frame
+    X[2, :, RIGHT_HAND] = hand
+    photos, clip = shifts.held_frames(X)
+    np.testing.assert_array_equal(clip, [0, 0, 0, 2, 2, 2, 2, 2])
+    assert photos.shape == (8, 1, L, 3) and photos.dtype == np.float32
+    for photo, (c, t) in zip(photos, [(0, 1), (0, 2), (0, 3)] + [(2, t) for t in range(1, 6)]):
+        np.testing.assert_array_equal(photo[0], X[c, t])
+
+
 def test_hand_motion_is_inf_without_three_frames_running():
     X = make_clips(clips=1, frames=5)
     X[..., LEFT_HAND, :] = 0.0
@@ -460,8 +480,13 @@ def test_the_benchmark_makes_every_shifted_set_from_the_test_clips():
     assert set(sets) == {
         "clean", "resting_hand", "camera_16x9", "camera_4x3", "zoomed_out", "mirrored",
         "half_frame_rate", "double_frame_rate", "clean_static", "still_static",
+        "still_held_static",
     }  # fmt: skip
     static_x, static_y, _ = sets["still_static"]
     assert static_x.shape[1] == 1 and list(static_y) == [0, 0]  # letters held still: not j
+    held_x, held_y, _ = sets["still_held_static"]
+    # Each static clip's held frames, labelled with its clip's class.
+    _, held_clip = shifts.held_frames(X[[0, 3]])
+    assert held_x.shape[1] == 1 and len(held_y) == len(held_clip) > 2 and set(held_y) == {0}
     assert sets["camera_16x9"][2] == pytest.approx(16 / 9)
     assert sets["double_frame_rate"][0].shape[1] == 11
