@@ -11,10 +11,10 @@ and 16:9), given to ingest as ``--camera-aspect``.
 
 * ``default``: the library's defaults (body frame, groups divided by their size, resting-hand
   rule, the records' camera aspect) and the recipe's still-clip, resting-hand and
-  camera-aspect augmentation.
+  camera-aspect augmentation and the stem's edge padding.
 * ``baseline``: the preprocessing before them: per-group frame divided by each group's reach
   over the clip, no resting-hand rule, the portrait aspect for every camera, no still clips,
-  resting hands or aspect jitter.
+  resting hands or aspect jitter, and the stem's zero padding (the recipe's batch of 64).
 * ``mask_channel``: the default with the detection mask as a channel (``data.mask_channel``),
   to decide on val whether it earns its place.
 
@@ -32,10 +32,14 @@ half_frame_rate    every other frame (15 instead of 30)
 double_frame_rate  frames interpolated to twice the rate (59)
 still (static)     one frame of each clip, the stillest (a photo of the held sign), scored on
                    the 24 letters held still (every letter but j and z)
+still held         every frame of those clips where the hand is held (``held_frames``: at
+(static)           most the clip's median motion), each a photo: some ten times more photos
+                   than ``still``, so a steadier figure for comparing models
 =================  ==========================================================================
 
 JSON: ``clean_test_accuracy``, ``shift_<name>_test_accuracy`` per moving shift,
-``clean_static_test_accuracy`` and ``still_static_test_accuracy``, each also prefixed
+``clean_static_test_accuracy``, ``still_static_test_accuracy`` and
+``still_held_static_test_accuracy``, each also prefixed
 ``baseline_`` and ``mask_channel_``; the same keys with ``_val_`` for the shifted copies of
 the val clips, on which every choice (the recipe's probabilities, the resting-hand rule) is
 made. Test is scored once per model and set; nothing is chosen on it.
@@ -72,6 +76,8 @@ SOURCE_ASPECT = 1.48
 #: The first clip number of each split's shifted copies (npz's fixed split).
 SPLIT_FIRST_CLIP = {"val": 42, "test": 48}
 MOVING_LETTERS = ("j", "z")
+#: Sets whose JSON key is their name (every other one is a ``shift_``).
+UNSHIFTED_KEYS = ("clean", "clean_static", "still_static", "still_held_static")
 
 
 def shifted_sets(X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> dict:
@@ -80,6 +86,7 @@ def shifted_sets(X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> dict:
     static = np.array(
         [len(str(classes[c])) == 1 and str(classes[c]) not in MOVING_LETTERS for c in y]
     )
+    held, held_clip = shifts.held_frames(X[static])
     return {
         "clean": (X, y, SOURCE_ASPECT),
         "resting_hand": (rested, y, SOURCE_ASPECT),
@@ -91,6 +98,7 @@ def shifted_sets(X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> dict:
         "double_frame_rate": (shifts.frame_rate(X, 2), y, SOURCE_ASPECT),
         "clean_static": (X[static], y[static], SOURCE_ASPECT),
         "still_static": (shifts.still_frame(X[static]), y[static], SOURCE_ASPECT),
+        "still_held_static": (held, y[static][held_clip], SOURCE_ASPECT),
     }
 
 
@@ -167,6 +175,7 @@ def configs(record_dir: Path):
     baseline.data.group_extent = "clip"
     baseline.data.camera_aspect = str(DEFAULT_CAMERA_ASPECT)
     baseline.augment.still_clip_p = 0.0
+    baseline.model.stem_padding = "zeros"
     baseline.augment.camera_aspect_p = 0.0
     baseline.augment.resting_hand_p = 0.0
     mask_channel = real_data.isolated_config(record_dir)
@@ -213,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         out[f"{prefix}val_accuracy"] = result["val/top1"]
         score = Scorer(run_dir, reads_camera)
         for (split, name), record_dir in sets.items():
-            key = name if name in ("clean", "clean_static", "still_static") else f"shift_{name}"
+            key = name if name in UNSHIFTED_KEYS else f"shift_{name}"
             metrics = score(record_dir, split)
             out[f"{prefix}{key}_{split}_accuracy"] = float(metrics["top1"])
             if metrics.get("short_examples") and not prefix:
