@@ -129,15 +129,14 @@ def _hand_frames(present: np.ndarray) -> np.ndarray:
     return np.stack([present[:, :, LEFT_HAND].any(-1), present[:, :, RIGHT_HAND].any(-1)], axis=-1)
 
 
-def hand_motion(X: np.ndarray) -> np.ndarray:
-    """``[clips, frames]`` how far the hands move around each frame: the augmentation's own
-    rule (:func:`aslx.augment.transforms.hand_motion`) on each clip of
-    ``X [clips, frames, 543, 3]``, a point present where :func:`detected` (MediaPipe detects a
-    hand's 21 points together). ``inf`` where no hand is shown in three frames running."""
+def _per_clip(rule, X: np.ndarray, empty) -> np.ndarray:
+    """An augmentation rule of one sample and the hand slots, ``rule(sample, hands) ->
+    [frames]``, on each clip of ``X [clips, frames, 543, 3]`` (vmapped), a point present where
+    :func:`detected`; ``empty`` for every frame of clips under three frames long."""
     X = _as_clips(X)
     clips, frames = X.shape[:2]
     if frames < 3:
-        return np.full((clips, frames), np.inf, np.float32)
+        return np.full((clips, frames), empty)
 
     def one(points, present):
         sample = {
@@ -145,9 +144,17 @@ def hand_motion(X: np.ndarray) -> np.ndarray:
             "landmark_mask": present,
             "frame_mask": np.ones(frames, bool),
         }
-        return transforms.hand_motion(sample, HAND_SLOTS)
+        return rule(sample, HAND_SLOTS)
 
     return np.asarray(jax.vmap(one)(jnp.asarray(X), jnp.asarray(detected(X))))
+
+
+def hand_motion(X: np.ndarray) -> np.ndarray:
+    """``[clips, frames]`` how far the hands move around each frame: the augmentation's own
+    rule (:func:`aslx.augment.transforms.hand_motion`) on each clip of
+    ``X [clips, frames, 543, 3]``, a point present where :func:`detected` (MediaPipe detects a
+    hand's 21 points together). ``inf`` where no hand is shown in three frames running."""
+    return _per_clip(transforms.hand_motion, X, np.float32(np.inf))
 
 
 def still_frame(X: np.ndarray) -> np.ndarray:
@@ -177,19 +184,14 @@ def held_frames(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every frame where a clip's sign is held, each as a one-frame clip: ``X [clips, frames,
     543, 3]`` → ``([n, 1, 543, 3], clip index [n])``.
 
-    Held: the hands move at most the clip's median :func:`hand_motion` (over its frames where
-    that is finite), the rule the still-clip augmentation draws its frame by. Where
-    :func:`still_frame` gives one photo per clip, this gives about half of each clip's
-    hand frames: the same question asked of some ten times more photos, so a score on it
-    varies far less with which frame happens to be stillest.
+    Held: the still-clip augmentation's own rule (:func:`aslx.augment.transforms.held_frames`,
+    the stiller half of the frames with a finite :func:`hand_motion`). Where
+    :func:`still_frame` gives one photo per clip, this gives about half of each clip's hand
+    frames: the same question asked of some ten times more photos, so a score on it varies far
+    less with which frame happens to be stillest.
     """
     X = _as_clips(X)
-    motion = hand_motion(X)
-    finite = np.isfinite(motion)
-    shown = finite.any(1)  # a clip without a held hand has no median and gives no frame
-    median = np.full((len(X), 1), -np.inf, np.float32)
-    median[shown] = np.nanmedian(np.where(finite, motion, np.nan)[shown], axis=1, keepdims=True)
-    clip, frame = np.nonzero(finite & (motion <= median))
+    clip, frame = np.nonzero(_per_clip(transforms.held_frames, X, False))
     return X[clip, frame][:, None].copy(), clip
 
 

@@ -111,6 +111,15 @@ def hand_motion(sample: Sample, hands) -> jnp.ndarray:
     return jnp.stack(per_hand).min(0)
 
 
+def held_frames(sample: Sample, hands) -> jnp.ndarray:
+    """``[frames]`` bool: where the sign is held, the frames whose :func:`hand_motion` is finite
+    and at most its median over those frames (the stiller half); none when no hand is shown
+    three frames running."""
+    motion = hand_motion(sample, hands)
+    finite = jnp.isfinite(motion)
+    return finite & (motion <= jnp.nanmedian(jnp.where(finite, motion, jnp.nan)))
+
+
 def still_clip(
     sample: Sample,
     on: jnp.ndarray,
@@ -122,7 +131,7 @@ def still_clip(
     ``1 + ⌊length · n⌋`` frames (``length`` in [0, 1), ``n`` the real frames), the rest
     padding. The frame is number ``⌊frame · m⌋`` (``frame`` in [0, 1)) of the ``m`` candidate
     frames: those that show a point of the landmark slots ``shows`` (the hands: a photo of a
-    sign shows the hand that signs) and, of these, the stiller half by :func:`hand_motion`
+    sign shows the hand that signs) and, of these, the :func:`held_frames`
     (a photo is taken while the sign is held; in a clip the hand first comes into view,
     showing other shapes on its way); all real frames when none shows a hand or ``shows`` is
     ``None``. The labels stay: classification only (a still clip shows one sign, never a CTC
@@ -134,10 +143,7 @@ def still_clip(
     if shows:
         showing = real & jnp.stack([mask[:, s].any(-1) for s in shows]).any(0)
         candidates = jnp.where(showing.any(), showing, real)
-        motion = hand_motion(sample, shows)
-        steady = candidates & (
-            motion <= jnp.nanmedian(jnp.where(jnp.isfinite(motion), motion, jnp.nan))
-        )
+        steady = candidates & held_frames(sample, shows)
         candidates = jnp.where(steady.any(), steady, candidates)
     m = candidates.sum()
     k = jnp.minimum(jnp.floor(frame * m).astype(jnp.int32), jnp.maximum(m - 1, 0))
