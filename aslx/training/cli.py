@@ -11,6 +11,7 @@ import logging as logging_lib
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable
 
 from absl import app, flags, logging
@@ -86,6 +87,11 @@ def run(train: Callable) -> None:
         logging.set_verbosity(logging.WARNING)  # keep library INFO chatter off the console
         logging.get_absl_handler().addFilter(_QuietOrbax())
         sys.unraisablehook = _quiet_closed_loops
+        # The same failed save can leave orbax's write coroutines unawaited when the loop
+        # closes; Python warns of each at exit. The trainer's only coroutines are orbax's.
+        warnings.filterwarnings(
+            "ignore", message=r"coroutine '.*' was never awaited", category=RuntimeWarning
+        )
         try:
             train(_CONFIG.value, _WORKDIR.value)
         except (ConfigError, TrainingError, FileNotFoundError) as e:
