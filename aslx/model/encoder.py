@@ -212,13 +212,14 @@ class Encoder(nnx.Module):
         self.blocks = stacked_blocks(config, rngs)
         self.final_norm = layer_norm(config.dim, rngs)
 
-    def _stem(self, x: jnp.ndarray, frame_mask: jnp.ndarray) -> jnp.ndarray:
+    def _stem(self, x: jnp.ndarray, frame_mask: jnp.ndarray, lengths: jnp.ndarray) -> jnp.ndarray:
         """``[B, T, L·C]`` → ``[B, T, D]`` float32, padding frames zeroed first (``zeros``) or
         filled with the last real frame and the clip extended by its first and last real
-        frames, as many as the kernel reaches past each end (``edge``)."""
+        frames, as many as the kernel reaches past each end (``edge``); ``lengths [B]`` are
+        the real frames (the mask is a prefix)."""
         x = x * frame_mask[..., None]
         if self.config.stem_padding == "edge":
-            last = jnp.maximum(frame_mask.sum(-1, dtype=jnp.int32) - 1, 0)
+            last = jnp.maximum(lengths - 1, 0)
             last_frame = jnp.take_along_axis(x, last[:, None, None], axis=1)  # [B, 1, L·C]
             x = jnp.where(frame_mask[..., None], x, last_frame)
             before = (self.config.conv_kernel - 1) // 2
@@ -285,8 +286,8 @@ class Encoder(nnx.Module):
           [k, B, T, D])``.
         """
         b, t = frame_mask.shape
-        x = self._stem(landmarks.reshape(b, t, -1), frame_mask)
         key_lengths = frame_mask.sum(-1, dtype=jnp.int32)
+        x = self._stem(landmarks.reshape(b, t, -1), frame_mask, key_lengths)
         n = self.config.num_layers
         if key is None:
             layers = (None, None)
