@@ -64,7 +64,6 @@ from aslx.decoding import evaluate as evaluate_lib  # noqa: E402
 from aslx.formats import npz  # noqa: E402
 from aslx.input import pipeline  # noqa: E402
 from aslx.landmarks import presets  # noqa: E402
-from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT  # noqa: E402
 from aslx.model import inference  # noqa: E402
 from aslx.records import ingest as ingest_lib  # noqa: E402
 from aslx.records.metadata import RecordSet  # noqa: E402
@@ -169,11 +168,7 @@ class Scorer:
 
 def configs(record_dir: Path):
     default = real_data.isolated_config(record_dir)
-    baseline = real_data.isolated_config(record_dir)
-    baseline.data.normalization = "group"
-    baseline.data.drop_resting_hands = False
-    baseline.data.group_extent = "clip"
-    baseline.data.camera_aspect = str(DEFAULT_CAMERA_ASPECT)
+    baseline = real_data.group_frame_preprocessing(real_data.isolated_config(record_dir))
     baseline.augment.still_clip_p = 0.0
     baseline.model.stem_padding = "zeros"
     baseline.augment.camera_aspect_p = 0.0

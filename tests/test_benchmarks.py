@@ -158,3 +158,16 @@ def test_pretrain_gain_pairs_the_runs_by_seed():
     assert paired_gain([0.9], [0.8])[1] is None
     with pytest.raises(ValueError, match="same seeds"):
         paired_gain([0.9, 0.8], [0.8])
+
+
+def test_pretrain_gain_finetunes_read_landmarks_as_the_pretrained_encoder_did():
+    real_data = load("real_data")
+    fields = ("preset", "normalization", "group_extent", "drop_resting_hands", "camera_aspect")
+
+    def preprocessing(config):
+        return {field: config.data[field] for field in fields}
+
+    pretrained = preprocessing(real_data.pretrain_config(Path("records")))
+    assert pretrained["normalization"] == "group"
+    for make in (real_data.few_label_isolated_config, real_data.few_label_spelling_config):
+        assert preprocessing(make(Path("records"))) == pretrained
