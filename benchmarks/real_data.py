@@ -28,8 +28,10 @@ EMA weights) on ``val`` and scores ``test`` once at the end; nothing is tuned on
   (``*_per_seed`` lists them), and ``{task}_test_gain`` ± ``{task}_test_gain_stderr`` is
   pretrained minus scratch, paired by seed (:func:`paired_gain`). Seeds move the test scores
   by up to 6 points (isolated) and 9 (spelling) on this data, more than the gains measured.
-  Pretraining and these finetunes use the group frame (:func:`group_frame_preprocessing`),
-  on which four labelled clips a class score about six points more than on the body frame.
+  Each task's encoder is pretrained reading the landmarks as its finetunes do: isolated on
+  the group frame (:func:`group_frame_preprocessing`, about six points more than the body
+  frame with four labelled clips a class), spelling on the body frame (the group frame loses
+  it ten points and more).
 
 The records are written once under ``--workdir`` (default ``runs/real_data``) and reused; each
 training run gets its own sub-folder, and an existing one is resumed, so delete it to retrain.
@@ -138,19 +140,13 @@ def few_label_isolated_config(record_dir: Path):
     and its 24 finetunes half as costly. The body frame costs four labelled clips a class
     about six points: few-label scratch scored isolated val 0.886 / 0.900 (seeds 0, 1) with
     it and 0.962 / 0.952 with the group frame, and the pretrained start 0.862 / 0.914 against
-    0.948 / 0.962 (BENCHMARKS.md, "Eleventh")."""
+    0.948 / 0.962 (BENCHMARKS.md, "Eleventh"). Spelling keeps the body frame: with the group
+    frame its few-label scratch scored val 0.822 at seed 0 against 0.922, and 0.006 at seed 1."""
     c = group_frame_preprocessing(isolated_config(record_dir))
     c.batch_size = 32
     c.augment.still_clip_p = 0.2
     c.model.stem_padding = "zeros"
     return c
-
-
-def few_label_spelling_config(record_dir: Path):
-    """The spelling recipe ``pretrain_gain`` finetunes: :func:`spelling_config` with the
-    preprocessing of the pretrained encoder and the isolated half
-    (:func:`group_frame_preprocessing`)."""
-    return group_frame_preprocessing(spelling_config(record_dir))
 
 
 def spelling_config(record_dir: Path):
@@ -208,22 +204,35 @@ def run(config, workdir: Path) -> dict:
 FINETUNE_LRS = (2e-3, 1e-3)
 
 
-def pretrain_config(record_dir: Path):
-    """Data2vec on the unlabelled train-split clips (32 frames), tiny encoder.
+#: The ``config.data`` fields that say how landmarks become the model's input: an encoder is
+#: pretrained with the same ones as the finetune that starts from it.
+PREPROCESSING_FIELDS = (
+    "preset",
+    "normalization",
+    "group_extent",
+    "drop_resting_hands",
+    "mask_channel",
+    "camera_aspect",
+)
+
+
+def pretrain_config(record_dir: Path, finetune_config):
+    """Data2vec on the unlabelled train-split clips (32 frames), tiny encoder, reading the
+    landmarks as ``finetune_config`` does (:data:`PREPROCESSING_FIELDS`).
 
     Four fifths of each clip hidden, the kept frames in blocks of 3 (the design's 0.5 in blocks
     of 5 hides gaps of a few frames in a clip of one held hand shape), for 1,000 steps: the
     variant with the largest gain over scratch on val, summed over both tasks and three
     finetuning seeds (BENCHMARKS.md, "Eighth"). Targets from the residual stream
     (``target_kind='residual'``): with data2vec 2.0's light decoder, isolated finetunes from it
-    scored val 0.862 / 0.914 (seeds 0, 1) against 0.867 / 0.886 with the MLP outputs
-    (BENCHMARKS.md, "Tenth"), and with the group frame 0.948 / 0.962 against 0.938 / 0.948.
-    The preprocessing is the few-label finetunes' (:func:`group_frame_preprocessing`); on it,
-    500 and 3,000 steps scored 0.943 / 0.952 and 0.933 / 0.948 (BENCHMARKS.md, "Eleventh").
+    scored val 0.862 / 0.914 (seeds 0, 1) against 0.867 / 0.886 with the MLP outputs on the
+    body frame (BENCHMARKS.md, "Tenth"), and 0.948 / 0.962 against 0.938 / 0.948 on the group
+    frame; there 500 and 3,000 steps scored 0.943 / 0.952 and 0.933 / 0.948 ("Eleventh").
     """
-    c = group_frame_preprocessing(pretrain_tiny.get_config())
+    c = pretrain_tiny.get_config()
     c.data.dir = str(record_dir)
-    c.data.preset = "hands_pose"
+    for field in PREPROCESSING_FIELDS:
+        c.data[field] = finetune_config.data[field]
     c.data.max_frames = 32
     c.data2vec.mask_ratio = 0.8
     c.data2vec.block_length = 3
@@ -259,37 +268,42 @@ def paired_gain(pretrained: list[float], scratch: list[float]) -> tuple[float, f
 
 
 def pretrain_gain(args) -> tuple[dict, list]:
-    """Pretrain once, then finetune with 10 % of the labels from it and from scratch, each
-    start at the learning rate of :data:`FINETUNE_LRS` that does best on val, with
-    ``args.seeds`` seeds."""
+    """For each task, pretrain on the unlabelled clips as the task's finetune reads them (one
+    encoder per preprocessing, shared by the tasks that have it), then finetune with 10 % of
+    the labels from it and from scratch, each start at the learning rate of
+    :data:`FINETUNE_LRS` that does best on val, with ``args.seeds`` seeds."""
     from pretrain.train import train as pretrain
 
     logging.set_verbosity(logging.WARNING)
-    pretrained_dir = args.workdir / "pretrain_tiny_clips"
-    config = pretrain_config(records("signs", args.data, args.workdir))
-    pretrained = pretrain(config, str(pretrained_dir))
-    out = {
-        "pretrain_steps": config.total_steps,
-        "pretrain_frames": config.data.max_frames,
-        "pretrain_target_kind": config.data2vec.target_kind,
-        "pretrain_minutes": pretrained["seconds"] / 60,
-    }
+    out: dict = {}
     rows = []
     tasks = (
         ("isolated", few_label_isolated_config, "signs_10pct", "top1", "test_accuracy"),
         (
             "spelling",
-            few_label_spelling_config,
+            spelling_config,
             "spelled_10pct",
             "normalized_levenshtein",
             "test_normalized_levenshtein",
         ),
     )
     for name, make_config, kind, metric, field in tasks:
+        finetune_config = make_config(records(kind, args.data, args.workdir))
+        frame = finetune_config.data.normalization
+        pretrained_dir = args.workdir / f"pretrain_tiny_clips_{frame}"
+        config = pretrain_config(records("signs", args.data, args.workdir), finetune_config)
+        pretrained = pretrain(config, str(pretrained_dir))
+        out |= {
+            "pretrain_steps": config.total_steps,
+            "pretrain_frames": config.data.max_frames,
+            "pretrain_target_kind": config.data2vec.target_kind,
+            f"{name}_normalization": frame,
+            f"{name}_pretrain_minutes": pretrained["seconds"] / 60,
+        }
         tests_by_start = {}
         for start in ("scratch", "pretrained"):
             init_from = str(pretrained_dir) if start == "pretrained" else ""
-            config = make_config(records(kind, args.data, args.workdir))
+            config = finetune_config.copy_and_resolve_references()
             config.update(total_steps=1500, init_from=init_from)
             tag = f"{name}_10pct_{start}"
             first = {

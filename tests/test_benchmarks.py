@@ -160,14 +160,17 @@ def test_pretrain_gain_pairs_the_runs_by_seed():
         paired_gain([0.9, 0.8], [0.8])
 
 
-def test_pretrain_gain_finetunes_read_landmarks_as_the_pretrained_encoder_did():
+def test_pretrain_gain_pretrains_each_encoder_on_its_finetunes_preprocessing():
     real_data = load("real_data")
-    fields = ("preset", "normalization", "group_extent", "drop_resting_hands", "camera_aspect")
 
     def preprocessing(config):
-        return {field: config.data[field] for field in fields}
+        return {field: config.data[field] for field in real_data.PREPROCESSING_FIELDS}
 
-    pretrained = preprocessing(real_data.pretrain_config(Path("records")))
-    assert pretrained["normalization"] == "group"
-    for make in (real_data.few_label_isolated_config, real_data.few_label_spelling_config):
-        assert preprocessing(make(Path("records"))) == pretrained
+    frames = []
+    for make in (real_data.few_label_isolated_config, real_data.spelling_config):
+        finetune = make(Path("records"))
+        pretrain = real_data.pretrain_config(Path("records"), finetune)
+        assert preprocessing(pretrain) == preprocessing(finetune)
+        assert pretrain.data.dir == "records" and pretrain.data.max_frames == 32
+        frames.append(finetune.data.normalization)
+    assert frames == ["group", "body"]
