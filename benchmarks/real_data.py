@@ -29,8 +29,8 @@ EMA weights) on ``val`` and scores ``test`` once at the end; nothing is tuned on
   pretrained minus scratch, paired by seed (:func:`paired_gain`). Seeds move the test scores
   by up to 6 points (isolated) and 9 (spelling) on this data, more than the gains measured.
   Each task's encoder is pretrained reading the landmarks as its finetunes do: isolated on
-  the group frame (:func:`group_frame_preprocessing`, six to seven points more than the body
-  frame with four labelled clips a class), spelling on the body frame (the group frame loses
+  the group frame (:func:`group_frame_preprocessing`, six to seven points more on val than the
+  body frame with four labelled clips a class), spelling on the body frame (the group frame loses
   it ten points and more).
 
 The records are written once under ``--workdir`` (default ``runs/real_data``) and reused; each
@@ -54,10 +54,12 @@ sys.path.insert(0, str(ROOT))
 
 from absl import logging  # noqa: E402
 
-from aslx import files  # noqa: E402
+from aslx import cli, files  # noqa: E402
 from aslx.formats import npz  # noqa: E402
 from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT  # noqa: E402
 from aslx.records import ingest as ingest_lib  # noqa: E402
+from aslx.training import config as config_lib  # noqa: E402
+from aslx.training.loop import TrainingError  # noqa: E402
 from configs import finetune_tiny, isolated_tiny, pretrain_tiny  # noqa: E402
 from finetune.train import train  # noqa: E402
 
@@ -205,21 +207,9 @@ def run(config, workdir: Path) -> dict:
 FINETUNE_LRS = (2e-3, 1e-3)
 
 
-#: The ``config.data`` fields that say how landmarks become the model's input: an encoder is
-#: pretrained with the same ones as the finetune that starts from it.
-PREPROCESSING_FIELDS = (
-    "preset",
-    "normalization",
-    "group_extent",
-    "drop_resting_hands",
-    "mask_channel",
-    "camera_aspect",
-)
-
-
 def pretrain_config(record_dir: Path, finetune_config):
     """Data2vec on the unlabelled train-split clips (32 frames), tiny encoder, reading the
-    landmarks as ``finetune_config`` does (:data:`PREPROCESSING_FIELDS`).
+    landmarks as ``finetune_config`` does (:data:`aslx.training.config.PREPROCESSING_FIELDS`).
 
     Four fifths of each clip hidden, the kept frames in blocks of 3 (the design's 0.5 in blocks
     of 5 hides gaps of a few frames in a clip of one held hand shape), for 1,000 steps: the
@@ -232,7 +222,7 @@ def pretrain_config(record_dir: Path, finetune_config):
     """
     c = pretrain_tiny.get_config()
     c.data.dir = str(record_dir)
-    for field in PREPROCESSING_FIELDS:
+    for field in config_lib.PREPROCESSING_FIELDS:
         c.data[field] = finetune_config.data[field]
     c.data.max_frames = 32
     c.data2vec.mask_ratio = 0.8
@@ -342,6 +332,40 @@ def data_missing(args: argparse.Namespace) -> bool:
     return True
 
 
+def task_result(args: argparse.Namespace) -> tuple[dict, list]:
+    """Runs ``args.task``: its JSON fields and its ``(label, result)`` rows."""
+    if args.task == "isolated":
+        result = run(
+            isolated_config(records("signs", args.data, args.workdir)), args.workdir / "isolated"
+        )
+        out = {"test_accuracy": result["test/top1"], "val_accuracy": result["val/top1"]}
+        rows = [("isolated, hands_pose, tiny", result)]
+    elif args.task == "spelling":
+        result = run(
+            spelling_config(records("spelled", args.data, args.workdir)), args.workdir / "spelling"
+        )
+        out = {
+            "test_normalized_levenshtein": result["test/normalized_levenshtein"],
+            "val_normalized_levenshtein": result["val/normalized_levenshtein"],
+        }
+        rows = [("spelling, hands_pose, tiny", result)]
+    elif args.task == "pretrain_gain":
+        return pretrain_gain(args)
+    else:
+        record_dir = records("signs", args.data, args.workdir)
+        ungated_config, gated_config = gate_configs(record_dir)
+        ungated = run(ungated_config, args.workdir / "full543_ungated")
+        gated = run(gated_config, args.workdir / "full543_gated")
+        out = {
+            "landmarks_total": 543,
+            "landmarks_kept": int(gated["gate_kept"]),
+            "ungated_test_accuracy": ungated["test/top1"],
+            "gated_test_accuracy": gated["test/top1"],
+        }
+        rows = [("full543, no gate", ungated), ("full543, hard-concrete gate", gated)]
+    return out, rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -359,37 +383,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if data_missing(args):
         return 2
-    out: dict = {"task": args.task}
-    if args.task == "isolated":
-        result = run(
-            isolated_config(records("signs", args.data, args.workdir)), args.workdir / "isolated"
-        )
-        out |= {"test_accuracy": result["test/top1"], "val_accuracy": result["val/top1"]}
-        rows = [("isolated, hands_pose, tiny", result)]
-    elif args.task == "spelling":
-        result = run(
-            spelling_config(records("spelled", args.data, args.workdir)), args.workdir / "spelling"
-        )
-        out |= {
-            "test_normalized_levenshtein": result["test/normalized_levenshtein"],
-            "val_normalized_levenshtein": result["val/normalized_levenshtein"],
-        }
-        rows = [("spelling, hands_pose, tiny", result)]
-    elif args.task == "pretrain_gain":
-        gains, rows = pretrain_gain(args)
-        out |= gains
-    else:
-        record_dir = records("signs", args.data, args.workdir)
-        ungated_config, gated_config = gate_configs(record_dir)
-        ungated = run(ungated_config, args.workdir / "full543_ungated")
-        gated = run(gated_config, args.workdir / "full543_gated")
-        out |= {
-            "landmarks_total": 543,
-            "landmarks_kept": int(gated["gate_kept"]),
-            "ungated_test_accuracy": ungated["test/top1"],
-            "gated_test_accuracy": gated["test/top1"],
-        }
-        rows = [("full543, no gate", ungated), ("full543, hard-concrete gate", gated)]
+    try:
+        out, rows = task_result(args)
+    except (config_lib.ConfigError, TrainingError, FileNotFoundError) as e:
+        # A stale workdir (another model's run, another version's preprocessing) or a broken
+        # record set: the trainer's message names the folder and the fix.
+        return cli.fail(e)
+    out = {"task": args.task} | out
     out["runs"] = {name: result for name, result in rows}
     # Training minutes as the run recorded them: a reused workdir keeps its own figure.
     print(f"\n{'run':<40}{'steps':>7}{'minutes':>9}  scores (selected weights)")

@@ -161,10 +161,12 @@ def test_pretrain_gain_pairs_the_runs_by_seed():
 
 
 def test_pretrain_gain_pretrains_each_encoder_on_its_finetunes_preprocessing():
+    from aslx.training.config import PREPROCESSING_FIELDS
+
     real_data = load("real_data")
 
     def preprocessing(config):
-        return {field: config.data[field] for field in real_data.PREPROCESSING_FIELDS}
+        return {field: config.data[field] for field in PREPROCESSING_FIELDS}
 
     frames = []
     for make in (real_data.few_label_isolated_config, real_data.spelling_config):
@@ -174,3 +176,30 @@ def test_pretrain_gain_pretrains_each_encoder_on_its_finetunes_preprocessing():
         assert pretrain.data.dir == "records" and pretrain.data.max_frames == 32
         frames.append(finetune.data.normalization)
     assert frames == ["group", "body"]
+
+
+def test_real_data_refuses_a_stale_workdir_in_one_line(
+    synthetic_records, tiny_ctc_run, tmp_path, capsys
+):
+    """A workdir left by another version of the benchmark (another model where
+    ``pretrain_gain`` pretrains) ends the script with the trainer's one-line refusal, not a
+    traceback, and changes nothing there."""
+    import shutil
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "landmarks_f16.npz").touch()  # never read: the records below are reused
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    for kind in ("signs", "signs_10pct"):
+        (workdir / f"records_{kind}").symlink_to(synthetic_records)
+    stale = workdir / "pretrain_tiny_clips_group"
+    shutil.copytree(tiny_ctc_run, stale)
+    before = {p: p.read_bytes() for p in stale.rglob("*") if p.is_file()}
+    out = tmp_path / "gain.json"
+    args = ["--task", "pretrain_gain", "--data", str(data), "--workdir", str(workdir)]
+    assert load("real_data").main(args + ["--json", str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "holds a run of another model" in lines[0], lines
+    assert {p: p.read_bytes() for p in stale.rglob("*") if p.is_file()} == before
+    assert not out.exists()

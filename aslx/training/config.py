@@ -399,6 +399,19 @@ def check(config: ml_collections.ConfigDict) -> None:
     )
 
 
+#: The ``config.data`` fields that say how landmarks become the model's input: the preset and
+#: what :func:`normalization` reads. A model started from another's weights reads landmarks as
+#: that one did only when these agree.
+PREPROCESSING_FIELDS = (
+    "preset",
+    "normalization",
+    "group_extent",
+    "drop_resting_hands",
+    "mask_channel",
+    "camera_aspect",
+)
+
+
 def normalization(config: ml_collections.ConfigDict, records: RecordSet) -> Normalization:
     """How the run normalises its input: ``config.data``'s choices, the camera aspect from
     ``data.camera_aspect`` or else the records' own."""
