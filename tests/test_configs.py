@@ -54,3 +54,25 @@ def test_a_wrong_model_value_names_the_field():
     config.model.size = "huge"
     with pytest.raises(config_lib.ConfigError, match="config.model: .*huge"):
         config_lib.model_config(config, num_landmarks=75)
+
+
+def test_preprocessing_fields_cover_every_data_field_normalization_reads():
+    """A field that ``normalization`` reads and ``PREPROCESSING_FIELDS`` lacks would let a
+    pretraining read landmarks unlike its finetunes with nothing said."""
+    import types
+
+    class Reads:
+        def __init__(self, data):
+            self.data, self.names = data, set()
+
+        def __getattr__(self, name):
+            self.names.add(name)
+            return getattr(self.data, name)
+
+    data = config_lib.finetune().data
+    for aspect in ("", "9:16"):  # without one, the aspect comes from the records
+        data.camera_aspect = aspect
+        reads = Reads(data)
+        records = types.SimpleNamespace(camera_aspect=9 / 16)
+        config_lib.normalization(types.SimpleNamespace(data=reads), records)
+        assert reads.names and reads.names <= set(config_lib.PREPROCESSING_FIELDS), reads.names
