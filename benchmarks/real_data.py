@@ -59,7 +59,7 @@ from aslx.formats import npz  # noqa: E402
 from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT  # noqa: E402
 from aslx.records import ingest as ingest_lib  # noqa: E402
 from aslx.training import config as config_lib  # noqa: E402
-from aslx.training.loop import TrainingError  # noqa: E402
+from aslx.training.loop import TrainingError, completed  # noqa: E402
 from configs import finetune_tiny, isolated_tiny, pretrain_tiny  # noqa: E402
 from finetune.train import train  # noqa: E402
 
@@ -198,9 +198,17 @@ def gate_configs(record_dir: Path):
     return ungated, gated
 
 
-def run(config, workdir: Path) -> dict:
+def run(config, workdir: Path, trainer=train) -> dict:
+    """``trainer(config, workdir)``'s results (the finetuning program's by default); a run
+    stopped by a preemption notice ends the script (:func:`aslx.training.loop.completed`)."""
     logging.set_verbosity(logging.WARNING)
-    return train(config, str(workdir))
+    return completed(trainer(config, str(workdir)), workdir)
+
+
+#: What ends a benchmark's ``main`` in one line (``cli.fail``) instead of a traceback: a stale
+#: workdir (another model's run, another version's preprocessing), a broken record set, a run
+#: stopped by a preemption notice. Each message names the folder and the fix.
+REFUSALS = (config_lib.ConfigError, TrainingError, FileNotFoundError)
 
 
 #: Peak finetuning learning rates tried for each start in ``pretrain_gain``; val chooses.
@@ -283,7 +291,7 @@ def pretrain_gain(args) -> tuple[dict, list]:
         frame = finetune_config.data.normalization
         pretrained_dir = args.workdir / f"pretrain_tiny_clips_{frame}"
         config = pretrain_config(records("signs", args.data, args.workdir), finetune_config)
-        pretrained = pretrain(config, str(pretrained_dir))
+        pretrained = run(config, pretrained_dir, pretrain)
         out |= {
             "pretrain_steps": config.total_steps,
             "pretrain_frames": config.data.max_frames,
@@ -385,9 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         out, rows = task_result(args)
-    except (config_lib.ConfigError, TrainingError, FileNotFoundError) as e:
-        # A stale workdir (another model's run, another version's preprocessing) or a broken
-        # record set: the trainer's message names the folder and the fix.
+    except REFUSALS as e:
         return cli.fail(e)
     out = {"task": args.task} | out
     out["runs"] = {name: result for name, result in rows}

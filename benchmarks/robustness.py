@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_data  # noqa: E402  (puts the project root on sys.path)
 import robustness_shifts as shifts  # noqa: E402
 
-from aslx import files  # noqa: E402
+from aslx import cli, files  # noqa: E402
 from aslx.decoding import evaluate as evaluate_lib  # noqa: E402
 from aslx.formats import npz  # noqa: E402
 from aslx.input import pipeline  # noqa: E402
@@ -182,14 +182,9 @@ def configs(record_dir: Path):
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    real_data.add_data_arguments(parser)
-    args = parser.parse_args(argv)
-    if real_data.data_missing(args):
-        return 2
+def scores(args: argparse.Namespace) -> dict:
+    """Trains (or reuses) each model of :func:`configs` under ``args.workdir`` and scores it on
+    every shifted set: the JSON's fields."""
     args.workdir.mkdir(parents=True, exist_ok=True)
     records = args.workdir / "records_signs_camera"
     if not (records / "metadata.json").is_file():
@@ -222,6 +217,21 @@ def main(argv: list[str] | None = None) -> int:
             out[f"{prefix}{key}_{split}_accuracy"] = float(metrics["top1"])
             if metrics.get("short_examples") and not prefix:
                 out[f"{key}_{split}_short_clips"] = metrics["short_examples"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    real_data.add_data_arguments(parser)
+    args = parser.parse_args(argv)
+    if real_data.data_missing(args):
+        return 2
+    try:
+        out = scores(args)
+    except real_data.REFUSALS as e:
+        return cli.fail(e)
     variants = ("baseline_", "mask_channel_")
     names = [k for k in out if k.endswith("_test_accuracy") and not k.startswith(variants)]
     print(

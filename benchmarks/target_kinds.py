@@ -33,7 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aslx import files, synthetic  # noqa: E402
+from aslx import cli, files, synthetic  # noqa: E402
+from aslx.training.config import ConfigError  # noqa: E402
+from aslx.training.loop import TrainingError, completed  # noqa: E402
 from benchmarks import train_step  # noqa: E402
 
 KINDS = ("ffn", "residual")
@@ -64,7 +66,7 @@ def pretrain(args, records: Path, kind: str, workdir: Path) -> dict:
     short_run(config, records, args.pretrain_steps, args.batch)
     config.data2vec.target_kind = kind
     config.collapse_after = args.pretrain_steps  # a run this short is all warm-up
-    return train(config, str(workdir), print_fn=quiet)
+    return completed(train(config, str(workdir), print_fn=quiet), workdir)
 
 
 def finetune(args, records: Path, init_from: Path | None, workdir: Path) -> float:
@@ -74,26 +76,12 @@ def finetune(args, records: Path, init_from: Path | None, workdir: Path) -> floa
     short_run(config, records, args.finetune_steps, args.batch)
     config.init_from = str(init_from) if init_from else ""
     config.data.test_split = ""
-    return float(train(config, str(workdir), print_fn=quiet)[METRIC])
+    return float(completed(train(config, str(workdir), print_fn=quiet), workdir)[METRIC])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", default="small", help="tiny, small or large (small)")
-    parser.add_argument("--dtype", default="float32", help="float32 or bfloat16 (float32)")
-    parser.add_argument("--batch", type=int, default=64, help="batch size of every run (64)")
-    parser.add_argument("--frames", type=int, default=128, help="max_frames (128)")
-    parser.add_argument("--pretrain-steps", type=int, default=300, help="each kind (300)")
-    parser.add_argument("--finetune-steps", type=int, default=300, help="each start (300)")
-    parser.add_argument("--phrases", type=int, default=600, help="synthetic phrases (600)")
-    parser.add_argument("--workdir", default=None, help="runs' folder (default: a temporary)")
-    parser.add_argument("--json", required=True, help="where to write the result")
-    args = parser.parse_args(argv)
-    if min(args.batch, args.frames, args.pretrain_steps, args.finetune_steps, args.phrases) < 1:
-        raise SystemExit("error: every count must be at least 1")
-
+def measure(args: argparse.Namespace) -> dict:
+    """Every run of the comparison (records written once, in ``--workdir`` or a temporary
+    folder): the JSON's fields."""
     with tempfile.TemporaryDirectory() as scratch_dir:
         base = Path(args.workdir) if args.workdir else Path(scratch_dir)
         if not (base / "records" / "metadata.json").is_file():
@@ -114,6 +102,30 @@ def main(argv: list[str] | None = None) -> int:
             result[f"{kind}_val"] = score
             result[f"{kind}_gain"] = score - result["scratch_val"]
             print(f"{kind}: val normalized Levenshtein {score:.4f}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default="small", help="tiny, small or large (small)")
+    parser.add_argument("--dtype", default="float32", help="float32 or bfloat16 (float32)")
+    parser.add_argument("--batch", type=int, default=64, help="batch size of every run (64)")
+    parser.add_argument("--frames", type=int, default=128, help="max_frames (128)")
+    parser.add_argument("--pretrain-steps", type=int, default=300, help="each kind (300)")
+    parser.add_argument("--finetune-steps", type=int, default=300, help="each start (300)")
+    parser.add_argument("--phrases", type=int, default=600, help="synthetic phrases (600)")
+    parser.add_argument("--workdir", default=None, help="runs' folder (default: a temporary)")
+    parser.add_argument("--json", required=True, help="where to write the result")
+    args = parser.parse_args(argv)
+    if min(args.batch, args.frames, args.pretrain_steps, args.finetune_steps, args.phrases) < 1:
+        raise SystemExit("error: every count must be at least 1")
+
+    try:
+        result = measure(args)
+    except (ConfigError, TrainingError) as e:  # a stale --workdir, a preempted run
+        return cli.fail(e)
 
     steps = f"{args.pretrain_steps} pretraining + {args.finetune_steps} finetuning steps"
     print(f"\n{args.model}, {steps}")

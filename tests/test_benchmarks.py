@@ -203,3 +203,42 @@ def test_real_data_refuses_a_stale_workdir_in_one_line(
     assert len(lines) == 1 and "holds a run of another model" in lines[0], lines
     assert {p: p.read_bytes() for p in stale.rglob("*") if p.is_file()} == before
     assert not out.exists()
+
+
+def test_a_preempted_run_stops_the_benchmark_naming_its_workdir(synthetic_records, tmp_path):
+    """A preemption notice (SIGTERM) during one of a benchmark's trainings: the trainer saves
+    and returns, and ``real_data.run`` raises the one-line ``TrainingError`` (one of
+    ``REFUSALS``, which every benchmark's ``main`` ends with ``cli.fail``) instead of handing
+    back a result without scores, so the next run does not start after the notice."""
+    import functools
+    import signal
+
+    from aslx.run.checkpoint import Checkpointer
+    from aslx.training.loop import TrainingError
+    from finetune.train import train
+    from tests.conftest import tiny_ctc_config
+
+    real_data = load("real_data")
+    lines = []
+
+    def notice_at_step_2(line="", *args, **kwargs):
+        lines.append(str(line))
+        if str(line).startswith("step 2/"):  # the trainer's handler is installed by now
+            signal.raise_signal(signal.SIGTERM)
+
+    config = tiny_ctc_config(synthetic_records)
+    config.checkpoint_every = 1000
+    workdir = tmp_path / "run"
+    trainer = functools.partial(train, print_fn=notice_at_step_2)
+    with pytest.raises(TrainingError) as refusal:
+        real_data.run(config, workdir, trainer)
+    message = str(refusal.value)
+    assert message.startswith(f"{workdir}: stopped by a preemption notice (SIGTERM) at step 2")
+    assert "rerun the same command to resume" in message and "\n" not in message
+    assert issubclass(TrainingError, real_data.REFUSALS)
+    with Checkpointer(workdir / "checkpoints", read_only=True) as checkpoints:
+        assert checkpoints.latest_step() == 2  # saved at the notice, not at a schedule
+    assert not (workdir / "results.json").exists()
+    # The same command resumes and finishes; its result passes through unchanged.
+    result = real_data.run(config, workdir)
+    assert result["steps"] == config.total_steps and "stopped_at" not in result

@@ -34,6 +34,20 @@ class TrainingError(RuntimeError):
     """The run cannot go on; the message says why and at which step."""
 
 
+def completed(result: dict, workdir) -> dict:
+    """``result``, the dict a trainer's ``train()`` returned, when its run reached the last
+    step. A run stopped by a preemption notice returns ``{"stopped_at": step}`` (its checkpoint
+    saved): this raises :class:`TrainingError` naming ``workdir`` and the step, so a script that
+    trains several runs in one process stops there instead of starting the next one after the
+    notice (the scheduler's kill would follow mid-run)."""
+    if "stopped_at" in result:
+        raise TrainingError(
+            f"{workdir}: stopped by a preemption notice (SIGTERM) at step "
+            f"{result['stopped_at']}; rerun the same command to resume"
+        )
+    return result
+
+
 def open_records(config: ml_collections.ConfigDict, splits) -> RecordSet:
     """The record set of ``config.data.dir``, checked to hold ``splits`` (empty ones skipped)."""
     folder = files.path(config.data.dir)
