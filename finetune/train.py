@@ -18,6 +18,7 @@ from aslx import vocab as vocab_lib
 from aslx.decoding import evaluate as evaluate_lib
 from aslx.input import pipeline
 from aslx.landmarks import presets
+from aslx.model import config as model_config_lib
 from aslx.model import gate as gate_lib
 from aslx.model import inference
 from aslx.model import model as model_lib
@@ -222,8 +223,9 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         return scores
 
     batches = loop.train_batches(config, records, input_config, start_step)
+    model_name = model_config_lib.size_name(config.model.size, model_config)
     say(
-        f"training {config.model.size} ({model_lib.count_params(params):,} parameters, "
+        f"training {model_name} ({model_lib.count_params(params):,} parameters, "
         f"{preset.name} {preset.num_landmarks} points) for {config.total_steps} steps, "
         f"batch {config.batch_size}, on {jax.device_count()} {jax.devices()[0].platform} "
         f"device(s); workdir {workdir}"

@@ -15,6 +15,7 @@ import ml_collections
 
 from aslx.augment.recipe import AugmentConfig
 from aslx.landmarks import presets
+from aslx.model import config as model_config_lib
 from aslx.model import model as model_lib
 from aslx.objectives import data2vec
 from aslx.run import card as card_lib
@@ -119,8 +120,9 @@ def _pretrain(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
             raise TrainingError(problem)
 
     batches = loop.train_batches(config, records, input_config, start_step)
+    model_name = model_config_lib.size_name(config.model.size, model_config)
     say(
-        f"pretraining {config.model.size} ({model_lib.count_params(params):,} parameters with "
+        f"pretraining {model_name} ({model_lib.count_params(params):,} parameters with "
         f"the decoder, {preset.name} {preset.num_landmarks} points), {objective.num_masks} masks "
         f"of ratio {objective.mask_ratio} per clip, for {config.total_steps} steps, batch "
         f"{config.batch_size}, on {jax.device_count()} {jax.devices()[0].platform} device(s); "

@@ -399,3 +399,14 @@ def test_blocks_are_stacked_on_an_unsharded_layers_axis():
     assert not decays["encoder"]["blocks"]["mlp_in"]["bias"]
     assert not decays["encoder"]["blocks"]["mlp_norm"]["scale"]
     assert decays["encoder"]["stem"]["kernel"] and not decays["encoder"]["stem"]["bias"]
+
+
+def test_size_name_names_the_fields_that_change_a_sizes_shape():
+    """Log lines call a model by its size only when its shape is that size's: a tiny model
+    made 4 × 128 says so, and fields that leave the shape alone are not listed."""
+    tiny = config_lib.sized("tiny")
+    assert config_lib.size_name("tiny", tiny) == "tiny"
+    assert config_lib.size_name("tiny", config_lib.sized("tiny", stem_padding="edge")) == "tiny"
+    wider = config_lib.sized("tiny", num_layers=4, dim=128, num_heads=4)
+    assert config_lib.size_name("tiny", wider) == "tiny with num_layers=4, dim=128, num_heads=4"
+    assert config_lib.size_name("small", config_lib.sized("small", dim=128)) == "small with dim=128"

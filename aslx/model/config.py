@@ -116,6 +116,14 @@ SIZES: dict[str, dict] = {
 }
 
 
+def size_name(size: str, model: ModelConfig) -> str:
+    """What a log line calls ``model``, built from the named ``size``: the name, and where its
+    shape differs from that size's, the fields that differ (``tiny with num_layers=4, dim=128``),
+    so a run with overridden widths or depths does not read as the named size."""
+    changed = [f"{k}={getattr(model, k)}" for k, v in SIZES[size].items() if getattr(model, k) != v]
+    return f"{size} with {', '.join(changed)}" if changed else size
+
+
 def sized(size: str, **overrides) -> ModelConfig:
     """``ModelConfig`` of a named size, with fields overridden."""
     if size not in SIZES:
