@@ -59,7 +59,7 @@ from aslx.formats import npz  # noqa: E402
 from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT  # noqa: E402
 from aslx.records import ingest as ingest_lib  # noqa: E402
 from aslx.training import config as config_lib  # noqa: E402
-from aslx.training.loop import TrainingError, completed  # noqa: E402
+from aslx.training.loop import USER_ERRORS, completed  # noqa: E402
 from configs import finetune_tiny, isolated_tiny, pretrain_tiny  # noqa: E402
 from finetune.train import train  # noqa: E402
 
@@ -203,12 +203,6 @@ def run(config, workdir: Path, trainer=train) -> dict:
     stopped by a preemption notice ends the script (:func:`aslx.training.loop.completed`)."""
     logging.set_verbosity(logging.WARNING)
     return completed(trainer(config, str(workdir)), workdir)
-
-
-#: What ends a benchmark's ``main`` in one line (``cli.fail``) instead of a traceback: a stale
-#: workdir (another model's run, another version's preprocessing), a broken record set, a run
-#: stopped by a preemption notice. Each message names the folder and the fix.
-REFUSALS = (config_lib.ConfigError, TrainingError, FileNotFoundError)
 
 
 #: Peak finetuning learning rates tried for each start in ``pretrain_gain``; val chooses.
@@ -393,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         out, rows = task_result(args)
-    except REFUSALS as e:
+    except USER_ERRORS as e:  # a stale workdir, a broken record set, a preempted run
         return cli.fail(e)
     out = {"task": args.task} | out
     out["runs"] = {name: result for name, result in rows}

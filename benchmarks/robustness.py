@@ -69,6 +69,7 @@ from aslx.records import ingest as ingest_lib  # noqa: E402
 from aslx.records.metadata import RecordSet  # noqa: E402
 from aslx.run import source as source_lib  # noqa: E402
 from aslx.training import sharding  # noqa: E402
+from aslx.training.loop import USER_ERRORS  # noqa: E402
 
 #: This webcam's width / height, where its hands' bone lengths vary least over each clip.
 SOURCE_ASPECT = 1.48
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         out = scores(args)
-    except real_data.REFUSALS as e:
+    except USER_ERRORS as e:  # a stale workdir, a preempted run
         return cli.fail(e)
     variants = ("baseline_", "mask_channel_")
     names = [k for k in out if k.endswith("_test_accuracy") and not k.startswith(variants)]

@@ -34,8 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aslx import cli, files, synthetic  # noqa: E402
-from aslx.training.config import ConfigError  # noqa: E402
-from aslx.training.loop import TrainingError, completed  # noqa: E402
+from aslx.training.loop import USER_ERRORS, completed  # noqa: E402
 from benchmarks import train_step  # noqa: E402
 
 KINDS = ("ffn", "residual")
@@ -124,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = measure(args)
-    except (ConfigError, TrainingError) as e:  # a stale --workdir, a preempted run
+    except USER_ERRORS as e:  # a stale --workdir, a preempted run
         return cli.fail(e)
 
     steps = f"{args.pretrain_steps} pretraining + {args.finetune_steps} finetuning steps"

@@ -207,14 +207,15 @@ def test_real_data_refuses_a_stale_workdir_in_one_line(
 
 def test_a_preempted_run_stops_the_benchmark_naming_its_workdir(synthetic_records, tmp_path):
     """A preemption notice (SIGTERM) during one of a benchmark's trainings: the trainer saves
-    and returns, and ``real_data.run`` raises the one-line ``TrainingError`` (one of
-    ``REFUSALS``, which every benchmark's ``main`` ends with ``cli.fail``) instead of handing
-    back a result without scores, so the next run does not start after the notice."""
+    and returns, and ``real_data.run`` raises the one-line ``TrainingError`` (one of the
+    trainers' ``USER_ERRORS``, which every benchmark's ``main`` ends with ``cli.fail``) instead
+    of handing back a result without scores, so the next run does not start after the
+    notice."""
     import functools
     import signal
 
     from aslx.run.checkpoint import Checkpointer
-    from aslx.training.loop import TrainingError
+    from aslx.training.loop import USER_ERRORS, TrainingError
     from finetune.train import train
     from tests.conftest import tiny_ctc_config
 
@@ -235,7 +236,7 @@ def test_a_preempted_run_stops_the_benchmark_naming_its_workdir(synthetic_record
     message = str(refusal.value)
     assert message.startswith(f"{workdir}: stopped by a preemption notice (SIGTERM) at step 2")
     assert "rerun the same command to resume" in message and "\n" not in message
-    assert issubclass(TrainingError, real_data.REFUSALS)
+    assert issubclass(TrainingError, USER_ERRORS)
     with Checkpointer(workdir / "checkpoints", read_only=True) as checkpoints:
         assert checkpoints.latest_step() == 2  # saved at the notice, not at a schedule
     assert not (workdir / "results.json").exists()

@@ -18,8 +18,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from aslx import cli
-from aslx.training.config import ConfigError
-from aslx.training.loop import TrainingError
+from aslx.training import loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "a recipe in configs/", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "where checkpoints, logs and results go")
@@ -94,7 +93,7 @@ def run(train: Callable) -> None:
         )
         try:
             train(_CONFIG.value, _WORKDIR.value)
-        except (ConfigError, TrainingError, FileNotFoundError) as e:
+        except loop.USER_ERRORS as e:
             return cli.fail(e)
         return 0
 

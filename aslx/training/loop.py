@@ -34,6 +34,13 @@ class TrainingError(RuntimeError):
     """The run cannot go on; the message says why and at which step."""
 
 
+#: What a trainer raises for a user to fix, each message naming the file or field and the fix:
+#: a bad config or record set, a workdir that holds another run, a run that cannot go on (a
+#: preempted one, in a script, :func:`completed`). A program ends them in one line
+#: (:func:`aslx.cli.fail`); anything else is a bug and keeps its traceback.
+USER_ERRORS = (ConfigError, TrainingError, FileNotFoundError)
+
+
 def completed(result: dict, workdir) -> dict:
     """``result``, the dict a trainer's ``train()`` returned, when its run reached the last
     step. A run stopped by a preemption notice returns ``{"stopped_at": step}`` (its checkpoint
