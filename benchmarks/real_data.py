@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from absl import logging  # noqa: E402
 
 from aslx import cli, files  # noqa: E402
+from aslx.decoding import evaluate as evaluate_lib  # noqa: E402
 from aslx.formats import npz  # noqa: E402
 from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT  # noqa: E402
 from aslx.records import ingest as ingest_lib  # noqa: E402
@@ -397,7 +398,9 @@ def main(argv: list[str] | None = None) -> int:
         scores = "  ".join(
             f"{k} {v:.4f}"
             for k, v in result.items()
-            if k.count("/") == 1 and not k.endswith(("_raw", "_ema", "examples"))
+            if k.count("/") == 1
+            and not k.endswith(("_raw", "_ema"))
+            and not evaluate_lib.is_count(k)
         )
         print(f"{name:<40}{result['steps']:>7}{result['seconds'] / 60:>9.1f}  {scores}")
     print(json.dumps({k: v for k, v in out.items() if k != "runs"}, indent=1))

@@ -217,7 +217,7 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         log.write(step, scores | {"eval_seconds": seconds, "eval_share": share}, split="eval")
         say(
             f"step {step:,}: "
-            + "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if "examples" not in k)
+            + "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if not evaluate_lib.is_count(k))
             + f"  (evaluated in {seconds:.1f} s; evaluation {share:.0%} of the run so far)"
         )
         return scores
@@ -287,4 +287,11 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         f"results: {workdir / RESULTS_FILE}\n"
         f"TensorBoard: pip install tensorboard && tensorboard --logdir {workdir / 'tensorboard'}"
     )
+    split = config.data.eval_split
+    if split and evaluate_lib.decodes_nothing(results, split):
+        say(
+            f"warning: the selected weights decode every {split} clip to no label at all (the "
+            "CTC head emits only the blank): the run has not learnt to emit labels; try another "
+            "config.lr, more config.total_steps, or check the labels"
+        )
     return results

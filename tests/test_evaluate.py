@@ -62,7 +62,33 @@ def test_glosses_are_scored_by_word_error_rate():
     glosses = vocab_lib.ClassVocab(("hello", "you", "name"))  # CTC blank = 3
     batch = ctc_batch([[0, 3, 1, 1]], [[0, 2]], [1])
     scores = run([batch], vocab=glosses)
-    assert scores == {"wer": pytest.approx(0.5), "examples": 1}
+    assert scores == {"wer": pytest.approx(0.5), "examples": 1, "empty_predictions": 0}
+
+
+def test_examples_decoded_to_nothing_are_counted():
+    """A CTC model that emits only the blank decodes every clip to no label: the count (padding
+    examples left out) that lets the trainer say so."""
+    b = BLANK
+    batches = [
+        ctc_batch([[b, b, b], [0, b, 1]], [[0, 1], [0, 1]], [1, 1]),  # nothing, 'ab'
+        ctc_batch([[b, b, b], [b, b, b]], [[2], [2]], [1, 0]),  # nothing; padding
+    ]
+    scores = run(batches)
+    assert scores["empty_predictions"] == 2 and scores["examples"] == 3
+    # The trainer's warning reads it from the results file's selected weights.
+    results = evaluate.final_scores({"val": {"raw": scores, "ema": scores}}, "raw")
+    assert not evaluate.decodes_nothing(results, "val")
+    silent = run([ctc_batch([[b, b], [b, b]], [[0], [1]], [1, 1])])
+    assert silent["empty_predictions"] == silent["examples"] == 2
+    results = evaluate.final_scores({"val": {"raw": scores, "ema": silent}}, "ema")
+    assert evaluate.decodes_nothing(results, "val")
+    assert not evaluate.decodes_nothing(results, "test")  # a split the run did not score
+    # Lines of scores leave the counts out, of either variant.
+    assert [k for k in results if not evaluate.is_count(k)] == [
+        "val/normalized_levenshtein",
+        "val/normalized_levenshtein_raw",
+        "val/normalized_levenshtein_ema",
+    ]
 
 
 def test_classification_top1_and_top5():

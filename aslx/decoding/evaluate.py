@@ -98,11 +98,14 @@ def evaluate(
         with fewer (their scores are less reliable); 0 leaves it out.
 
     Returns:
-      The task's metrics and ``examples`` (and ``short_examples``).
+      The task's metrics and ``examples`` (and ``short_examples``); for CTC also
+      ``empty_predictions``, the examples decoded to no label at all (all of them: the model
+      emits only the blank).
     """
     _, blank_id = ctc_layout(vocab)
     counts = np.zeros(3, np.float64)  # CTC: (reference tokens, edits, examples); classes: hits
     short = np.zeros(1, np.float64)
+    empty = np.zeros(1, np.float64)
     for batch in batches:
         out = forward(params, to_device(device_batch(batch)))
         want = ("class_logits",) if task == "classification" else ("best_path",)
@@ -129,6 +132,7 @@ def evaluate(
             ):
                 if keep:
                     reference = labels[mask.astype(bool)].tolist()
+                    empty += len(hypothesis) == 0
                     counts += [
                         len(reference),
                         metrics_lib.edit_distance(reference, hypothesis),
@@ -136,7 +140,7 @@ def evaluate(
                     ]
         if on_predictions is not None:
             on_predictions(batch, predictions)
-    counts = processes.sum_over(np.concatenate([counts, short]))
+    counts = processes.sum_over(np.concatenate([counts, short, empty]))
     extra = {"short_examples": int(counts[3])} if min_frames else {}
     if task == "classification":
         n = max(counts[2], 1)
@@ -148,7 +152,11 @@ def evaluate(
     tokens = max(counts[0], 1)
     name, _ = primary_metric(task, vocab)
     value = 1 - counts[1] / tokens if name == "normalized_levenshtein" else counts[1] / tokens
-    return {name: float(value), "examples": int(counts[2])} | extra
+    return {
+        name: float(value),
+        "examples": int(counts[2]),
+        "empty_predictions": int(counts[4]),
+    } | extra
 
 
 # --- raw and EMA weights ---------------------------------------------------------------------
@@ -203,3 +211,22 @@ def final_scores(scores: dict[str, dict[str, dict]], selected: str) -> dict:
         for variant, metrics in by_variant.items():
             results |= {f"{split}/{k}_{variant}": v for k, v in metrics.items()}
     return results
+
+
+#: The :func:`evaluate` fields that count clips rather than score them.
+COUNTS = ("examples", "short_examples", "empty_predictions")
+
+
+def is_count(key: str) -> bool:
+    """Whether a scores key (``val/examples``, ``test/empty_predictions_ema`` …) is one of
+    :data:`COUNTS`: what a line of scores leaves out."""
+    name = key.rsplit("/", 1)[-1]
+    return any(name == c or name.startswith(f"{c}_") for c in COUNTS)
+
+
+def decodes_nothing(results: dict, split: str) -> bool:
+    """Whether a results file's selected weights (:func:`final_scores`) decoded every one of
+    ``split``'s clips to no label: a CTC head that emits only the blank, which scores a
+    normalized Levenshtein near 0 without failing anything."""
+    examples = results.get(f"{split}/examples", 0)
+    return examples > 0 and results.get(f"{split}/empty_predictions") == examples
