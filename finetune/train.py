@@ -115,10 +115,12 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
     graphdef, params = model_lib.create(model_config, seed=config.seed)
     if config.init_from:
         try:
-            source = source_lib.source_weights(config.init_from)
+            source = source_lib.read_source(config.init_from)
         except (FileNotFoundError, ValueError) as e:
             raise config_lib.ConfigError(f"config.init_from: {e}") from None
-        params, report = warm_start.warm_start(params, source, config.init_keep_layers)
+        record = warm_start.source_record(config.init_from, source)
+        warm_start.check_source(workdir, record, write=False)  # before anything is written
+        params, report = warm_start.warm_start(params, source.params, config.init_keep_layers)
         say(f"init from {config.init_from}: {report.details()}")
     card = card_lib.ModelCard(
         model=model_config,
@@ -130,6 +132,8 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         train_frames=records.frame_summary(),
     )
     loop.write_run_files(workdir, card, config, write=lead)
+    if config.init_from:
+        warm_start.check_source(workdir, record, write=lead)
 
     # --- state on the mesh ----------------------------------------------------------------
     mesh = sharding.make_mesh(config.fsdp)

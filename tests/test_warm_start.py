@@ -67,3 +67,53 @@ def test_keep_layers_maps_source_blocks_onto_the_student():
             flat_source["encoder/blocks/attention/query/kernel"][teacher],
         )
     np.testing.assert_array_equal(flat["ctc_head/kernel"], flat_source["ctc_head/kernel"])
+
+
+def test_a_resume_refuses_a_source_trained_again_since(synthetic_records, tiny_ctc_run, tmp_path):
+    """A finetune resumed after the workdir it started from was trained again (same folder,
+    other weights) would go on from the old weights while its command names the new ones: it is
+    refused in one line, nothing changed in its workdir; with the old weights back it resumes."""
+    import json
+    import shutil
+
+    from aslx.run import source as source_lib
+    from aslx.run.weights_file import tensors_digest
+    from aslx.training.config import ConfigError
+    from finetune.train import train
+    from tests.conftest import tiny_ctc_config
+
+    def quiet(*args, **kwargs):
+        pass
+
+    encoder = tmp_path / "encoder"
+    shutil.copytree(tiny_ctc_run, encoder)
+    config = tiny_ctc_config(synthetic_records)
+    config.init_from = str(encoder)
+    config.total_steps = 2
+    workdir = tmp_path / "finetune"
+    train(config, str(workdir), print_fn=quiet)
+    started_from = source_lib.read_source(encoder)
+    record = json.loads((workdir / warm_start.SOURCE_RECORD).read_text())
+    assert record == {
+        "init_from": str(encoder),
+        "step": started_from.step,
+        "weights": started_from.weights,
+        "digest": tensors_digest(started_from.params),
+    }
+
+    shutil.rmtree(encoder)  # trained again: another seed, the same folder
+    again = tiny_ctc_config(synthetic_records)
+    again.seed = 1
+    train(again, str(encoder), print_fn=quiet)
+    before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+    config.total_steps = 4  # extend the run: it resumes from step 2
+    with pytest.raises(ConfigError) as refusal:
+        train(config, str(workdir), print_fn=quiet)
+    message = str(refusal.value)
+    assert "\n" not in message and message.startswith(f"config.init_from={str(encoder)!r}")
+    assert "started from other weights" in message and "give a new --workdir" in message
+    assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == before
+
+    shutil.rmtree(encoder)
+    shutil.copytree(tiny_ctc_run, encoder)
+    assert train(config, str(workdir), print_fn=quiet)["steps"] == 4

@@ -63,7 +63,9 @@ field                          meaning
 ``gate.lr_multiplier``         learning rate of the keep-logits / ``lr``
 ``gate.temperature_start``,    the sigmoid gate's temperature, annealed geometrically
 ``gate.temperature_end``       over training
-``init_from``                  a workdir or exported weights file to start from ('' none)
+``init_from``                  a workdir or exported weights file to start from ('' none);
+                               the run records which weights (``init_from.json``) and a
+                               resume refuses a source trained again since
 ``init_keep_layers``           keep this many encoder blocks, evenly spaced (0: all)
 ``layer_decay``                layer-wise learning-rate decay: the last block learns at
                                ``layer_decay`` × ``lr``, each one below at one more factor,

@@ -8,6 +8,11 @@ present in both with the same shape is loaded; a source path the target lacks, o
 differs, is skipped; a target path the source lacks keeps its fresh initialisation. The report
 lists all three, so a user sees at once what a mismatch cost.
 
+A run records the weights it started from (``init_from.json`` beside its checkpoints: the
+source, its step, raw or EMA, and a digest of the tensors). Resuming reads ``init_from`` again
+and compares: a source trained again since (the same folder, other weights) is refused in one
+line, since the run would go on from the old weights while its command names the new ones.
+
 ``keep_layers = n`` builds the target's ``n`` blocks from ``n`` of the source's ``N`` blocks,
 evenly spaced from the first to the last (``round(linspace(0, N − 1, n))``): a 24-block
 teacher gives a 6-block student its blocks 0, 5, 9, 14, 18, 23. The blocks are stacked (every
@@ -17,12 +22,21 @@ teacher gives a 6-block student its blocks 0, 5, 9, 14, 18, 23. The blocks are s
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from collections.abc import Mapping
 
 import numpy as np
 from flax import nnx
 
+from aslx import files
 from aslx.model import paths
+from aslx.run import checkpoint as checkpoint_lib
+from aslx.run.weights_file import Source, tensors_digest
+from aslx.training.config import ConfigError
+
+#: A run's record of the weights it started from, in its workdir.
+SOURCE_RECORD = "init_from.json"
 
 
 @dataclasses.dataclass
@@ -84,3 +98,41 @@ def warm_start(
     fresh = sorted(set(target) - set(values))
     paths.assign(params, values)
     return params, WarmStartReport(loaded, skipped, fresh)
+
+
+def source_record(init_from: str, source: Source) -> dict:
+    """What a run records of the weights ``config.init_from`` gave it."""
+    return {
+        "init_from": init_from,
+        "step": source.step,
+        "weights": source.weights,
+        "digest": tensors_digest(source.params),
+    }
+
+
+def check_source(workdir: str | os.PathLike, record: dict, write: bool) -> None:
+    """Holds a run to the weights it started from (``record``, :func:`source_record`).
+
+    A workdir with checkpoints and a record whose digest differs is refused with a
+    :class:`~aslx.training.config.ConfigError` naming both steps, before anything is written
+    there. A workdir without checkpoints (a first start, or one that stopped before its first
+    save) gets ``record`` (where ``write``: process 0). A run started before runs kept a record
+    is not checked.
+    """
+    folder = files.path(workdir)
+    target = folder / SOURCE_RECORD
+    if checkpoint_lib.has_steps(folder / "checkpoints"):
+        if not target.is_file():
+            return
+        old = json.loads(target.read_text())
+        if old.get("digest") != record["digest"]:
+            raise ConfigError(
+                f"config.init_from={record['init_from']!r}: {folder} started from other weights "
+                f"(the {old.get('weights')} weights of step {old.get('step')} of "
+                f"{old.get('init_from')!r}; now the {record['weights']} weights of step "
+                f"{record['step']}), and resuming would go on from those; nothing was changed "
+                "there: give a new --workdir to start from the new weights"
+            )
+        return
+    if write:
+        files.write_json(target, record)
