@@ -119,7 +119,7 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         except (FileNotFoundError, ValueError) as e:
             raise config_lib.ConfigError(f"config.init_from: {e}") from None
         record = warm_start.source_record(config.init_from, source)
-        warm_start.check_source(workdir, record, write=False)  # before anything is written
+        warm_start.check_source(workdir, record)  # before anything is written
         params, report = warm_start.warm_start(params, source.params, config.init_keep_layers)
         say(f"init from {config.init_from}: {report.details()}")
     card = card_lib.ModelCard(
@@ -132,8 +132,8 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
         train_frames=records.frame_summary(),
     )
     loop.write_run_files(workdir, card, config, write=lead)
-    if config.init_from:
-        warm_start.check_source(workdir, record, write=lead)
+    if config.init_from and lead:
+        warm_start.keep_source_record(workdir, record)
 
     # --- state on the mesh ----------------------------------------------------------------
     mesh = sharding.make_mesh(config.fsdp)

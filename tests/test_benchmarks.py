@@ -220,10 +220,8 @@ def test_a_preempted_run_stops_the_benchmark_naming_its_workdir(synthetic_record
     from tests.conftest import tiny_ctc_config
 
     real_data = load("real_data")
-    lines = []
 
     def notice_at_step_2(line="", *args, **kwargs):
-        lines.append(str(line))
         if str(line).startswith("step 2/"):  # the trainer's handler is installed by now
             signal.raise_signal(signal.SIGTERM)
 

@@ -114,6 +114,16 @@ def test_a_resume_refuses_a_source_trained_again_since(synthetic_records, tiny_c
     assert "started from other weights" in message and "give a new --workdir" in message
     assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == before
 
+    # A damaged record is named in one line, not a traceback, and changes nothing either.
+    record_file = workdir / warm_start.SOURCE_RECORD
+    record_file.write_text('{"digest": ')
+    before[record_file] = record_file.read_bytes()
+    with pytest.raises(ConfigError) as refusal:
+        train(config, str(workdir), print_fn=quiet)
+    assert str(refusal.value).startswith(f"{record_file}: not a record of the weights")
+    assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == before
+    record_file.write_text(json.dumps(record))
+
     shutil.rmtree(encoder)
     shutil.copytree(tiny_ctc_run, encoder)
     assert train(config, str(workdir), print_fn=quiet)["steps"] == 4

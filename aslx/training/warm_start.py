@@ -110,29 +110,38 @@ def source_record(init_from: str, source: Source) -> dict:
     }
 
 
-def check_source(workdir: str | os.PathLike, record: dict, write: bool) -> None:
-    """Holds a run to the weights it started from (``record``, :func:`source_record`).
-
-    A workdir with checkpoints and a record whose digest differs is refused with a
-    :class:`~aslx.training.config.ConfigError` naming both steps, before anything is written
-    there. A workdir without checkpoints (a first start, or one that stopped before its first
-    save) gets ``record`` (where ``write``: process 0). A run started before runs kept a record
-    is not checked.
+def check_source(workdir: str | os.PathLike, record: dict) -> None:
+    """Holds a resumed run to the weights it started from: a workdir with checkpoints whose
+    ``init_from.json`` names other weights than ``record`` (:func:`source_record`) is refused
+    with a one-line :class:`~aslx.training.config.ConfigError` naming both steps; call it
+    before anything is written there. A run started before runs kept a record is not checked.
     """
     folder = files.path(workdir)
     target = folder / SOURCE_RECORD
-    if checkpoint_lib.has_steps(folder / "checkpoints"):
-        if not target.is_file():
-            return
-        old = json.loads(target.read_text())
-        if old.get("digest") != record["digest"]:
-            raise ConfigError(
-                f"config.init_from={record['init_from']!r}: {folder} started from other weights "
-                f"(the {old.get('weights')} weights of step {old.get('step')} of "
-                f"{old.get('init_from')!r}; now the {record['weights']} weights of step "
-                f"{record['step']}), and resuming would go on from those; nothing was changed "
-                "there: give a new --workdir to start from the new weights"
-            )
+    if not (checkpoint_lib.has_steps(folder / "checkpoints") and target.is_file()):
         return
-    if write:
-        files.write_json(target, record)
+    try:
+        old = json.loads(target.read_text())
+        digest = old["digest"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(
+            f"{target}: not a record of the weights this run started from ({e}); restore it, "
+            "or delete it to resume without comparing config.init_from"
+        ) from None
+    if digest != record["digest"]:
+        raise ConfigError(
+            f"config.init_from={record['init_from']!r}: {folder} started from other weights "
+            f"(the {old.get('weights')} weights of step {old.get('step')} of "
+            f"{old.get('init_from')!r}; now the {record['weights']} weights of step "
+            f"{record['step']}), and resuming would go on from those; nothing was changed "
+            "there: give a new --workdir to start from the new weights"
+        )
+
+
+def keep_source_record(workdir: str | os.PathLike, record: dict) -> None:
+    """Writes ``record`` as the run's ``init_from.json`` where the run has no checkpoint yet
+    (a first start, or one that stopped before its first save); a resumed run keeps the
+    record of its first start. Process 0 only."""
+    folder = files.path(workdir)
+    if not checkpoint_lib.has_steps(folder / "checkpoints"):
+        files.write_json(folder / SOURCE_RECORD, record)
