@@ -253,7 +253,7 @@ def _finetune(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
     )
     if stopped:
         checkpoints.close()
-        return {"stopped_at": step}
+        return {loop.STOPPED_AT: step}
 
     # --- final scores ---------------------------------------------------------------------
     results = {"steps": step, "seconds": seconds, "workdir": str(workdir)}

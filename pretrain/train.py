@@ -145,7 +145,7 @@ def _pretrain(config: ml_collections.ConfigDict, workdir, lead: bool, say) -> di
     )
     checkpoints.close()
     if stopped:
-        return {"stopped_at": step}
+        return {loop.STOPPED_AT: step}
 
     # --- results --------------------------------------------------------------------------
     # Finetuning starts from the student (raw weights); the EMA weights are the teacher.

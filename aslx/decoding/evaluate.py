@@ -99,8 +99,8 @@ def evaluate(
 
     Returns:
       The task's metrics and ``examples`` (and ``short_examples``); for CTC also
-      ``empty_predictions``, the examples decoded to no label at all (all of them: the model
-      emits only the blank).
+      ``empty_predictions``, the examples decoded to no label at all (when that is every
+      example, the model emits only the blank: :func:`decodes_nothing`).
     """
     _, blank_id = ctc_layout(vocab)
     counts = np.zeros(3, np.float64)  # CTC: (reference tokens, edits, examples); classes: hits

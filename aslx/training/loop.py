@@ -41,16 +41,21 @@ class TrainingError(RuntimeError):
 USER_ERRORS = (ConfigError, TrainingError, FileNotFoundError)
 
 
+#: The one key of what a trainer's ``train()`` returns for a run stopped by a preemption notice
+#: (its checkpoint saved): ``{STOPPED_AT: step}``.
+STOPPED_AT = "stopped_at"
+
+
 def completed(result: dict, workdir) -> dict:
     """``result``, the dict a trainer's ``train()`` returned, when its run reached the last
-    step. A run stopped by a preemption notice returns ``{"stopped_at": step}`` (its checkpoint
-    saved): this raises :class:`TrainingError` naming ``workdir`` and the step, so a script that
-    trains several runs in one process stops there instead of starting the next one after the
-    notice (the scheduler's kill would follow mid-run)."""
-    if "stopped_at" in result:
+    step. A run stopped by a preemption notice returns ``{STOPPED_AT: step}``: this raises
+    :class:`TrainingError` naming ``workdir`` and the step, so a script that trains several
+    runs in one process stops there instead of starting the next one after the notice (the
+    scheduler's kill would follow mid-run)."""
+    if STOPPED_AT in result:
         raise TrainingError(
             f"{workdir}: stopped by a preemption notice (SIGTERM) at step "
-            f"{result['stopped_at']}; rerun the same command to resume"
+            f"{result[STOPPED_AT]}; rerun the same command to resume"
         )
     return result
 
