@@ -31,7 +31,8 @@ def get_config(arg: str | None = None):
     # (benchmarks/robustness.py, chosen on its shifted val sets). With the stem's edge padding
     # a photo reaches the encoder as its pose held; on val, two seeds each, the still frame
     # scored 0.965 / 0.951 with batch 32 and still clips 0.2, 0.972 / 0.965 with batch 64 and
-    # 0.5, and 0.972 / 0.979 with the edge padding as well (BENCHMARKS.md, "Robustness").
+    # 0.5, and 0.972 / 0.979 with the edge padding as well (docs/benchmarks-log.md,
+    # "2026-12-04 — choosing the recipe that reads a photo as its pose held").
     c.model.stem_padding = "edge"
     c.augment.still_clip_p = 0.5
     c.augment.resting_hand_p = 0.1

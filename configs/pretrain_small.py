@@ -9,11 +9,12 @@ blocks, EMA 0.999 → 0.99999 over 100 k steps; data2vec 2.0's collapse stop aft
 Targets (``data2vec.target_kind``): ``ffn``, each block's MLP output before the residual add,
 as data2vec 2.0 regresses. The evidence is thin and says so: on the tiny encoder (2 blocks),
 1,000 pretraining steps on mp_holistic_35signs then spelling finetuned at 2e-3 scored val
-0.6225 with ``ffn`` against 0.5843 with ``residual`` (BENCHMARKS.md, "Fourth attempt"); in a
-2-block encoder the residual stream is mostly the stem's projection, which the decoder can
-interpolate. At 24 blocks that argument weakens; Small has not been compared on a GPU yet
-(``benchmarks/device_check.sh`` runs the comparison when one is lent). The decoder is
-data2vec 2.0's light one: 4 blocks, 256 wide, kernel 7, 16 groups, input dropout 0.1.
+0.6225 with ``ffn`` against 0.5843 with ``residual`` (docs/benchmarks-log.md, "2026-11-27 —
+Data2vec's own targets, on the clips"); in a 2-block encoder the residual stream is mostly the
+stem's projection, which the decoder can interpolate. At 24 blocks that argument weakens;
+Small has not been compared on a GPU yet (``benchmarks/device_check.sh`` runs the comparison
+when one is lent). The decoder is data2vec 2.0's light one: 4 blocks, 256 wide, kernel 7, 16
+groups, input dropout 0.1.
 """
 
 from aslx.training import config as config_lib

@@ -6,8 +6,8 @@
 8 masks of ratio 0.5 per clip (blocks of 5 kept frames), a 2-layer 64-wide decoder, targets
 from both blocks of the EMA teacher. Targets ``ffn`` (each block's MLP output): on this encoder
 spelling finetuned from it scored val 0.6225, against 0.5843 with ``residual`` targets
-(BENCHMARKS.md, "Fourth attempt"). The collapse stop watches from step 500 (data2vec 2.0's
-5,000 is longer than this run).
+(docs/benchmarks-log.md, "2026-11-27 — Data2vec's own targets, on the clips"). The collapse
+stop watches from step 500 (data2vec 2.0's 5,000 is longer than this run).
 """
 
 from aslx.training import config as config_lib
