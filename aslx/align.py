@@ -8,18 +8,20 @@ for temporal CutMix.
         --config.data.alignments=runs/records_train_alignments.npz
 
 The model (``--workdir``, a finetuning run with ``task='ctc'``; its chosen checkpoint and raw or
-EMA weights) reads each clip of ``--split`` as it was trained to: its preset, its
-``max_frames``, clips longer than that keeping evenly spaced frames (always ``resample``, so the
-whole label stays in the clip). The most probable CTC path of the clip's label through the
-model's log-probabilities (:mod:`aslx.decoding.align`) gives each frame the label position it
-shows, or -1 on a blank.
+EMA weights) reads each clip of ``--split`` as it was trained to, by its model card
+(:mod:`aslx.run.reader`): its preset, its ``max_frames``, and a longer clip fitted by its
+``long_clips`` (``resample``: evenly spaced frames, the whole label in the clip; ``truncate``:
+the first ``max_frames``, paired with the clip's label as training paired them). The
+most probable CTC path of the clip's label through the model's log-probabilities
+(:mod:`aslx.decoding.viterbi`) gives each frame the label position it shows, or -1 on a blank.
 
 The file (``--out``, written atomically) maps each ``clip_id`` to an int32 array over the
 frames **stored in the record**, before any fitting: a stored frame takes the position of the
 fitted frame it was kept as, or of the nearest kept one when the clip was longer than
-``max_frames``. A training pipeline then fits these arrays with the same gather as the
-landmarks, so it may use another ``max_frames`` or preset than the aligning model (with fewer
-frames, a label held for one frame may lose its frame; CutMix copes). The file also records
+``max_frames`` (past a truncated clip's first ``max_frames``, the last of them). A training
+pipeline then fits these arrays with the same gather as the landmarks, so it may use another
+``max_frames``, ``long_clips`` or preset than the aligning model (with fewer frames, a label
+held for one frame may lose its frame; CutMix copes). The file also records
 which record set and split it belongs to; training refuses it for any other.
 
 Every clip of the split gets an entry. A clip whose label is too long for its fitted frames

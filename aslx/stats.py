@@ -4,7 +4,7 @@
 
 Clip counts, clip lengths, label lengths, how often each landmark group is detected, how much
 of each batch is padding (at ``max_frames`` and in the ``auto`` length buckets), and the
-pipeline's throughput on this machine (:mod:`aslx.input.stats`).
+pipeline's throughput on this machine (:mod:`aslx.input.summary`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from aslx import cli
-from aslx.input import pipeline, stats
+from aslx.input import pipeline, summary
 from aslx.records.metadata import RecordSet
 
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         preset=args.preset,
         seed=args.seed,
     )
-    print(stats.format_summary(stats.summarize(RecordSet(args.data), config), args.data))
+    print(summary.format_summary(summary.summarize(RecordSet(args.data), config), args.data))
     return 0
 
 

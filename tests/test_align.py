@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aslx import ctc_frames
-from aslx.decoding import align
+from aslx.decoding import viterbi
 from aslx.decoding.ctc import collapse
 from aslx.input import fit
-from aslx.run import alignments as alignments_file
+from aslx.records import alignments as alignments_file
 
-BATCH_VITERBI = jax.jit(align.viterbi_align_batch, static_argnames="blank_id")
+BATCH_VITERBI = jax.jit(viterbi.viterbi_align_batch, static_argnames="blank_id")
 
 
 @functools.cache
@@ -79,7 +79,7 @@ def assert_valid(alignment: np.ndarray, labels: list[int]) -> None:
         if a >= 0 and b == a + 1:
             assert labels[a] != labels[b], (alignment, labels)
     blank = len(set(labels)) + 100  # an id no label uses
-    assert collapse(align.symbols(alignment, labels, blank), blank) == list(labels)
+    assert collapse(viterbi.symbols(alignment, labels, blank), blank) == list(labels)
 
 
 def random_log_probs(seed: int, frames: int, vocab: int, peaky: bool) -> np.ndarray:
@@ -108,12 +108,12 @@ def test_viterbi_is_the_best_path_of_brute_force(case):
     if best is None:  # no path collapses to the label: it needs more frames than there are
         assert ctc_frames.min_frames(labels) > len(log_probs)
         with pytest.raises(ValueError, match="needs at least"):
-            align.viterbi_align(log_probs, labels, blank_id)
+            viterbi.viterbi_align(log_probs, labels, blank_id)
         return
     score, positions, second = best
-    alignment = align.viterbi_align(log_probs, labels, blank_id)
+    alignment = viterbi.viterbi_align(log_probs, labels, blank_id)
     assert_valid(alignment, labels)
-    assert align.score(log_probs, alignment, labels, blank_id) == pytest.approx(score, abs=1e-9)
+    assert viterbi.score(log_probs, alignment, labels, blank_id) == pytest.approx(score, abs=1e-9)
     if score - second > 1e-9:  # a unique best path
         np.testing.assert_array_equal(alignment, positions)
 
@@ -151,7 +151,7 @@ def test_jax_batch_matches_brute_force_with_padding(case, seed):
     assert_valid(alignment[0, :frames], labels)
     want, positions, second = best
     assert float(score[0]) == pytest.approx(want, abs=1e-4)
-    assert align.score(log_probs, alignment[0, :frames], labels, blank_id) == pytest.approx(
+    assert viterbi.score(log_probs, alignment[0, :frames], labels, blank_id) == pytest.approx(
         want, abs=1e-4
     )
     if want - second > 1e-3:
@@ -180,9 +180,9 @@ def test_jax_batch_equals_numpy_on_longer_clips():
             assert not ok[i] and (got[i] == -1).all()
             continue
         assert ok[i]
-        want = align.viterbi_align(log_probs[i, :real], lab, blank_id)
-        best = align.score(log_probs[i, :real], want, lab, blank_id)
-        assert align.score(log_probs[i, :real], got[i, :real], lab, blank_id) == pytest.approx(
+        want = viterbi.viterbi_align(log_probs[i, :real], lab, blank_id)
+        best = viterbi.score(log_probs[i, :real], want, lab, blank_id)
+        assert viterbi.score(log_probs[i, :real], got[i, :real], lab, blank_id) == pytest.approx(
             best, abs=1e-3
         )
         assert float(scores[i]) == pytest.approx(best, abs=1e-3)
@@ -193,9 +193,9 @@ def test_jax_batch_equals_numpy_on_longer_clips():
 def test_repeated_letters_need_a_blank_between():
     """'aa' in 3 frames: the only path is a _ a; in 2 frames there is none."""
     log_probs = np.log(np.full((3, 3), 1 / 3))
-    np.testing.assert_array_equal(align.viterbi_align(log_probs, [1, 1], 0), [0, -1, 1])
+    np.testing.assert_array_equal(viterbi.viterbi_align(log_probs, [1, 1], 0), [0, -1, 1])
     with pytest.raises(ValueError, match="needs at least 3 frames"):
-        align.viterbi_align(log_probs[:2], [1, 1], 0)
+        viterbi.viterbi_align(log_probs[:2], [1, 1], 0)
 
 
 def test_the_model_decides_where_labels_go():
@@ -203,25 +203,25 @@ def test_the_model_decides_where_labels_go():
     probs = np.full((6, 3), 0.05)
     probs[:, 0] = 0.9
     probs[3:5] = [0.05, 0.05, 0.9]
-    alignment = align.viterbi_align(np.log(probs), [2], 0)
+    alignment = viterbi.viterbi_align(np.log(probs), [2], 0)
     np.testing.assert_array_equal(alignment, [-1, -1, -1, 0, 0, -1])
 
 
 def test_bad_inputs_are_refused():
     log_probs = np.log(np.full((4, 3), 1 / 3))
     with pytest.raises(ValueError, match="not the blank"):
-        align.viterbi_align(log_probs, [0], 0)
+        viterbi.viterbi_align(log_probs, [0], 0)
     with pytest.raises(ValueError, match=r"in \[0, 3\)"):
-        align.viterbi_align(log_probs, [3], 0)
+        viterbi.viterbi_align(log_probs, [3], 0)
     with pytest.raises(ValueError, match="NaN"):
-        align.viterbi_align(np.full((4, 3), np.nan), [1], 0)
+        viterbi.viterbi_align(np.full((4, 3), np.nan), [1], 0)
     impossible = log_probs.copy()
     impossible[:, 1] = -np.inf
     with pytest.raises(ValueError, match="probability 0"):
-        align.viterbi_align(impossible, [1], 0)
-    np.testing.assert_array_equal(align.viterbi_align(log_probs, [], 0), [-1] * 4)
+        viterbi.viterbi_align(impossible, [1], 0)
+    np.testing.assert_array_equal(viterbi.viterbi_align(log_probs, [], 0), [-1] * 4)
     with pytest.raises(ValueError, match="needs at least 1 frames"):
-        align.viterbi_align(np.zeros((0, 3)), [1], 0)
+        viterbi.viterbi_align(np.zeros((0, 3)), [1], 0)
 
 
 @pytest.mark.parametrize("stored", [1, 5, 31, 32, 33, 47, 64, 100, 257])
@@ -229,7 +229,7 @@ def test_bad_inputs_are_refused():
 def test_to_record_frames_gives_kept_frames_their_fitted_alignment(stored, max_frames):
     kept = fit.fit_indices(stored, max_frames)
     fitted = np.arange(len(kept), dtype=np.int32) % 3 - 1
-    carried = align.to_record_frames(fitted, stored, max_frames)
+    carried = viterbi.to_record_frames(fitted, stored, max_frames)
     assert carried.shape == (stored,)
     np.testing.assert_array_equal(carried[kept], fitted)
 

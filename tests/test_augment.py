@@ -14,11 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aslx.augment import cutmix as cutmix_lib
-from aslx.augment import recipe
-from aslx.augment import reference as ref
-from aslx.augment import transforms as T
-from aslx.landmarks import presets
+from aslx.augment import recipe, transforms
+from aslx.landmarks import preprocess, presets
 from aslx.vocab import LABEL_PAD
+from tests import augment_reference as ref
 
 PRESET = presets.KAGGLE75
 FRAMES, LABELS = 24, 8
@@ -91,7 +90,7 @@ SEEDS = st.integers(0, 10_000)
 @given(seed=SEEDS, missing=st.floats(0, 1))
 def test_normalize_matches_reference(seed, missing):
     sample = make_sample(seed, missing=missing)
-    got = jax.jit(T.normalize, static_argnums=1)(as_jax(sample), PRESET)
+    got = jax.jit(preprocess.normalize, static_argnums=1)(as_jax(sample), PRESET)
     assert_samples_close(got, ref.normalize(dict(sample), PRESET.group_sizes), atol=1e-4)
 
 
@@ -99,7 +98,7 @@ def test_normalize_matches_reference(seed, missing):
 @given(seed=SEEDS, flip=st.booleans())
 def test_time_flip_matches_reference(seed, flip):
     sample = make_sample(seed)
-    got = jax.jit(T.time_flip)(as_jax(sample), flip)
+    got = jax.jit(transforms.time_flip)(as_jax(sample), flip)
     assert_samples_close(got, ref.time_flip(dict(sample), flip))
 
 
@@ -108,7 +107,7 @@ def test_time_flip_matches_reference(seed, flip):
 def test_resample_matches_np_interp(seed, scale, flip, missing):
     """Coordinates and the missing-mask interpolate like np.interp; the result still fits T."""
     sample = make_sample(seed, missing=missing)
-    got = jax.jit(T.resample)(as_jax(sample), jnp.float32(scale), flip)
+    got = jax.jit(transforms.resample)(as_jax(sample), jnp.float32(scale), flip)
     want = ref.resample(dict(sample), np.float32(scale), flip)
     assert_samples_close(got, want, atol=1e-5)
     n = sample["frame_mask"].sum()
@@ -119,7 +118,7 @@ def test_resample_matches_np_interp(seed, scale, flip, missing):
 
 def test_resample_of_a_full_clip_equals_np_interp_per_coordinate():
     sample = make_sample(3, frames=10, missing=0.0)
-    got = T.resample(as_jax(sample), jnp.float32(1.7))
+    got = transforms.resample(as_jax(sample), jnp.float32(1.7))
     source = np.arange(17) * 9 / 16
     for landmark in (0, 30, 74):
         for axis in range(3):
@@ -131,16 +130,16 @@ def test_resample_of_a_full_clip_equals_np_interp_per_coordinate():
 @given(seed=SEEDS, length=st.integers(1, FRAMES))
 def test_truncate_and_align_match_reference(seed, length):
     sample = make_sample(seed)
-    got = jax.jit(T.truncate, static_argnums=1)(as_jax(sample), length)
+    got = jax.jit(transforms.truncate, static_argnums=1)(as_jax(sample), length)
     want = ref.truncate(dict(sample), length)
     assert_samples_close(got, want)
-    assert_samples_close(jax.jit(T.align_ctc_label)(got), ref.align_ctc_label(want))
+    assert_samples_close(jax.jit(transforms.align_ctc_label)(got), ref.align_ctc_label(want))
 
 
 def test_align_keeps_the_longest_emittable_prefix():
     sample = make_sample(0, frames=5, labels=6)
     sample["labels"][:6] = [1, 1, 2, 3, 3, 4]  # 1 1 needs 3 frames, 1 1 2 3 needs 5
-    out = T.align_ctc_label(as_jax(sample))
+    out = transforms.align_ctc_label(as_jax(sample))
     assert list(np.asarray(out["labels"])[:5]) == [1, 1, 2, 3, LABEL_PAD]
     assert int(out["label_mask"].sum()) == 4
 
@@ -150,7 +149,7 @@ def test_align_keeps_the_longest_emittable_prefix():
 def test_block_cover_matches_reference(seed, block):
     starts = np.random.default_rng(seed).random(FRAMES) < 0.2
     np.testing.assert_array_equal(
-        T.block_cover(jnp.asarray(starts), block), ref.block_cover(starts, block)
+        transforms.block_cover(jnp.asarray(starts), block), ref.block_cover(starts, block)
     )
 
 
@@ -159,13 +158,15 @@ def test_block_cover_matches_reference(seed, block):
 def test_masks_and_noise_match_reference(seed):
     sample, params = make_sample(seed), draw_params(seed)
     params["hidden"] = np.random.default_rng(seed).random((FRAMES, L)) < 0.3
-    got = jax.jit(T.frame_block_mask)(as_jax(sample), params["hidden"])
+    got = jax.jit(transforms.frame_block_mask)(as_jax(sample), params["hidden"])
     assert_samples_close(got, ref.frame_block_mask(dict(sample), params["hidden"]))
     frames = np.random.default_rng(seed + 1).random(FRAMES) < 0.5
-    got = jax.jit(T.frame_noise, static_argnums=3)(as_jax(sample), frames, params["noise"], 0.3)
+    got = jax.jit(transforms.frame_noise, static_argnums=3)(
+        as_jax(sample), frames, params["noise"], 0.3
+    )
     assert_samples_close(got, ref.frame_noise(dict(sample), frames, params["noise"], 0.3))
     dropped = np.random.default_rng(seed + 2).random(L) < 0.3
-    got = jax.jit(T.feature_mask)(as_jax(sample), dropped)
+    got = jax.jit(transforms.feature_mask)(as_jax(sample), dropped)
     assert_samples_close(got, ref.feature_mask(dict(sample), dropped))
 
 
@@ -173,7 +174,9 @@ def test_masks_and_noise_match_reference(seed):
 def test_permute_equals_fancy_indexing(preset):
     x = np.random.default_rng(0).random((3, preset.num_landmarks, 2)).astype(np.float32)
     permutation = preset.mirror_permutation()
-    np.testing.assert_array_equal(T.permute(jnp.asarray(x), permutation, 1), x[:, permutation])
+    np.testing.assert_array_equal(
+        preprocess.permute(jnp.asarray(x), permutation, 1), x[:, permutation]
+    )
 
 
 @PROPERTY
@@ -188,7 +191,9 @@ def test_horizontal_flip_matches_reference(seed, flips):
 
 _flip = jax.jit(
     functools.partial(
-        T.horizontal_flip, permutation=PRESET.mirror_permutation(), group_ids=PRESET.group_ids
+        transforms.horizontal_flip,
+        permutation=PRESET.mirror_permutation(),
+        group_ids=PRESET.group_ids,
     )
 )
 
@@ -196,8 +201,8 @@ _flip = jax.jit(
 def test_flipping_twice_is_the_identity():
     sample = as_jax(make_sample(4))
     flip = jnp.ones(3, bool)
-    once = T.horizontal_flip(sample, flip, PRESET.mirror_permutation(), PRESET.group_ids)
-    twice = T.horizontal_flip(once, flip, PRESET.mirror_permutation(), PRESET.group_ids)
+    once = transforms.horizontal_flip(sample, flip, PRESET.mirror_permutation(), PRESET.group_ids)
+    twice = transforms.horizontal_flip(once, flip, PRESET.mirror_permutation(), PRESET.group_ids)
     assert_samples_close(twice, sample, atol=0)
 
 
@@ -208,7 +213,7 @@ def test_rotation_matches_explicit_rotation_matrices(seed):
     explicit elementary matrices."""
     sample, params = make_sample(seed), draw_params(seed)
     rotate = np.array([True, False, True])
-    got = jax.jit(T.interpolated_rotation, static_argnums=1)(
+    got = jax.jit(transforms.interpolated_rotation, static_argnums=1)(
         as_jax(sample), PRESET.group_sizes, rotate, params["angles"], params["centres"]
     )
     g = len(PRESET.group_sizes)
@@ -229,7 +234,7 @@ def test_rotation_matches_explicit_rotation_matrices(seed):
 @given(seed=SEEDS)
 def test_shear_scale_shift_match_reference(seed):
     sample, params = make_sample(seed), draw_params(seed)
-    got = jax.jit(T.affine, static_argnums=1)(
+    got = jax.jit(transforms.affine, static_argnums=1)(
         as_jax(sample), PRESET.group_sizes, params["shear"], params["scale"], params["shift"]
     )
     g = len(PRESET.group_sizes)
@@ -249,7 +254,7 @@ def test_shear_scale_shift_match_reference(seed):
 
 def test_rotation_matrices_are_rotations():
     angles = jax.random.uniform(jax.random.key(0), (50, 3), minval=-3, maxval=3)
-    r = np.asarray(T.rotation_matrices(angles), np.float64)
+    r = np.asarray(transforms.rotation_matrices(angles), np.float64)
     np.testing.assert_allclose(
         r @ r.transpose(0, 2, 1), np.broadcast_to(np.eye(3), r.shape), atol=1e-5
     )
@@ -394,7 +399,9 @@ def test_block_start_probability_covers_the_ratio():
     """Blocks started with start_probability() cover about `ratio` of the frames."""
     for block in (recipe.BlockMask(0.8, 3, 1.0), recipe.BlockMask(0.1, 3, 1.0)):
         starts = jax.random.bernoulli(jax.random.key(0), block.start_probability(), (20_000,))
-        assert abs(float(T.block_cover(starts, block.block_size).mean()) - block.ratio) < 0.02
+        assert (
+            abs(float(transforms.block_cover(starts, block.block_size).mean()) - block.ratio) < 0.02
+        )
 
 
 # --- labels stay consistent with frames ------------------------------------------------------
@@ -425,7 +432,7 @@ def assert_frames_show_their_labels(sample: dict):
 @given(seed=SEEDS)
 def test_time_flip_keeps_labels_consistent_with_frames(seed):
     sample = encode_labels_in_frames(make_sample(seed, missing=0.0))
-    out = jax.jit(T.time_flip)(as_jax(sample), True)
+    out = jax.jit(transforms.time_flip)(as_jax(sample), True)
     assert_frames_show_their_labels(out)
     m = sample["label_mask"].sum()
     np.testing.assert_array_equal(np.asarray(out["labels"])[:m], sample["labels"][:m][::-1])

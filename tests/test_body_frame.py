@@ -11,9 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from aslx.augment import recipe
-from aslx.augment import transforms as T
-from aslx.landmarks import hands, layouts, presets
+from aslx.augment import recipe, transforms
+from aslx.landmarks import hands, layouts, preprocess, presets
 from aslx.landmarks import normalize as normalize_lib
 from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT, Normalization, parse_aspect
 
@@ -63,7 +62,7 @@ def normalized(points, mask, normalization=BODY) -> np.ndarray:
         "landmark_mask": jnp.asarray(mask)[None],
         "frame_mask": jnp.ones((1, len(points)), bool),
     }
-    fn = jax.jit(recipe.normalize_batch, static_argnums=(1, 2))
+    fn = jax.jit(preprocess.normalize_batch, static_argnums=(1, 2))
     return np.asarray(fn(batch, PRESET, normalization)["landmarks"][0])
 
 
@@ -167,7 +166,9 @@ def test_a_preset_without_shoulders_falls_back_to_the_clip_frame():
     assert preset.shoulder_slots is None
     points, mask = signing_clip(np.random.default_rng(5))
     points, mask = points[:, :42], mask[:, :42]
-    fn = jax.jit(lambda p, m: T.normalize({"landmarks": p, "landmark_mask": m}, preset, BODY))
+    fn = jax.jit(
+        lambda p, m: preprocess.normalize({"landmarks": p, "landmark_mask": m}, preset, BODY)
+    )
     a = fn(points, mask)
     b = fn(points * 0.5 + 0.2, mask)
     np.testing.assert_allclose(np.asarray(a["placement"]), np.asarray(b["placement"]), atol=1e-5)
@@ -176,15 +177,15 @@ def test_a_preset_without_shoulders_falls_back_to_the_clip_frame():
 def test_the_flip_mirrors_the_placement_with_the_points():
     points, mask = signing_clip(np.random.default_rng(6))
     sample = {"landmarks": jnp.asarray(points), "landmark_mask": jnp.asarray(mask)}
-    normal = T.normalize(sample, PRESET, BODY)
+    normal = preprocess.normalize(sample, PRESET, BODY)
     flip = jnp.ones(len(PRESET.groups), bool)
     args = (PRESET.mirror_permutation(), PRESET.group_ids, PRESET.group_mirror_permutation())
-    flipped = T.horizontal_flip(normal, flip, *args)
+    flipped = transforms.horizontal_flip(normal, flip, *args)
     left, right = PRESET.hand_groups
     np.testing.assert_allclose(
         flipped["placement"][left], normal["placement"][right] * jnp.array([-1, 1, 1, 1])
     )
-    twice = T.horizontal_flip(flipped, flip, *args)
+    twice = transforms.horizontal_flip(flipped, flip, *args)
     np.testing.assert_allclose(twice["placement"], normal["placement"])
 
 
@@ -195,11 +196,11 @@ def test_still_clip_holds_one_frame():
         "landmark_mask": jnp.asarray(mask),
         "frame_mask": jnp.arange(10) < 8,
     }
-    held = T.still_clip(sample, jnp.asarray(True), jnp.asarray(0.5), jnp.asarray(0.3))
+    held = transforms.still_clip(sample, jnp.asarray(True), jnp.asarray(0.5), jnp.asarray(0.3))
     assert int(held["frame_mask"].sum()) == 1 + int(0.3 * 8)
     np.testing.assert_array_equal(np.asarray(held["landmarks"][:3]), np.stack([points[4]] * 3))
     assert not np.asarray(held["landmarks"][3:]).any()
-    off = T.still_clip(sample, jnp.asarray(False), jnp.asarray(0.5), jnp.asarray(0.3))
+    off = transforms.still_clip(sample, jnp.asarray(False), jnp.asarray(0.5), jnp.asarray(0.3))
     np.testing.assert_array_equal(np.asarray(off["frame_mask"]), np.asarray(sample["frame_mask"]))
 
 
@@ -225,6 +226,7 @@ def test_camera_aspect_round_trips_from_ingest_to_the_export(tmp_path, capsys):
     from aslx.model.config import ModelConfig
     from aslx.records.metadata import RecordSet
     from aslx.run.card import ModelCard
+    from aslx.run.reader import InferenceModel
     from aslx.run.source import TrainedModel
     from aslx.training import config as config_lib
     from aslx.vocab import ClassVocab
@@ -259,7 +261,9 @@ def test_camera_aspect_round_trips_from_ingest_to_the_export(tmp_path, capsys):
     again = ModelCard.from_json(json.loads(json.dumps(card.to_json())), "model.json")
     assert again.normalization == normalization and again.train_frames == {"min": 6, "mean": 6.0}
     graphdef, params = model_lib.create(model)
-    args = tflite.inference_args(TrainedModel(again, graphdef, params, "raw", None), 8)
+    trained = TrainedModel(again, graphdef, params, "raw", None)
+    args = tflite.inference_args(InferenceModel.of(trained))
+    assert args["aslx"]["max_frames"] == 8
     assert args["aslx"]["camera_aspect"] == pytest.approx(16 / 9)
     assert Normalization.from_json(args["aslx"]["normalization"]) == normalization
 
@@ -281,9 +285,9 @@ def test_a_record_set_or_card_from_before_the_field_reads_as_portrait(tmp_path):
 
 def test_the_pose_reader_records_its_camera(shared_data, tmp_path):
     pytest.importorskip("pose_format")
-    from aslx.records import ingest
+    from aslx.records import writer
 
-    meta = ingest.ingest("pose", shared_data / "pose_files", tmp_path / "pose", progress=False)
+    meta = writer.ingest("pose", shared_data / "pose_files", tmp_path / "pose", progress=False)
     assert meta["camera_aspect_from"] == "reader"
     assert 0.3 < meta["camera_aspect"] < 3
 
@@ -297,7 +301,9 @@ def test_the_inserted_resting_hand_is_still_low_mirrored_and_the_rule_drops_it()
         "frame_mask": jnp.ones(len(points), bool),
     }
     offset = jnp.array([0.02, -0.01])
-    fn = jax.jit(lambda s, on: T.insert_resting_hand(s, PRESET, on, jnp.asarray(0.5), offset))
+    fn = jax.jit(
+        lambda s, on: transforms.insert_resting_hand(s, PRESET, on, jnp.asarray(0.5), offset)
+    )
     got = {k: np.asarray(v) for k, v in fn(sample, jnp.asarray(True)).items()}
     assert got["landmark_mask"][:, LEFT].all()
     np.testing.assert_array_equal(got["landmarks"][:, RIGHT], points[:, RIGHT])
@@ -328,14 +334,14 @@ def test_bone_scaling_lengthens_each_bone_by_its_factor_and_keeps_the_wrist():
     points, mask = signing_clip(rng, frames=3)
     mask[:, LEFT] = True
     points[:, LEFT] = hand_shape(rng) + 0.6
-    factors = rng.uniform(0.8, 1.2, (2, len(T.HAND_BONES))).astype(np.float32)
+    factors = rng.uniform(0.8, 1.2, (2, len(transforms.HAND_BONES))).astype(np.float32)
     got = np.asarray(
-        T.scale_bones(_sample(points, mask), PRESET, jnp.asarray(factors))["landmarks"]
+        transforms.scale_bones(_sample(points, mask), PRESET, jnp.asarray(factors))["landmarks"]
     )
     for h, hand in enumerate((LEFT, RIGHT)):
         before, after = points[:, hand], got[:, hand]
         np.testing.assert_allclose(after[:, 0], before[:, 0])  # the wrist stays
-        for b, (parent, child) in enumerate(T.HAND_BONES):
+        for b, (parent, child) in enumerate(transforms.HAND_BONES):
             want = factors[h, b] * np.linalg.norm(before[:, child] - before[:, parent], axis=-1)
             got_length = np.linalg.norm(after[:, child] - after[:, parent], axis=-1)
             np.testing.assert_allclose(got_length, want, rtol=1e-4)
@@ -345,12 +351,12 @@ def test_bone_scaling_lengthens_each_bone_by_its_factor_and_keeps_the_wrist():
 def test_hand_scaling_is_about_the_wrist_and_reframing_loses_what_leaves_the_image():
     points, mask = signing_clip(np.random.default_rng(13), frames=4)
     sample = _sample(points, mask)
-    bigger = np.asarray(T.scale_hands(sample, PRESET, jnp.array([1.0, 1.5]))["landmarks"])
+    bigger = np.asarray(transforms.scale_hands(sample, PRESET, jnp.array([1.0, 1.5]))["landmarks"])
     right = points[:, RIGHT]
     np.testing.assert_allclose(
         bigger[:, RIGHT], right[:, :1] + 1.5 * (right - right[:, :1]), atol=1e-6
     )
-    moved = T.reframe(sample, jnp.asarray(2.0), jnp.array([0.3, 0.0]))
+    moved = transforms.reframe(sample, jnp.asarray(2.0), jnp.array([0.3, 0.0]))
     xy = 0.5 + 2.0 * (points[..., :2] - 0.5) + np.array([0.3, 0.0])
     inside = mask & np.all((xy >= 0) & (xy <= 1), axis=-1)
     assert 0 < inside.sum() < mask.sum()  # the zoom crops some points, not all
@@ -414,9 +420,9 @@ def test_a_still_clip_holds_a_frame_that_shows_a_hand():
     mask[:, RIGHT] = False
     mask[[2, 7], RIGHT] = True  # the hand is seen in two frames only
     sample = _sample(points, mask)
-    hands_only = T.hand_slices(PRESET)
+    hands_only = transforms.hand_slices(PRESET)
     for frame, want in ((0.0, 2), (0.49, 2), (0.5, 7), (0.99, 7)):
-        held = T.still_clip(
+        held = transforms.still_clip(
             sample, jnp.asarray(True), jnp.asarray(frame), jnp.asarray(0.0), hands_only
         )
         assert int(held["frame_mask"].sum()) == 1
@@ -431,12 +437,16 @@ def test_a_still_clip_holds_a_frame_where_the_hand_is_held():
     points[:, RIGHT, 1] += lift[:, None]
     points[6:, RIGHT, :2] += np.random.default_rng(1).normal(0, 1e-4, (6, 21, 2))
     sample = _sample(points, mask)
-    motion = np.asarray(T.hand_motion(sample, T.hand_slices(PRESET)))
+    motion = np.asarray(transforms.hand_motion(sample, transforms.hand_slices(PRESET)))
     assert np.isinf(motion[[0, -1]]).all() and motion[7] < motion[2]
     chosen = set()
     for frame in np.linspace(0, 0.99, 12):
-        held = T.still_clip(
-            sample, jnp.asarray(True), jnp.asarray(frame), jnp.asarray(0.0), T.hand_slices(PRESET)
+        held = transforms.still_clip(
+            sample,
+            jnp.asarray(True),
+            jnp.asarray(frame),
+            jnp.asarray(0.0),
+            transforms.hand_slices(PRESET),
         )
         pick = [
             t
@@ -449,13 +459,13 @@ def test_a_still_clip_holds_a_frame_where_the_hand_is_held():
 
 @pytest.mark.parametrize("broken", ["wide", 0, -1.5, True, None])
 def test_a_broken_camera_aspect_in_metadata_is_one_line_naming_the_file(tmp_path, broken):
-    from aslx.records import ingest
+    from aslx.records import writer
     from aslx.records.metadata import RecordSet
 
     X = np.zeros((2, 4, layouts.NUM_LANDMARKS, 3), np.float32)
     X[..., layouts.group_slice("right_hand"), :] = 0.5
     np.savez(tmp_path / "c.npz", X=X, y=np.array([0, 0]), classes=np.array(["a"]))
-    ingest.ingest("npz", tmp_path / "c.npz", tmp_path / "rec", progress=False)
+    writer.ingest("npz", tmp_path / "c.npz", tmp_path / "rec", progress=False)
     path = tmp_path / "rec" / "metadata.json"
     meta = json.loads(path.read_text())
     path.write_text(json.dumps(meta | {"camera_aspect": broken}))

@@ -21,7 +21,7 @@ from aslx.export import tflite
 from aslx.formats import detect, mp_data, npz
 from aslx.formats.clip import Clip, Skipped
 from aslx.landmarks import layouts
-from aslx.records import ingest as ingest_lib
+from aslx.records import writer as ingest_lib
 from aslx.run import lock as lock_lib
 from aslx.run import source as source_lib
 from aslx.run import weights_file

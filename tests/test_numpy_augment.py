@@ -1,32 +1,20 @@
 """The vectorised per-sample NumPy recipe (``benchmarks/numpy_augment.py``, the host-side
-baseline of the augmentation benchmark) against the slow NumPy reference: the same draws from
-the same generator, and the same outputs from the same parameters. NumPy only, no jit."""
+baseline of the augmentation benchmark) against the slow NumPy reference
+(``tests/augment_reference.py``): the same draws from the same generator, and the same outputs
+from the same parameters. NumPy only, no jit."""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from aslx.augment import reference
 from aslx.augment.recipe import AugmentConfig, BlockMask
 from aslx.landmarks import presets
 from aslx.vocab import LABEL_PAD
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-numpy_augment = load("numpy_augment")
+from benchmarks import numpy_augment
+from tests import augment_reference as reference
 
 FRAMES, LABELS = 40, 12
 DEFAULT = AugmentConfig()

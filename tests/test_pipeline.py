@@ -8,7 +8,7 @@ import pytest
 from aslx.formats import kaggle_fingerspelling
 from aslx.input import fit, pipeline
 from aslx.landmarks import presets
-from aslx.records import ingest
+from aslx.records import writer
 from aslx.records.metadata import NoSuchSplit, RecordSet
 from aslx.vocab import KAGGLE_CHARACTERS, LABEL_PAD
 from tests.conftest import random_clip
@@ -35,7 +35,7 @@ def source_and_records(tmp_path_factory):
         phrases_per_file=16,
         vocabulary={c: i for i, c in enumerate(KAGGLE_CHARACTERS)},
     )
-    ingest.ingest(
+    writer.ingest(
         "kaggle-fingerspelling", root / "raw", root / "records", num_shards=4, progress=False
     )
     clips = {}  # the writer names each file after its first sequence id
@@ -218,7 +218,7 @@ def test_records_of_a_preset_only_give_that_preset(tmp_path, source_and_records)
         [(i, 0, "ab", random_clip(rng, 10)) for i in range(8)],
         vocabulary={c: i for i, c in enumerate(KAGGLE_CHARACTERS)},
     )
-    ingest.ingest(
+    writer.ingest(
         "kaggle-fingerspelling",
         raw,
         tmp_path / "k75",
@@ -282,15 +282,16 @@ def test_sorted_windows_regroup_the_same_records_by_length(source_and_records):
 
 def test_bucket_bounds_lengths_and_trimming():
     frames = {"mean": 81.2, "p95": 200}
-    assert pipeline.default_buckets(frames, 384) == (96, 144, 208, 384)
-    assert pipeline.default_buckets(frames, 64) == (64,)
-    assert pipeline.parse_buckets("auto", frames, 384) == (96, 144, 208, 384)
-    assert pipeline.parse_buckets("none", frames, 384) == (384,)
-    assert pipeline.parse_buckets("64, 128", frames, 384) == (64, 128, 384)
-    assert pipeline.parse_buckets("64,384", frames, 384) == (64, 384)
+    assert fit.default_buckets(frames, 384) == (96, 144, 208, 384)
+    assert fit.default_buckets(frames, 64) == (64,)
+    auto = fit.default_buckets(frames, 384)
+    assert fit.parse_buckets("auto", 384, auto) == (96, 144, 208, 384)
+    assert fit.parse_buckets("none", 384, auto) == (384,)
+    assert fit.parse_buckets("64, 128", 384, auto) == (64, 128, 384)
+    assert fit.parse_buckets("64,384", 384, auto) == (64, 384)
     for bad in ("128,64", "0,64", "64,500", "sixty"):
         with pytest.raises(ValueError, match="buckets"):
-            pipeline.parse_buckets(bad, frames, 384)
+            fit.parse_buckets(bad, 384, auto)
     bounds = (64, 128, 384)
     assert [fit.bucket_length(n, bounds) for n in (1, 64, 65, 384)] == [64, 64, 128, 384]
     with pytest.raises(ValueError, match="exceeds"):

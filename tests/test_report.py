@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aslx.formats import kaggle_fingerspelling
-from aslx.records import ingest
+from aslx.records import writer
 from aslx.report import __main__ as report
 from aslx.vocab import KAGGLE_CHARACTERS
 from tests.conftest import random_clip
@@ -20,7 +20,7 @@ def records(tmp_path_factory):
     kaggle_fingerspelling.write(
         root / "raw", phrases, vocabulary={c: i for i, c in enumerate(KAGGLE_CHARACTERS)}
     )
-    ingest.ingest("kaggle-fingerspelling", root / "raw", root / "records", progress=False)
+    writer.ingest("kaggle-fingerspelling", root / "raw", root / "records", progress=False)
     return root / "records"
 
 

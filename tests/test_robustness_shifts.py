@@ -3,7 +3,6 @@ geometry of each shift, and zeros-as-missing kept through all of them. NumPy onl
 
 from __future__ import annotations
 
-import sys
 import zipfile
 from pathlib import Path
 
@@ -11,9 +10,7 @@ import numpy as np
 import pytest
 
 from aslx.landmarks import layouts
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import robustness_shifts as shifts  # noqa: E402
+from benchmarks import robustness_shifts as shifts
 
 L = layouts.NUM_LANDMARKS
 LEFT_HAND = layouts.group_slice("left_hand")
@@ -467,7 +464,7 @@ def test_shifts_on_real_clips(shared_data):
 
 
 def test_the_benchmark_makes_every_shifted_set_from_the_test_clips():
-    import robustness
+    from benchmarks import robustness
 
     rng = np.random.default_rng(0)
     X = np.zeros((4, 6, 543, 3), np.float32)

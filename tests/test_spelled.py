@@ -16,7 +16,7 @@ from aslx import formats
 from aslx.formats import FormatError, spelled
 from aslx.formats.npz import split_of
 from aslx.landmarks import layouts
-from aslx.records import ingest
+from aslx.records import writer
 
 ARCHIVE = "mp_holistic_35signs/landmarks_f16.npz"
 #: Small counts keep the tests fast.
@@ -106,7 +106,7 @@ def test_ingest_counts(shared_data, tmp_path, monkeypatch):
     )
     monkeypatch.setitem(formats.READERS, "npz-spelled", reader)
     out = tmp_path / "spelled"
-    meta = ingest.ingest("npz-spelled", shared_data / ARCHIVE, out, num_shards=2, progress=False)
+    meta = writer.ingest("npz-spelled", shared_data / ARCHIVE, out, num_shards=2, progress=False)
     written = json.loads((out / "metadata.json").read_text())
     assert written["splits"] == WORDS == meta["splits"]
     assert written["skipped"] == [] and written["vocabulary"]["kind"] == "characters"

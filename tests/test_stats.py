@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from aslx import stats as stats_cli
-from aslx.input import pipeline, stats
+from aslx.input import pipeline
+from aslx.input import summary as summary_lib
 from aslx.records.metadata import RecordSet
 
 
 def test_summary_counts_the_record_set_and_its_padding(synthetic_records):
     config = pipeline.InputConfig(batch_size=4, max_frames=128, preset="kaggle75")
-    summary = stats.summarize(RecordSet(synthetic_records), config)
+    summary = summary_lib.summarize(RecordSet(synthetic_records), config)
     assert summary["examples"] == 48 and summary["splits"] == {"train": 36, "val": 12}
     assert summary["val examples seen"] == 12
     assert summary["batch_shapes"]["landmarks"] == [4, 128, 75, 3]

@@ -40,8 +40,8 @@ import jax
 import jax.numpy as jnp
 
 from aslx.augment import cutmix as cutmix_lib
-from aslx.augment import transforms as T
-from aslx.landmarks import normalize as normalize_lib
+from aslx.augment import transforms
+from aslx.landmarks import preprocess
 from aslx.landmarks.normalize import Normalization
 from aslx.landmarks.presets import Preset
 
@@ -150,7 +150,7 @@ def draw(key: jax.Array, config: AugmentConfig, preset: Preset, frames: int) -> 
     """
     g, lm = len(preset.groups), preset.num_landmarks
     k = iter(jax.random.split(key, 40))
-    hands = len(T.hand_slices(preset))
+    hands = len(transforms.hand_slices(preset))
     units = jnp.asarray(preset.flip_units())
     blocks = [config.block_mask_of(name) for name in preset.group_names]
 
@@ -164,7 +164,9 @@ def draw(key: jax.Array, config: AugmentConfig, preset: Preset, frames: int) -> 
     starts = happens(
         next(k), jnp.asarray([b.start_probability() for b in blocks])[:, None], (g, frames)
     )
-    cover = jnp.stack([T.block_cover(starts[i], b.block_size) for i, b in enumerate(blocks)])
+    cover = jnp.stack(
+        [transforms.block_cover(starts[i], b.block_size) for i, b in enumerate(blocks)]
+    )
     hidden = jnp.repeat(
         cover & block_on[:, None], jnp.asarray(preset.group_sizes), axis=0, total_repeat_length=lm
     ).T  # [T, L]
@@ -195,7 +197,7 @@ def draw(key: jax.Array, config: AugmentConfig, preset: Preset, frames: int) -> 
         "resting_offset": uniform(next(k), config.resting_hand_shift, (2,)),
         "bones": jnp.where(
             happens(next(k), config.bone_scale_p),
-            1 + uniform(next(k), config.bone_scale_limit, (hands, len(T.HAND_BONES))),
+            1 + uniform(next(k), config.bone_scale_limit, (hands, len(transforms.HAND_BONES))),
             1.0,
         ),
         "hand_size": jnp.where(
@@ -225,25 +227,25 @@ def _reframing(on_key, zoom_key, shift_key, config: AugmentConfig) -> dict:
 
 
 def apply(
-    sample: T.Sample,
+    sample: transforms.Sample,
     params: dict,
     config: AugmentConfig,
     preset: Preset,
     normalization: Normalization | None = None,
-) -> T.Sample:
+) -> transforms.Sample:
     """Applies the recipe with drawn ``params`` to one sample (deterministic)."""
     # Signer and camera variation first, on raw image coordinates: normalisation (and its
     # resting-hand rule) must see them as it would see a real clip.
     if config.still_clip_p > 0:
-        sample = T.still_clip(
+        sample = transforms.still_clip(
             sample,
             params["still"],
             params["still_frame"],
             params["still_length"],
-            T.hand_slices(preset),
+            transforms.hand_slices(preset),
         )
     if config.resting_hand_p > 0:
-        sample = T.insert_resting_hand(
+        sample = transforms.insert_resting_hand(
             sample,
             preset,
             params["resting_hand"],
@@ -251,33 +253,33 @@ def apply(
             params["resting_offset"],
         )
     if config.bone_scale_p > 0:
-        sample = T.scale_bones(sample, preset, params["bones"])
+        sample = transforms.scale_bones(sample, preset, params["bones"])
     if config.hand_scale_p > 0:
-        sample = T.scale_hands(sample, preset, params["hand_size"])
+        sample = transforms.scale_hands(sample, preset, params["hand_size"])
     if config.camera_aspect_p > 0:
-        sample = T.camera_aspect_jitter(sample, params["y_factor"])
+        sample = transforms.camera_aspect_jitter(sample, params["y_factor"])
     if config.reframe_p > 0:
-        sample = T.reframe(sample, params["zoom"], params["frame_shift"])
+        sample = transforms.reframe(sample, params["zoom"], params["frame_shift"])
     if config.normalize:
-        sample = T.normalize(sample, preset, normalization)
-    sample = T.horizontal_flip(
+        sample = preprocess.normalize(sample, preset, normalization)
+    sample = transforms.horizontal_flip(
         sample,
         params["flip"],
         preset.mirror_permutation(),
         preset.group_ids,
         preset.group_mirror_permutation(),
     )
-    sample = T.resample(sample, params["resample_scale"], params["time_flip"])
+    sample = transforms.resample(sample, params["resample_scale"], params["time_flip"])
     if config.max_length is not None:
-        sample = T.truncate(sample, config.max_length)
+        sample = transforms.truncate(sample, config.max_length)
     if config.align_ctc_label:
-        sample = T.align_ctc_label(sample)
-    sample = T.frame_block_mask(sample, params["hidden"])
-    sample = T.frame_noise(
+        sample = transforms.align_ctc_label(sample)
+    sample = transforms.frame_block_mask(sample, params["hidden"])
+    sample = transforms.frame_noise(
         sample, params["noise_frames"], params["noise"], config.frame_noise_stdev
     )
-    sample = T.feature_mask(sample, params["dropped"])
-    return T.spatial(
+    sample = transforms.feature_mask(sample, params["dropped"])
+    return transforms.spatial(
         sample,
         preset.group_sizes,
         params["rotate"],
@@ -311,35 +313,11 @@ def augment_batch(
     def one(key, sample):
         params = draw(key, config, preset, frames)
         augmented = apply(sample, params, config, preset, normalization)
-        return augmented | {"landmarks": _input(augmented, preset, normalization)}
+        return augmented | {"landmarks": preprocess.model_input(augmented, preset, normalization)}
 
     augmented = jax.vmap(one)(keys, sample)
     augmented.pop("placement", None)
     return batch | augmented
-
-
-def _input(sample: T.Sample, preset: Preset, normalization: Normalization) -> jnp.ndarray:
-    if normalization.frame == "body" and "placement" not in sample:
-        # Augmentation without normalisation (AugmentConfig.normalize False) has no placement.
-        sample = sample | {"placement": jnp.zeros((len(preset.groups), 4))}
-    return normalize_lib.model_input(sample, preset, normalization)
-
-
-def normalize_batch(
-    batch: dict, preset: Preset, normalization: Normalization | None = None
-) -> dict:
-    """What evaluation and inference see: the recipe's first step (aspect correction, the
-    resting-hand rule, normalisation) alone, deterministic, on a ``[B, …]`` batch;
-    ``landmarks`` becomes the model's input ``[B, T, L, C]``."""
-    normalization = normalization or Normalization.per_group()
-    sample = {k: batch[k] for k in ("landmarks", "landmark_mask", "frame_mask")}
-
-    def one(sample):
-        normalized = T.normalize(sample, preset, normalization)
-        return normalized | {"landmarks": _input(normalized, preset, normalization)}
-
-    normalized = jax.vmap(one)(sample)
-    return batch | {k: normalized[k] for k in ("landmarks", "landmark_mask")}
 
 
 def prepare_batch(
@@ -352,5 +330,5 @@ def prepare_batch(
     """The train step's view of a batch: the whole recipe, or only normalisation when
     ``config`` is ``None`` (augmentation off)."""
     if config is None:
-        return normalize_batch(batch, preset, normalization)
+        return preprocess.normalize_batch(batch, preset, normalization)
     return augment_batch(key, batch, config, preset, normalization)

@@ -15,7 +15,7 @@ alignment          [T] int32           optional: label position each frame shows
 
 Each transform here is deterministic given its parameters (angles, masks, scales …); the recipe
 (:mod:`aslx.augment.recipe`) draws those from a key. That split lets the tests feed the same
-parameters to the slow NumPy reference (:mod:`aslx.augment.reference`). Shapes never change:
+parameters to the slow NumPy reference (``tests/augment_reference.py``). Shapes never change:
 frames that stop being real are masked, never removed. Every transform keeps the invariants:
 masked points are 0, padding frames have no valid points, missing points stay missing.
 
@@ -26,13 +26,10 @@ the sample exactly as it was.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from aslx import ctc_frames
-from aslx.landmarks import hands
-from aslx.landmarks import normalize as normalize_lib
-from aslx.landmarks.normalize import Normalization
+from aslx.landmarks import preprocess
 from aslx.vocab import LABEL_PAD
 
 Sample = dict[str, jnp.ndarray]
@@ -62,36 +59,6 @@ def _clean(sample: Sample) -> Sample:
 
 
 # --- whole-clip transforms ------------------------------------------------------------------
-
-
-def normalize(sample: Sample, preset, normalization: Normalization | None = None) -> Sample:
-    """Aspect correction, the resting-hand rule, then per-group centring and scaling
-    (:mod:`aslx.landmarks.normalize`); in the body frame also ``placement [G, 4]``. The
-    landmark mask loses a dropped resting hand. ``normalization`` ``None`` is
-    :meth:`Normalization.per_group`."""
-    normalization = normalization or Normalization.per_group()
-    sizes = preset.group_sizes
-    points = normalize_lib.correct_aspect(sample["landmarks"], normalization.y_scale)
-    mask = sample["landmark_mask"].astype(bool)
-    body = normalization.frame == "body"
-    pair = preset.hand_groups if normalization.drop_resting_hands else None
-    if body or pair:
-        centre, width = normalize_lib.body_frame(points, mask, preset.shoulder_slots)
-    if pair:
-        slices = preset.group_slices()
-        left, right = ((points[:, slices[g]], mask[:, slices[g]]) for g in pair)
-        rests = dict(zip(pair, hands.resting(jnp, left, right, width)))
-        dropped = jnp.stack([rests.get(g, jnp.asarray(False)) for g in range(len(sizes))])
-        mask = mask & ~normalize_lib.per_landmark(dropped, sizes)[None]
-    statistics = normalize_lib.group_statistics(points, mask, sizes, normalization.extent)
-    out = sample | {
-        "landmarks": normalize_lib.normalize_groups(points, mask, sizes, statistics=statistics),
-        "landmark_mask": mask,
-    }
-    if body:
-        present = jnp.stack([mask[:, s].any() for s in preset.group_slices()])
-        out["placement"] = normalize_lib.placements(statistics, centre, width, present)
-    return out
 
 
 def hand_motion(sample: Sample, hands) -> jnp.ndarray:
@@ -393,22 +360,6 @@ def feature_mask(sample: Sample, dropped: jnp.ndarray) -> Sample:
 # --- spatial transforms (after normalisation: groups are centred) ---------------------------
 
 
-def permute(x: jnp.ndarray, permutation, axis: int) -> jnp.ndarray:
-    """``x`` reordered along ``axis`` by a static ``permutation`` (or any fixed selection of
-    indices: ``jnp.take(x, permutation, axis)``), as a concatenation of its contiguous runs:
-    XLA fuses slices and concatenations, where a gather would force the producer's whole
-    computation (random noise included) to be redone per read; and the TFLite converter
-    refuses gathers in a graph whose frame count is dynamic (:mod:`aslx.export.tflite`)."""
-    permutation = [int(i) for i in permutation]
-    runs, start = [], 0
-    for i in range(1, len(permutation) + 1):
-        if i == len(permutation) or permutation[i] != permutation[i - 1] + 1:
-            runs.append((permutation[start], permutation[i - 1] + 1))
-            start = i
-    slices = [jax.lax.slice_in_dim(x, a, b, axis=axis) for a, b in runs]
-    return jnp.concatenate(slices, axis=axis) if len(slices) > 1 else slices[0]
-
-
 def horizontal_flip(
     sample: Sample, flip: jnp.ndarray, permutation, group_ids, group_permutation=None
 ) -> Sample:
@@ -417,8 +368,10 @@ def horizontal_flip(
     pose and lip points swap with their partners). A body-frame ``placement [G, 4]`` mirrors
     with them: its centre's x changes sign and partner groups swap (``group_permutation
     [G]``)."""
-    points = permute(sample["landmarks"], permutation, axis=1) * jnp.asarray([-1.0, 1.0, 1.0])
-    mask = permute(sample["landmark_mask"], permutation, axis=1)
+    points = preprocess.permute(sample["landmarks"], permutation, axis=1) * jnp.asarray(
+        [-1.0, 1.0, 1.0]
+    )
+    mask = preprocess.permute(sample["landmark_mask"], permutation, axis=1)
     out = sample | {
         "landmarks": jnp.where(
             flip[jnp.asarray(group_ids)][None, :, None], points, sample["landmarks"]
@@ -428,7 +381,7 @@ def horizontal_flip(
         ),
     }
     if "placement" in sample:
-        placed = permute(sample["placement"], group_permutation, axis=0)
+        placed = preprocess.permute(sample["placement"], group_permutation, axis=0)
         placed = placed * jnp.asarray([-1.0, 1.0, 1.0, 1.0])
         out["placement"] = jnp.where(flip[:, None], placed, sample["placement"])
     return out

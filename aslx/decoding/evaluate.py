@@ -25,18 +25,8 @@ from aslx import processes
 from aslx import vocab as vocab_lib
 from aslx.decoding import ctc as ctc_decoding
 from aslx.decoding import metrics as metrics_lib
+from aslx.input import batch as batch_lib
 from aslx.model.inference import ctc_layout
-
-#: Arrays of a host batch that go to the devices (the rest, e.g. clip ids, stay on the host).
-DEVICE_KEYS = (
-    "landmarks",
-    "landmark_mask",
-    "frame_mask",
-    "labels",
-    "label_mask",
-    "example_mask",
-    "alignment",
-)
 
 
 def primary_metric(task: str, vocab: vocab_lib.Vocab) -> tuple[str, str]:
@@ -46,10 +36,6 @@ def primary_metric(task: str, vocab: vocab_lib.Vocab) -> tuple[str, str]:
     if isinstance(vocab, vocab_lib.CharVocab):
         return "normalized_levenshtein", "max"
     return "wer", "min"
-
-
-def device_batch(batch: dict) -> dict:
-    return {k: v for k, v in batch.items() if k in DEVICE_KEYS}
 
 
 def local_rows(array: jax.Array) -> np.ndarray:
@@ -107,7 +93,7 @@ def evaluate(
     short = np.zeros(1, np.float64)
     empty = np.zeros(1, np.float64)
     for batch in batches:
-        out = forward(params, to_device(device_batch(batch)))
+        out = forward(params, to_device(batch_lib.device_batch(batch)))
         want = ("class_logits",) if task == "classification" else ("best_path",)
         if task != "classification" and beam > 1:
             want = ("log_probs",)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from aslx import vocab as vocab_lib
-from aslx.augment import recipe
+from aslx.landmarks import preprocess
 from aslx.landmarks.normalize import Normalization
 from aslx.landmarks.presets import Preset
 from aslx.model import model as model_lib
@@ -39,7 +39,7 @@ def make_forward(
     that traces it with the parameters as constants: the TFLite graph)."""
 
     def forward(params, batch):
-        batch = recipe.normalize_batch(batch, preset, normalization)
+        batch = preprocess.normalize_batch(batch, preset, normalization)
         out = model_lib.apply(graphdef, params, batch["landmarks"], batch["frame_mask"])
         if task == "classification":
             return {"class_logits": out["class_logits"]}

@@ -11,14 +11,14 @@ import argparse
 import sys
 
 from aslx import cli
-from aslx.report import clip, joints
+from aslx.report import clip_frames, joints
 
 
 @cli.command
 def main(argv: list[str] | None = None) -> int:
     parser = cli.parser("python -m aslx.report", __doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, module in (("clip", clip), ("joints", joints)):
+    for name, module in (("clip", clip_frames), ("joints", joints)):
         module.add_arguments(
             commands.add_parser(
                 name,
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     args = parser.parse_args(argv)
-    return {"clip": clip.run, "joints": joints.run}[args.command](args)
+    return {"clip": clip_frames.run, "joints": joints.run}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from aslx.formats import kaggle_fingerspelling
-from aslx.records import ingest
+from aslx.records import writer
 from aslx.synthetic.scene import make_clip, make_signer
 from aslx.vocab import KAGGLE_CHARACTERS
 
@@ -174,7 +174,7 @@ def record_set(
     record set's metadata."""
     folder = Path(folder)
     generate(folder / "raw", num_phrases=num_phrases, num_signers=num_signers, seed=seed)
-    return ingest.ingest(
+    return writer.ingest(
         "kaggle-fingerspelling",
         folder / "raw",
         folder / "records",

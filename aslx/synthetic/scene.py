@@ -297,6 +297,299 @@ def _arm_elbows(shoulder: np.ndarray, wrist: np.ndarray) -> np.ndarray:
     return shoulder + to_elbow * along + height * pole
 
 
+@dataclasses.dataclass(frozen=True)
+class _Timeline:
+    """Per frame of a clip: the key pose it leaves (or holds), the one it moves to, and how far.
+
+    Attributes:
+      key: ``[frames]`` index of the key the frame holds or leaves.
+      following: ``[frames]`` index of the key it moves toward (the last key follows itself).
+      moving: ``[frames]`` bool, the frame is a transition rather than a hold.
+      ease: ``[frames, 1]`` eased progress from ``key`` to ``following`` in [0, 1), 0 when held.
+    """
+
+    key: np.ndarray
+    following: np.ndarray
+    moving: np.ndarray
+    ease: np.ndarray
+
+    @property
+    def frames(self) -> int:
+        return len(self.key)
+
+    def interpolate(self, values: np.ndarray) -> np.ndarray:
+        """``[frames, n]`` values of each frame from ``values [keys, n]`` of each key."""
+        return values[self.key] + self.ease * (values[self.following] - values[self.key])
+
+
+def _timeline(keys: _Keys) -> _Timeline:
+    """Lays the keys out frame by frame (:func:`_frame_counts` gives their whole-frame
+    durations); transitions ease in and out so the hand never jumps."""
+    holds, moves = _frame_counts(keys)
+    num_keys = len(holds)
+    frames = int(holds.sum() + moves.sum())
+    key = np.repeat(np.arange(num_keys), holds + moves)
+    local = np.arange(frames) - np.repeat(np.cumsum(holds + moves) - holds - moves, holds + moves)
+    moving = local >= holds[key]
+    progress = np.where(moving, (local - holds[key] + 1) / (moves[key] + 1), 0.0)
+    ease = (progress * progress * (3 - 2 * progress))[:, None]  # smoothstep: ease in and out
+    following = np.minimum(key + 1, num_keys - 1)
+    return _Timeline(key=key, following=following, moving=moving, ease=ease)
+
+
+def _hand_pose(
+    rng: np.random.Generator, keys: _Keys, timeline: _Timeline, signer: Signer
+) -> tuple[np.ndarray, np.ndarray]:
+    """(joint angles ``[frames, NUM_JOINTS]``, wrist rotation vectors ``[frames, 3]``), radians.
+
+    Key poses are the letter table plus this signer's habits, then a per-clip and a
+    per-instance jitter (the strokes of one j or z share their letter's jitter, as they are
+    one letter); between keys the pose is interpolated, and a slow tremor runs throughout.
+    """
+    rows = np.array(keys.rows)
+    _, instance = np.unique(np.array(keys.tokens), return_inverse=True)
+    clip_joint_offset = rng.normal(0.0, 2.0 * DEG, size=NUM_JOINTS)
+    instance_joints = rng.normal(0.0, 3.5 * DEG, size=(instance.max() + 1, NUM_JOINTS))
+    instance_turn = rng.normal(0.0, 4.0 * DEG, size=(instance.max() + 1, 3))
+    key_joints = (
+        LETTER_JOINTS[rows]
+        + signer.letter_style[rows]
+        + clip_joint_offset
+        + instance_joints[instance]
+    )
+    key_turns = LETTER_ORIENTATIONS[rows] + signer.orientation_style[rows] + instance_turn[instance]
+    tremor = _smooth_noise(rng, timeline.frames, NUM_JOINTS, (0.4, 1.5)) * 1.5 * DEG
+    joints = timeline.interpolate(key_joints) + tremor
+    wobble = _smooth_noise(rng, timeline.frames, 3, (0.5, 2.0)) * 2.0 * DEG
+    turns = timeline.interpolate(key_turns) + wobble
+    return joints, turns
+
+
+def _wrist_path(
+    rng: np.random.Generator, keys: _Keys, timeline: _Timeline, signer: Signer
+) -> tuple[np.ndarray, np.ndarray]:
+    """(signing wrist ``[frames, 3]``, whole-body shift ``[frames, 3]``), metres, body frame.
+
+    The wrist follows the keys' offsets (strokes of j and z, slides of doubled letters), drifts
+    toward the signing side over the phrase (as fingerspelling does) and sways a little; the
+    body shifts slowly under it all, and the rest of the scene shares that shift.
+    """
+    frames = timeline.frames
+    drift = np.outer(np.linspace(0, 1, frames), [-rng.uniform(0.0, 0.08), rng.normal(0, 0.01), 0])
+    sway = _smooth_noise(rng, frames, 3, (0.6, 2.0)) * rng.uniform(0.002, 0.006)
+    body_shift = _smooth_noise(rng, frames, 3, (1.5, 4.0)) * 0.004
+    wrist = (
+        _SIGNING_WRIST * signer.body_scale
+        + signer.signing_offset
+        + timeline.interpolate(np.stack(keys.paths))
+        + drift
+        + sway
+        + body_shift
+    )
+    return wrist, body_shift
+
+
+def _place_hand(
+    wrist: np.ndarray, joints: np.ndarray, turns: np.ndarray, hand_scale: np.ndarray
+) -> np.ndarray:
+    """The signing hand ``[frames, 21, 3]``, metres, body frame: the posed hand
+    (``joints [frames, NUM_JOINTS]``) turned by ``turns [frames, 3]`` from palm-to-camera and
+    put at ``wrist [frames, 3]``."""
+    rotations = PALM_TO_CAMERA @ rotation_matrices(turns)
+    hand_local = hand_points(joints, hand_scale)
+    return wrist[:, None, :] + hand_local @ rotations.transpose(0, 2, 1)
+
+
+def _resting_hand(rng: np.random.Generator, signer: Signer, body_shift: np.ndarray) -> np.ndarray:
+    """The resting hand ``[frames, 21, 3]``, metres, body frame: relaxed and hanging at the hip,
+    moving only with the body (``body_shift [frames, 3]``). It is posed as a right hand at the
+    mirrored place and then mirrored, so one hand model serves both sides."""
+    rest_joints = LETTER_JOINTS[RELAXED_ROW] + rng.normal(0, 5 * DEG, size=NUM_JOINTS)
+    rest_wrist = _RESTING_WRIST * signer.body_scale + rng.normal(0, 0.02, size=3)
+    resting = rest_wrist + hand_points(rest_joints, signer.hand_scale) @ _RESTING_FRAME.T
+    return resting * [-1.0, 1.0, 1.0] + body_shift[:, None]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scene:
+    """The points of one clip in the signer's body frame, metres, before the camera.
+
+    Attributes:
+      pose: ``[frames, 33, 3]`` MediaPipe pose points.
+      lips: ``[frames, 40, 3]`` in the order of :data:`_LIP_INDICES`.
+      head_centre: ``[frames, 3]``, the depth origin of the face (MediaPipe's face depth is
+        relative to the head, not the hips).
+      hand: ``[frames, 21, 3]`` the signing hand.
+      resting: ``[frames, 21, 3]`` the other hand.
+    """
+
+    pose: np.ndarray
+    lips: np.ndarray
+    head_centre: np.ndarray
+    hand: np.ndarray
+    resting: np.ndarray
+
+
+def _turn_head(
+    rng: np.random.Generator, body_scale: float, pose: np.ndarray, body_shift: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pose ``[frames, 33, 3]`` with its head points turned, lips ``[frames, 40, 3]``, head
+    centre ``[frames, 3]``), metres, body frame.
+
+    The head holds a random turn and wobbles slowly about it; the mouth opens and closes by up
+    to 1 cm and the lips turn with the head. ``pose`` is not changed.
+    """
+    frames = len(body_shift)
+    head_turn = rotation_matrices(
+        rng.normal(0, 4 * DEG, size=3) + _smooth_noise(rng, frames, 3, (1.0, 3.0)) * 2 * DEG
+    )
+    head_centre = _HEAD_CENTRE * body_scale + body_shift
+    mouth_open = np.clip(_smooth_noise(rng, frames, 1, (0.3, 1.2)), 0, None) * 0.010
+    lips = (_MOUTH_CENTRE - _HEAD_CENTRE) * body_scale + _LIP_POINTS
+    lips = np.broadcast_to(lips, (frames, 40, 3)).copy()
+    lips[..., 1] += _LIP_OPENING * mouth_open
+    head = np.concatenate([pose[:, _HEAD_POINTS] - head_centre[:, None], lips], axis=1)
+    head = head_centre[:, None] + head @ head_turn.transpose(0, 2, 1)
+    pose = pose.copy()
+    pose[:, _HEAD_POINTS] = head[:, : len(_HEAD_POINTS)]
+    return pose, head[:, len(_HEAD_POINTS) :], head_centre
+
+
+def _body(
+    rng: np.random.Generator,
+    signer: Signer,
+    body_shift: np.ndarray,
+    wrist: np.ndarray,
+    hand: np.ndarray,
+    resting: np.ndarray,
+) -> _Scene:
+    """The whole scene around the hands (``[frames, 21, 3]``, signing wrist ``[frames, 3]``):
+    the body template shifted with the body, the head turning, the signing arm following the
+    hand."""
+    pose = _POSE_TEMPLATE * signer.body_scale + body_shift[:, None]
+    pose, lips, head_centre = _turn_head(rng, signer.body_scale, pose, body_shift)
+    shoulder = pose[:, _POSE["RIGHT_SHOULDER"]]
+    pose[:, _POSE["RIGHT_ELBOW"]] = _arm_elbows(shoulder, wrist)
+    # MediaPipe's pose puts its hand points near the wrist and the knuckles.
+    for side, points_of_hand in (("RIGHT", hand), ("LEFT", resting)):
+        for name, hand_index in (("WRIST", 0), ("PINKY", 17), ("INDEX", 5), ("THUMB", 2)):
+            pose[:, _POSE[f"{side}_{name}"]] = points_of_hand[:, hand_index]
+    return _Scene(pose=pose, lips=lips, head_centre=head_centre, hand=hand, resting=resting)
+
+
+def _detection_jitter(rng: np.random.Generator, scene: _Scene) -> _Scene:
+    """The scene with detection jitter: 2–4 mm per point per frame, the same for the whole clip
+    (pose estimates are noisier, lips steadier)."""
+    jitter = rng.uniform(0.002, 0.004)
+    hand = scene.hand + rng.normal(0, jitter, size=scene.hand.shape)
+    resting = scene.resting + rng.normal(0, jitter, size=scene.resting.shape)
+    pose = scene.pose + rng.normal(0, 1.5 * jitter, size=scene.pose.shape)
+    lips = scene.lips + rng.normal(0, 0.5 * jitter, size=scene.lips.shape)
+    return dataclasses.replace(scene, pose=pose, lips=lips, hand=hand, resting=resting)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Camera:
+    """One rotation, scale and shift of the whole scene, then the projection onto the image.
+
+    Attributes:
+      rotation: ``[3, 3]`` applied to body-frame points.
+      scale: zoom; at 1, :data:`FIELD_WIDTH_M` metres span the image width.
+      centre: ``[2]`` image fractions where the body-frame origin lands.
+      mirror: ``[3]`` factors, x flipped for a left-handed signer.
+    """
+
+    rotation: np.ndarray
+    scale: float
+    centre: np.ndarray
+    mirror: np.ndarray
+
+    def project(self, points: np.ndarray, depth_origin: np.ndarray) -> np.ndarray:
+        """``points [frames, n, 3]`` (metres, body frame) as ``[frames, n, 3]`` image fractions
+        of the width (x) and height (y), z in x's units relative to ``depth_origin [frames, 3]``
+        (as MediaPipe gives depth relative to the hips, wrist or head)."""
+        points = (points * self.mirror) @ self.rotation.T
+        origin = (depth_origin * self.mirror) @ self.rotation.T
+        width_m = FIELD_WIDTH_M / self.scale
+        return np.stack(
+            [
+                self.centre[0] + points[..., 0] / width_m,
+                self.centre[1] + points[..., 1] / (width_m / IMAGE_ASPECT),
+                (points[..., 2] - origin[..., None, 2]) / width_m,
+            ],
+            axis=-1,
+        )
+
+
+def _draw_camera(rng: np.random.Generator, left_handed: bool) -> _Camera:
+    """A random camera: ±15° about each axis, ±15 % zoom, the centre shifted by up to 6 %."""
+    rotation = euler(*rng.uniform(-15, 15, size=3) * DEG)
+    scale = rng.uniform(0.85, 1.15)
+    centre = np.array([0.5, 0.5]) + rng.uniform(-0.06, 0.06, size=2)
+    mirror = np.array([-1.0 if left_handed else 1.0, 1.0, 1.0])
+    return _Camera(rotation=rotation, scale=scale, centre=centre, mirror=mirror)
+
+
+def _dropped_frames(
+    rng: np.random.Generator, timeline: _Timeline, tokens: np.ndarray, phrase_length: int
+) -> np.ndarray:
+    """``[frames]`` bool, frames whose signing hand is missed: runs of 1–4 frames over 5–15 % of
+    the clip. Every letter (``tokens [keys]``, phrase positions, -1 for rest) keeps at least one
+    held frame seen, so every character of the label is shown at least once."""
+    dropped = _runs(rng, timeline.frames, rng.uniform(0.05, 0.15), max_run=4)
+    token = tokens[timeline.key]
+    held_letter = ~timeline.moving & (token >= 0)
+    letter_of_frame = np.where(held_letter, token, phrase_length)
+    seen = np.bincount(letter_of_frame[held_letter & ~dropped], minlength=phrase_length + 1)
+    held_frames = np.flatnonzero(held_letter)
+    letters, first = np.unique(letter_of_frame[held_frames], return_index=True)
+    dropped[held_frames[first[seen[letters] == 0]]] = False
+    return dropped
+
+
+def _resting_seen(rng: np.random.Generator, frames: int) -> np.ndarray | None:
+    """``[frames]`` bool, frames the resting hand is detected in; None when it is in none.
+
+    The resting hand is usually out of view or missed; in about 30 % of clips it is found for a
+    while (runs covering 10–40 % of the frames).
+    """
+    if rng.random() < 0.3:
+        return _runs(rng, frames, rng.uniform(0.1, 0.4), max_run=frames // 3 + 1)
+    return None
+
+
+def _landmarks(
+    scene: _Scene,
+    camera: _Camera,
+    left_handed: bool,
+    dropped: np.ndarray,
+    resting_seen: np.ndarray | None,
+) -> np.ndarray:
+    """The scene through the camera as ``[frames, 543, 3]`` float32 canonical landmarks, NaN
+    where not detected (see :func:`make_clip`)."""
+    frames = len(scene.pose)
+    hips = (scene.pose[:, _POSE["LEFT_HIP"]] + scene.pose[:, _POSE["RIGHT_HIP"]]) / 2
+    out = np.full((frames, layouts.NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
+    pose_xyz = camera.project(scene.pose, hips)
+    signing_slot, resting_slot = "right_hand", "left_hand"
+    if left_handed:  # the mirrored scene swaps the signer's sides and their names
+        pose_xyz = _swap(pose_xyz, layouts.POSE_MIRROR_PAIRS)
+        signing_slot, resting_slot = resting_slot, signing_slot
+    out[:, layouts.group_slice("pose")] = pose_xyz
+    lips_xyz = camera.project(scene.lips, scene.head_centre)
+    if left_handed:
+        lips_xyz = _swap(lips_xyz, _LIP_MIRROR_PAIRS)
+    out[:, layouts.OFFSETS["face"] + _LIP_INDICES] = lips_xyz
+    hand_xyz = camera.project(scene.hand, scene.hand[:, 0])
+    hand_xyz[dropped] = np.nan
+    out[:, layouts.group_slice(signing_slot)] = hand_xyz
+    if resting_seen is not None:
+        resting_xyz = camera.project(scene.resting, scene.resting[:, 0])
+        resting_xyz[~resting_seen] = np.nan
+        out[:, layouts.group_slice(resting_slot)] = resting_xyz
+    return out
+
+
 def make_clip(rng: np.random.Generator, phrase: str, signer: Signer) -> np.ndarray:
     """One synthetic clip of ``signer`` fingerspelling ``phrase``.
 
@@ -314,145 +607,19 @@ def make_clip(rng: np.random.Generator, phrase: str, signer: Signer) -> np.ndarr
     """
     if not phrase or set(phrase) - PHRASE_CHARACTERS:
         raise ValueError(f"synthetic phrases hold only a–z and spaces, got {phrase!r}")
-
-    # Timeline: per frame, the key it leaves, the key it goes to and the eased progress.
+    # The draws happen in this order, stage by stage; clips of a seed depend on it.
     keys = _keys(rng, phrase, signer.speed)
-    holds, moves = _frame_counts(keys)
-    num_keys = len(holds)
-    frames = int(holds.sum() + moves.sum())
-    key = np.repeat(np.arange(num_keys), holds + moves)
-    local = np.arange(frames) - np.repeat(np.cumsum(holds + moves) - holds - moves, holds + moves)
-    moving = local >= holds[key]
-    progress = np.where(moving, (local - holds[key] + 1) / (moves[key] + 1), 0.0)
-    ease = (progress * progress * (3 - 2 * progress))[:, None]  # smoothstep: ease in and out
-    following = np.minimum(key + 1, num_keys - 1)
-
-    # Key poses: the letter table, this signer's habits, then a per-clip and a per-instance
-    # jitter (strokes of one j or z share their letter's jitter).
-    rows = np.array(keys.rows)
-    tokens = np.array(keys.tokens)
-    _, instance = np.unique(tokens, return_inverse=True)
-    clip_joint_offset = rng.normal(0.0, 2.0 * DEG, size=NUM_JOINTS)
-    instance_joints = rng.normal(0.0, 3.5 * DEG, size=(instance.max() + 1, NUM_JOINTS))
-    instance_turn = rng.normal(0.0, 4.0 * DEG, size=(instance.max() + 1, 3))
-    key_joints = (
-        LETTER_JOINTS[rows]
-        + signer.letter_style[rows]
-        + clip_joint_offset
-        + instance_joints[instance]
-    )
-    key_turns = LETTER_ORIENTATIONS[rows] + signer.orientation_style[rows] + instance_turn[instance]
-    key_paths = np.stack(keys.paths)
-
-    def interpolate(values):
-        return values[key] + ease * (values[following] - values[key])
-
-    tremor = _smooth_noise(rng, frames, NUM_JOINTS, (0.4, 1.5)) * 1.5 * DEG
-    joints = interpolate(key_joints) + tremor
-    turns = interpolate(key_turns) + _smooth_noise(rng, frames, 3, (0.5, 2.0)) * 2.0 * DEG
-
-    # Signing hand in the body frame. The hand drifts toward the signing side over the phrase
-    # (as fingerspelling does) and sways a little.
-    drift = np.outer(np.linspace(0, 1, frames), [-rng.uniform(0.0, 0.08), rng.normal(0, 0.01), 0])
-    sway = _smooth_noise(rng, frames, 3, (0.6, 2.0)) * rng.uniform(0.002, 0.006)
-    body_shift = _smooth_noise(rng, frames, 3, (1.5, 4.0)) * 0.004
-    wrist = (
-        _SIGNING_WRIST * signer.body_scale
-        + signer.signing_offset
-        + interpolate(key_paths)
-        + drift
-        + sway
-        + body_shift
-    )
-    rotations = PALM_TO_CAMERA @ rotation_matrices(turns)
-    hand_local = hand_points(joints, signer.hand_scale)
-    hand = wrist[:, None, :] + hand_local @ rotations.transpose(0, 2, 1)
-
-    # Resting hand, hanging at the hip (a right hand at the mirrored place, mirrored below).
-    rest_joints = LETTER_JOINTS[RELAXED_ROW] + rng.normal(0, 5 * DEG, size=NUM_JOINTS)
-    rest_wrist = _RESTING_WRIST * signer.body_scale + rng.normal(0, 0.02, size=3)
-    resting = rest_wrist + hand_points(rest_joints, signer.hand_scale) @ _RESTING_FRAME.T
-    resting = resting * [-1.0, 1.0, 1.0] + body_shift[:, None]
-
-    # Body: the template, the head turning slowly, the signing arm following the hand.
-    pose = _POSE_TEMPLATE * signer.body_scale + body_shift[:, None]
-    head_turn = rotation_matrices(
-        rng.normal(0, 4 * DEG, size=3) + _smooth_noise(rng, frames, 3, (1.0, 3.0)) * 2 * DEG
-    )
-    head_centre = _HEAD_CENTRE * signer.body_scale + body_shift
-    mouth_open = np.clip(_smooth_noise(rng, frames, 1, (0.3, 1.2)), 0, None) * 0.010
-    lips = (_MOUTH_CENTRE - _HEAD_CENTRE) * signer.body_scale + _LIP_POINTS
-    lips = np.broadcast_to(lips, (frames, 40, 3)).copy()
-    lips[..., 1] += _LIP_OPENING * mouth_open
-    head = np.concatenate([pose[:, _HEAD_POINTS] - head_centre[:, None], lips], axis=1)
-    head = head_centre[:, None] + head @ head_turn.transpose(0, 2, 1)
-    pose = pose.copy()
-    pose[:, _HEAD_POINTS] = head[:, : len(_HEAD_POINTS)]
-    lips = head[:, len(_HEAD_POINTS) :]
-    shoulder = pose[:, _POSE["RIGHT_SHOULDER"]]
-    pose[:, _POSE["RIGHT_ELBOW"]] = _arm_elbows(shoulder, wrist)
-    # MediaPipe's pose puts its hand points near the wrist and the knuckles.
-    for side, points_of_hand in (("RIGHT", hand), ("LEFT", resting)):
-        for name, hand_index in (("WRIST", 0), ("PINKY", 17), ("INDEX", 5), ("THUMB", 2)):
-            pose[:, _POSE[f"{side}_{name}"]] = points_of_hand[:, hand_index]
-
-    # Detection jitter, 2–4 mm per point per frame (pose estimates are noisier, lips steadier).
-    jitter = rng.uniform(0.002, 0.004)
-    hand = hand + rng.normal(0, jitter, size=hand.shape)
-    resting = resting + rng.normal(0, jitter, size=resting.shape)
-    pose = pose + rng.normal(0, 1.5 * jitter, size=pose.shape)
-    lips = lips + rng.normal(0, 0.5 * jitter, size=lips.shape)
-
-    # Camera: one rotation, scale and shift of the whole scene, then the projection.
-    camera = euler(*rng.uniform(-15, 15, size=3) * DEG)
-    scale = rng.uniform(0.85, 1.15)
-    centre = np.array([0.5, 0.5]) + rng.uniform(-0.06, 0.06, size=2)
-    mirror = np.array([-1.0 if signer.left_handed else 1.0, 1.0, 1.0])
-
-    def project(points, depth_origin):
-        points = (points * mirror) @ camera.T
-        origin = (depth_origin * mirror) @ camera.T
-        width_m = FIELD_WIDTH_M / scale
-        return np.stack(
-            [
-                centre[0] + points[..., 0] / width_m,
-                centre[1] + points[..., 1] / (width_m / IMAGE_ASPECT),
-                (points[..., 2] - origin[..., None, 2]) / width_m,
-            ],
-            axis=-1,
-        )
-
-    hips = (pose[:, _POSE["LEFT_HIP"]] + pose[:, _POSE["RIGHT_HIP"]]) / 2
-    out = np.full((frames, layouts.NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
-    pose_xyz = project(pose, hips)
-    signing_slot, resting_slot = "right_hand", "left_hand"
-    if signer.left_handed:  # the mirrored scene swaps the signer's sides and their names
-        pose_xyz = _swap(pose_xyz, layouts.POSE_MIRROR_PAIRS)
-        signing_slot, resting_slot = resting_slot, signing_slot
-    out[:, layouts.group_slice("pose")] = pose_xyz
-    lips_xyz = project(lips, head_centre)
-    if signer.left_handed:
-        lips_xyz = _swap(lips_xyz, _LIP_MIRROR_PAIRS)
-    out[:, layouts.OFFSETS["face"] + _LIP_INDICES] = lips_xyz
-
-    # The signing hand is missed in runs of 1–4 frames, but each letter keeps a seen frame.
-    dropped = _runs(rng, frames, rng.uniform(0.05, 0.15), max_run=4)
-    held_letter = ~moving & (tokens[key] >= 0)
-    letter_of_frame = np.where(held_letter, tokens[key], len(phrase))
-    seen = np.bincount(letter_of_frame[held_letter & ~dropped], minlength=len(phrase) + 1)
-    held_frames = np.flatnonzero(held_letter)
-    letters, first = np.unique(letter_of_frame[held_frames], return_index=True)
-    dropped[held_frames[first[seen[letters] == 0]]] = False
-    hand_xyz = project(hand, hand[:, 0])
-    hand_xyz[dropped] = np.nan
-    out[:, layouts.group_slice(signing_slot)] = hand_xyz
-
-    # The resting hand is usually out of view or missed; sometimes it is found for a while.
-    if rng.random() < 0.3:
-        resting_xyz = project(resting, resting[:, 0])
-        resting_xyz[~_runs(rng, frames, rng.uniform(0.1, 0.4), max_run=frames // 3 + 1)] = np.nan
-        out[:, layouts.group_slice(resting_slot)] = resting_xyz
-    return out
+    timeline = _timeline(keys)
+    joints, turns = _hand_pose(rng, keys, timeline, signer)
+    wrist, body_shift = _wrist_path(rng, keys, timeline, signer)
+    hand = _place_hand(wrist, joints, turns, signer.hand_scale)
+    resting = _resting_hand(rng, signer, body_shift)
+    scene = _body(rng, signer, body_shift, wrist, hand, resting)
+    scene = _detection_jitter(rng, scene)
+    camera = _draw_camera(rng, signer.left_handed)
+    dropped = _dropped_frames(rng, timeline, np.array(keys.tokens), len(phrase))
+    resting_seen = _resting_seen(rng, timeline.frames)
+    return _landmarks(scene, camera, signer.left_handed, dropped, resting_seen)
 
 
 def _lip_mirror_pairs() -> np.ndarray:

@@ -1,7 +1,7 @@
 """The alignments file: per-frame label positions of a record set's clips, for temporal CutMix.
 
 Written by ``python -m aslx.align`` (from a trained CTC model's Viterbi alignments,
-:mod:`aslx.decoding.align`), read by the input pipeline. A NumPy ``.npz`` archive: one
+:mod:`aslx.decoding.viterbi`), read by the input pipeline. A NumPy ``.npz`` archive: one
 ``int32`` array per clip, keyed by the record's ``clip_id``, holding the label position of every
 frame *stored in the record* (before the pipeline fits the clip into ``max_frames``), ``-1``
 where no label is shown; plus one entry :data:`META_KEY`, a JSON string describing where the
@@ -37,7 +37,8 @@ def write_file(path: str | os.PathLike, alignments: dict[str, np.ndarray], meta:
 
     ``meta`` is stored as JSON under :data:`META_KEY`, with ``version`` added; the CLI puts
     there ``split``, ``records`` (folder), ``records_sha256`` (:func:`records_fingerprint`),
-    ``workdir``, ``max_frames``, ``clips`` and ``partial`` (clips aligned on a label prefix).
+    ``workdir``, ``max_frames``, ``long_clips`` (how the model read a longer clip), ``clips``
+    and ``partial`` (clips aligned on a label prefix).
     """
     if META_KEY in alignments:
         raise ValueError(f"{META_KEY!r} is reserved, it cannot be a clip id")

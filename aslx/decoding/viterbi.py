@@ -33,7 +33,7 @@ padded ``[B, T, V]`` batches (``lax.scan``, usable inside ``jit`` and ``vmap``),
 log-probs' dtype.
 
 The alignments *file* that ``python -m aslx.align`` writes from these is
-:mod:`aslx.run.alignments`.
+:mod:`aslx.records.alignments`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import numpy as np
 
 from aslx.ctc_frames import min_frames
 from aslx.input import fit
-from aslx.run.alignments import NO_LABEL
+from aslx.records.alignments import NO_LABEL
 
 
 def _check_labels(labels: np.ndarray, vocab_size: int, blank_id: int) -> None:
@@ -204,13 +204,16 @@ def viterbi_align_batch(log_probs, frame_mask, labels, label_mask, blank_id: int
     )
 
 
-def to_record_frames(fitted: np.ndarray, record_frames: int, max_frames: int) -> np.ndarray:
-    """``[record_frames]`` int32: an alignment of the fitted frames (``[min(n, T)]``) carried to
-    every stored frame of the record (see :func:`aslx.input.fit.stored_to_fitted`)."""
+def to_record_frames(
+    fitted: np.ndarray, record_frames: int, max_frames: int, long_clips: str = fit.RESAMPLE
+) -> np.ndarray:
+    """``[record_frames]`` int32: an alignment of the fitted frames (``[min(n, T)]``, a longer
+    clip fitted by ``long_clips``) carried to every stored frame of the record (see
+    :func:`aslx.input.fit.stored_to_fitted`)."""
     fitted = np.asarray(fitted, np.int32)
     if len(fitted) != min(record_frames, max_frames):
         raise ValueError(
             f"{len(fitted)} fitted frames do not come from {record_frames} stored frames "
             f"fitted into {max_frames}"
         )
-    return fitted[fit.stored_to_fitted(record_frames, max_frames)]
+    return fitted[fit.stored_to_fitted(record_frames, max_frames, long_clips)]

@@ -23,11 +23,13 @@ source twice gives byte-identical files.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
+import types
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 from etils import epath
@@ -163,9 +165,203 @@ def _in_set_aspect(clip, aspect: dict) -> np.ndarray:
     return clip.landmarks * np.array([1.0, aspect["value"] / clip.camera_aspect, 1.0], np.float32)
 
 
+def _check_arguments(fmt: str, num_shards: int, val_fraction: float) -> None:
+    """Raises ValueError for arguments :func:`ingest` cannot use, before anything is read."""
+    if fmt not in READERS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {sorted(READERS)}")
+    if num_shards < 1:
+        raise ValueError("num_shards must be at least 1")
+    if not 0 <= val_fraction < 1:
+        raise ValueError("val_fraction must be in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSpec:
+    """One raw source of a record set: a file or folder, and the split every clip of it goes
+    to (``None``: the source's own split, else ``train``)."""
+
+    path: str | os.PathLike
+    split: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> SourceSpec:
+        """``PATH`` or ``SPLIT=PATH`` (``train=../shared/data/xsigner/labelled_train_f16.npz``);
+        a split name is lower-case letters, digits and ``_``."""
+        name, sep, path = str(text).partition("=")
+        if sep and name and all(c.islower() or c.isdigit() or c == "_" for c in name):
+            if not path:
+                raise ValueError(f"{text!r}: no path after {name}=; write SPLIT=PATH or PATH")
+            return cls(path, name)
+        return cls(text)
+
+
+def _specs(src) -> list[SourceSpec]:
+    """``src`` (one path, a :class:`SourceSpec`, or a list of either) as a list of specs."""
+    items = src if isinstance(src, list | tuple) else [src]
+    specs = [s if isinstance(s, SourceSpec) else SourceSpec(s) for s in items]
+    if not specs:
+        raise ValueError("no source to ingest")
+    return specs
+
+
+def _read_sources(
+    reader: types.ModuleType, specs: list[SourceSpec], options: Mapping | None
+) -> Iterable[Clip | Skipped]:
+    """Every source's clips in order. Several sources each prefix their clip ids with their
+    file name (ids are unique within a source only); a spec's split replaces the source's."""
+    for spec in specs:
+        for item in reader.read(spec.path, **(options or {})):
+            if isinstance(item, Clip):
+                changes = {}
+                if len(specs) > 1:
+                    changes["clip_id"] = f"{os.path.basename(os.fspath(spec.path))}/{item.clip_id}"
+                if spec.split:
+                    changes["split"] = spec.split
+                item = dataclasses.replace(item, **changes) if changes else item
+            yield item
+
+
+def _shared_vocabulary(
+    fmt: str, reader: types.ModuleType, specs: list[SourceSpec], replacements
+) -> vocab_lib.Vocab:
+    """The one vocabulary of the sources that hold labels (an unlabelled one has none);
+    ``ValueError`` naming the source whose labels differ, or when none holds labels."""
+    found = [(s.path, _vocabulary(fmt, reader, s.path, replacements)) for s in specs]
+    labelled = [(path, vocab) for path, vocab in found if vocab is not None]
+    if not labelled:
+        raise ValueError(
+            f"none of {[str(s.path) for s in specs]} holds labels; add a labelled source "
+            "(a record set's vocabulary comes from its labels)"
+        )
+    first_path, vocab = labelled[0]
+    for path, other in labelled[1:]:
+        if other != vocab:
+            raise ValueError(
+                f"{path}: its labels differ from {first_path}'s; sources of one record set "
+                "must share one vocabulary"
+            )
+    return vocab
+
+
+def _vocabulary(
+    fmt: str, reader: types.ModuleType, src, replacements: Mapping[str, str] | None
+) -> vocab_lib.Vocab:
+    """The source's vocabulary; only the fingerspelling format maps characters outside it."""
+    if fmt == "kaggle-fingerspelling":
+        return reader.vocabulary(src, replacements=dict(replacements or {}))
+    return reader.vocabulary(src)
+
+
+def _fresh_partial_folder(out: epath.Path) -> epath.Path:
+    """Creates the hidden ``.<out>.partial-<pid>`` folder the set is written into, first
+    deleting any that a killed ingest into the same output left behind."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.partial-*"):
+        files.remove_tree(stale)
+    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
+    partial.mkdir()
+    return partial
+
+
+@dataclasses.dataclass
+class _Tally:
+    """What ``metadata.json`` records of the clips an ingest went through.
+
+    Attributes:
+      aspect: the set's camera aspect, ``{"value": width / height or None, "from": where it
+        came from}``; :func:`_in_set_aspect` fixes it from the first clip that records one.
+      skipped: ``{"file", "reason", "clips"}`` of each skipped file or clip, in source order.
+      labels_present: distinct labels written.
+      frame_counts: frames of each written clip.
+      label_lengths: label ids of each written clip.
+    """
+
+    aspect: dict
+    skipped: list[dict] = dataclasses.field(default_factory=list)
+    labels_present: set[str] = dataclasses.field(default_factory=set)
+    frame_counts: list[int] = dataclasses.field(default_factory=list)
+    label_lengths: list[int] = dataclasses.field(default_factory=list)
+
+
+def _write_clips(
+    items: Iterable[Clip | Skipped],
+    writers: _ShardWriters,
+    *,
+    vocab: vocab_lib.Vocab,
+    selection: presets.Preset,
+    val_fraction: float,
+    camera_aspect: float | None,
+    log: Callable[[str], None],
+) -> _Tally:
+    """Checks every clip and writes the usable ones, in source order, as records of the points
+    of ``selection``; logs and counts the rest. Returns what the metadata needs of them."""
+    source = "--camera-aspect" if camera_aspect else "default"
+    tally = _Tally(aspect={"value": camera_aspect, "from": source})
+    for item in items:
+        if isinstance(item, Skipped):
+            reason = item.reason
+            file = item.file
+        else:
+            ids, reason = check_clip(item, vocab)
+            file = item.source
+        if reason is not None:
+            lost = item.clips if isinstance(item, Skipped) else 1
+            tally.skipped.append({"file": file, "reason": reason, "clips": lost})
+            log(f"skipped {file}: {reason}")
+            continue
+        points = _in_set_aspect(item, tally.aspect)
+        # Presets that pick the dominant hand judge it in true proportions: y times height / width.
+        points = presets.select(
+            points, selection, 1 / (tally.aspect["value"] or DEFAULT_CAMERA_ASPECT)
+        )
+        record = example.serialize(item.clip_id, points, item.label or "", ids)
+        writers.write(assign_split(item, val_fraction), record)
+        tally.frame_counts.append(item.num_frames)
+        tally.label_lengths.append(len(ids))
+        if item.label is not None:
+            tally.labels_present.add(item.label)
+    return tally
+
+
+def _check_held_out(shards: Mapping[str, list], val_fraction: float, src) -> None:
+    """Raises ValueError when ``val_fraction`` left no training split: a source with too few
+    signers cannot hold some out, since whole signers move."""
+    if val_fraction > 0 and "val" in shards and "train" not in shards:
+        raise ValueError(
+            f"--val-fraction {val_fraction} moved every training clip of {src} to val: "
+            "its clips name too few signers to hold some out (it moves whole signers); "
+            "ingest without --val-fraction and use the source's own split"
+        )
+
+
+def _build_metadata(
+    tally: _Tally,
+    shards: dict[str, list[dict]],
+    *,
+    fmt: str,
+    src,
+    selection: presets.Preset,
+    vocab: vocab_lib.Vocab,
+) -> dict:
+    """The record set's ``metadata.json`` content (:func:`aslx.records.metadata.build`)."""
+    return metadata.build(
+        fmt=fmt,
+        src=str(src),
+        preset=selection,
+        vocab=vocab,
+        shards=shards,
+        frame_counts=tally.frame_counts,
+        label_lengths=tally.label_lengths,
+        num_classes=len(tally.labels_present),
+        skipped=tally.skipped,
+        camera_aspect=tally.aspect["value"] or DEFAULT_CAMERA_ASPECT,
+        camera_aspect_from=tally.aspect["from"],
+    )
+
+
 def ingest(
     fmt: str,
-    src: str | os.PathLike,
+    src: str | os.PathLike | SourceSpec | list,
     out: str | os.PathLike,
     *,
     preset: str = "full543",
@@ -182,7 +378,10 @@ def ingest(
 
     Args:
       fmt: a key of :data:`aslx.formats.READERS`.
-      src: the source file or folder.
+      src: the source file or folder, or several (a list of paths or :class:`SourceSpec`, each
+        with the split its clips go to), written into one record set: they must share one
+        vocabulary (an unlabelled source adds clips without labels), and their clip ids are
+        prefixed with their file names.
       out: the output folder; it must not exist unless ``overwrite``.
       preset: landmark selection stored in the records (:mod:`aslx.landmarks.presets`);
         ``full543`` keeps every point so the input pipeline can select any preset later.
@@ -202,86 +401,40 @@ def ingest(
       progress: show a progress bar on stderr.
       log: where skip lines go (default: the progress bar's stderr).
     """
-    if fmt not in READERS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {sorted(READERS)}")
-    if num_shards < 1:
-        raise ValueError("num_shards must be at least 1")
-    if not 0 <= val_fraction < 1:
-        raise ValueError("val_fraction must be in [0, 1)")
+    _check_arguments(fmt, num_shards, val_fraction)
+    specs = _specs(src)
     reader = READERS[fmt]
     out = files.path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty; pass --overwrite to replace it")
     selection = presets.get(preset)
-    if fmt == "kaggle-fingerspelling":
-        vocab = reader.vocabulary(src, replacements=dict(replacements or {}))
-    else:
-        vocab = reader.vocabulary(src)
+    vocab = _shared_vocabulary(fmt, reader, specs, replacements)
     log = log or (lambda line: tqdm.write(line, file=sys.stderr))
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out.parent.glob(f".{out.name}.partial-*"):
-        files.remove_tree(stale)
-    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
-    partial.mkdir()
+    partial = _fresh_partial_folder(out)
     writers = _ShardWriters(partial, num_shards)
-    skipped: list[dict] = []
-    labels_present: set[str] = set()
-    frame_counts: list[int] = []
-    label_lengths: list[int] = []
-    aspect = {"value": camera_aspect, "from": "--camera-aspect" if camera_aspect else "default"}
     try:
-        bar = tqdm(
-            checked(reader.read(src, **(reader_options or {}))),
-            desc=f"ingest {fmt}",
-            unit=" clips",
-            disable=not progress,
-        )
-        for item in bar:
-            if isinstance(item, Skipped):
-                reason = item.reason
-                file = item.file
-            else:
-                ids, reason = check_clip(item, vocab)
-                file = item.source
-            if reason is not None:
-                lost = item.clips if isinstance(item, Skipped) else 1
-                skipped.append({"file": file, "reason": reason, "clips": lost})
-                log(f"skipped {file}: {reason}")
-                continue
-            points = _in_set_aspect(item, aspect)
-            points = presets.select(
-                points, selection, 1 / (aspect["value"] or DEFAULT_CAMERA_ASPECT)
-            )
-            record = example.serialize(item.clip_id, points, item.label or "", ids)
-            writers.write(assign_split(item, val_fraction), record)
-            frame_counts.append(item.num_frames)
-            label_lengths.append(len(ids))
-            if item.label is not None:
-                labels_present.add(item.label)
-        shards = writers.close()
-        if val_fraction > 0 and "val" in shards and "train" not in shards:
-            raise ValueError(
-                f"--val-fraction {val_fraction} moved every training clip of {src} to val: "
-                "its clips name too few signers to hold some out (it moves whole signers); "
-                "ingest without --val-fraction and use the source's own split"
-            )
-        meta = metadata.build(
-            fmt=fmt,
-            src=str(src),
-            preset=selection,
+        items = _read_sources(reader, specs, reader_options)
+        bar = tqdm(checked(items), desc=f"ingest {fmt}", unit=" clips", disable=not progress)
+        tally = _write_clips(
+            bar,
+            writers,
             vocab=vocab,
-            shards=shards,
-            frame_counts=frame_counts,
-            label_lengths=label_lengths,
-            num_classes=len(labels_present),
-            skipped=skipped,
-            camera_aspect=aspect["value"] or DEFAULT_CAMERA_ASPECT,
-            camera_aspect_from=aspect["from"],
+            selection=selection,
+            val_fraction=val_fraction,
+            camera_aspect=camera_aspect,
+            log=log,
+        )
+        shards = writers.close()
+        sources = ", ".join(str(s.path) for s in specs)
+        _check_held_out(shards, val_fraction, sources)
+        meta = _build_metadata(
+            tally, shards, fmt=fmt, src=sources, selection=selection, vocab=vocab
         )
         (partial / metadata.FILE).write_text(json.dumps(meta, indent=1) + "\n")
         _replace_folder(partial, out)
     except BaseException:
+        # Whatever failed (Ctrl-C included), leave no partial set behind.
         writers.abort()
         files.remove_tree(partial)
         raise

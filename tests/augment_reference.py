@@ -1,7 +1,9 @@
-"""A straightforward NumPy version of the augmentation recipe, one sample at a time.
+"""A straightforward NumPy version of the augmentation recipe, one sample at a time: the tests'
+oracle.
 
 This is the slow, obvious reference the tests compare every on-device transform with
-(``np.interp`` for resampling, explicit rotation matrices frame by frame). It is not a speed
+(``np.interp`` for resampling, explicit rotation matrices frame by frame, the CTC frame rule
+counted label by label). It lives beside the tests, not in the library, and is not a speed
 baseline: ``benchmarks/augment.py`` measures the jitted recipe against a host path vectorised
 within each sample (``benchmarks/numpy_augment.py``), the way a careful host worker augments.
 It takes the same parameters as :func:`aslx.augment.recipe.apply` (see

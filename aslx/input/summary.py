@@ -71,7 +71,7 @@ def summarize(records: RecordSet, config: pipeline.InputConfig) -> dict:
     stats["detected"] = group_detection([b["landmark_mask"] for b in batches], frame_masks, preset)
     stats["sequences_per_s"] = per_epoch * config.batch_size / seconds
     stats["batch_shapes"] = {k: list(v.shape) for k, v in batches[0].items()}
-    stats["buckets"] = pipeline.default_buckets(meta["frames"], config.max_frames)
+    stats["buckets"] = fit.default_buckets(meta["frames"], config.max_frames)
     stats["bucketed_padding_share"] = bucketed_padding(
         records, train_split, config, per_epoch, stats["buckets"]
     )
