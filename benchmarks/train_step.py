@@ -7,9 +7,9 @@
     python benchmarks/train_step.py --model small --objective data2vec --batch 64 \\
         --frames 384 --dtype bfloat16 --json runs/bench/pretrain_small.json   # on a GPU
 
-The step is the one ``finetune/train.py`` (``--objective ctc``) or ``pretrain/train.py``
-(``--objective data2vec``) jits: :func:`aslx.training.step.make_train_step` around the
-objective's loss, with the model and augmentation of the size's recipe in ``configs/``
+The step is the one the trainer jits for finetuning (``--objective ctc``) or pretraining
+(``--objective data2vec``): :func:`aslx.training.trainer.make_step` of the job's model and
+loss, with the model, optimiser and augmentation of the size's recipe in ``configs/``
 (``finetune_{size}.py`` / ``pretrain_{size}.py``: remat policy, attention, augmentation), the
 weight EMA, the non-finite guard and ``--accum`` micro-batches. Only batch, frames and compute
 dtype come from the flags. The batch is a synthetic ``kaggle75`` batch shaped like the
@@ -44,25 +44,25 @@ compiles on a laptop) and reports ``compile_seconds``, ``peak_bytes`` and ``flop
 
 from __future__ import annotations
 
-import argparse
+import importlib
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import jax
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run by path: the project root is not on sys.path
 
-from aslx import files
-from aslx.landmarks import presets
-from aslx.model import model as model_lib
-from aslx.objectives import data2vec
-from aslx.objectives import finetune as objective_lib
-from aslx.training import config as config_lib
-from aslx.training import optimizer
-from aslx.training import step as step_lib
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+from aslx.landmarks import presets  # noqa: E402
+from aslx.landmarks.normalize import Normalization  # noqa: E402
+from aslx.model import model as model_lib  # noqa: E402
+from aslx.objectives import data2vec  # noqa: E402
+from aslx.training import finetuning, pretraining, trainer  # noqa: E402
+from aslx.vocab import CharVocab  # noqa: E402
+from benchmarks import harness  # noqa: E402
 
 #: (substring of ``jax.Device.device_kind``, dtype) -> dense peak FLOP/s per chip, first match
 #: wins (so ``TPU v5 lite`` before ``TPU v5``). bfloat16: dense tensor-core / MXU peak;
@@ -124,16 +124,11 @@ def recipe(
     layers: int | None = None,
     unrolled: bool = False,
 ):
-    """``(config, model config, augmentation)`` of the size's recipe in ``configs/``
-    (``layers``: another depth, same width; ``unrolled``: blocks in a Python loop, no remat)."""
-    import importlib.util
-
+    """The config of the size's recipe in ``configs/`` with the benchmark's dtype, frames and
+    augmentation (``layers``: another depth, same width; ``unrolled``: blocks in a Python loop,
+    no remat)."""
     kind = "pretrain" if objective == "data2vec" else "finetune"
-    path = CONFIGS / f"{kind}_{model}.py"
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+    config = importlib.import_module(f"configs.{kind}_{model}").get_config()
     config.model.compute_dtype = dtype
     config.augment.enabled = augment
     config.data.max_frames = frames
@@ -141,11 +136,12 @@ def recipe(
         config.model.num_layers = layers
     if unrolled:
         config.model.scan_layers, config.model.remat = False, "none"
-    preset = presets.get("kaggle75")
-    model_config = config_lib.model_config(
-        config, num_landmarks=preset.num_landmarks, ctc_vocab=0 if kind == "pretrain" else 60
-    )
-    return config, model_config, config_lib.augment_config(config)
+    return config
+
+
+#: What the benchmark's model reads: ``kaggle75`` points, the per-group normalisation and
+#: the Kaggle characters (60 CTC outputs, the blank last).
+INPUTS = trainer.Inputs(presets.get("kaggle75"), Normalization.per_group(), CharVocab.kaggle())
 
 
 def build(
@@ -158,47 +154,21 @@ def build(
     layers: int | None = None,
     unrolled: bool = False,
 ):
-    """``(jitted step, state factory, model config)`` of the recipe's real train step."""
-    config, model_config, augment_config = recipe(
-        model, objective, dtype, augment, frames, layers, unrolled
-    )
-    preset = presets.get("kaggle75")
-    tx = optimizer.adamw(1e-4)
-    if objective == "data2vec":
-        objective_config = data2vec.Data2vecConfig(**config.data2vec)
-
-        def create():
-            return data2vec.create(model_config, objective_config, seed=0)
-
-        graphdef = jax.eval_shape(create)[0]
-        loss_fn = data2vec.make_loss(graphdef, objective_config, preset, augment_config)
-        step_fn = step_lib.make_train_step(
-            loss_fn,
-            tx,
-            ema_decay=lambda s: data2vec.ema_decay(objective_config, s),
-            grad_accum_steps=accum,
-            teacher_is_ema=True,
-            ema_of=data2vec.teacher_part,
-        )
-    else:
-
-        def create():
-            return model_lib.create(model_config, seed=0)
-
-        graphdef = jax.eval_shape(create)[0]
-        loss_fn = objective_lib.make_loss(
-            graphdef,
-            objective_lib.Objective(task="ctc", preset=preset, augment=augment_config, blank_id=59),
-        )
-        step_fn = step_lib.make_train_step(
-            loss_fn, tx, ema_decay=config.ema_decay, grad_accum_steps=accum
-        )
+    """``(jitted step, state factory, model config)`` of the recipe's real train step: the
+    trainer's own (:func:`aslx.training.trainer.make_step`) for the objective's job, with the
+    recipe's optimiser. The model is built on abstract shapes; the state factory allocates it
+    (call it under ``jax.eval_shape`` to compile without allocating)."""
+    config = recipe(model, objective, dtype, augment, frames, layers, unrolled)
+    config.grad_accum_steps = accum
+    job = pretraining.PretrainJob() if objective == "data2vec" else finetuning.FinetuneJob()
+    spec = job.build(config, INPUTS, abstract=True)
+    tx, _ = trainer.optimizer_for(config, spec)
 
     def init_state():
-        ema_of = data2vec.teacher_part if objective == "data2vec" else None
-        return step_lib.init_state(create()[1], tx, ema_of)
+        return trainer.init_state(spec, job.build(config, INPUTS).params, tx)
 
-    return jax.jit(step_fn, donate_argnums=(0,)), init_state, model_config
+    step = jax.jit(trainer.make_step(config, spec, tx), donate_argnums=(0,))
+    return step, init_state, spec.config
 
 
 def peak_bytes_of(compiled) -> int | None:
@@ -284,7 +254,7 @@ def run(
         "device": f"{device.platform}: {device.device_kind} ×{jax.device_count()}",
     }
     if objective == "data2vec":
-        d2v = recipe(model, objective, dtype, True, frames, None, False)[0].data2vec
+        d2v = recipe(model, objective, dtype, True, frames).data2vec
         result["decoder_params"] = data2vec.decoder_params(
             data2vec.Data2vecConfig(**d2v), model_config.dim
         )
@@ -355,10 +325,9 @@ def print_table(result: dict) -> None:
         print(f"{name:<{width}}  {value}")
 
 
+@harness.command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.parser(__doc__)
     parser.add_argument("--model", choices=["tiny", "small", "large"], default="tiny")
     parser.add_argument("--batch", type=int, default=16, help="global batch (default 16)")
     parser.add_argument("--frames", type=int, default=128, help="frames per clip (default 128)")
@@ -387,8 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the step without augmentation (one compilation less; augment_share null)",
     )
-    parser.add_argument("--json", required=True, help="where to write the result")
-    args = parser.parse_args(argv)
+    args = harness.parse_args(parser, argv)
     result = run(
         args.model,
         args.batch,
@@ -404,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(result)
     if result.get("peak_flops_assumed"):
         print(f"MFU assumes a peak of {result['peak_flops_assumed'] / 1e12:.0f} TFLOP/s")
-    files.write_json(args.json, result)
+    harness.write_json(args.json, result)
     return 0
 
 

@@ -1,5 +1,6 @@
-"""The package's layout holds: no import circles, and what reads a finished run (predict,
-export, align, report, the run-artifacts layer) never imports the training code.
+"""The package's layout holds: no import circles, the input pipeline reads no finished run, and
+what reads a finished run (predict, export, align, report, the run-artifacts layer) never
+imports the training code.
 
 Imports are read from the source with ``ast`` (function-level ones included), so a circle hidden
 inside a function counts, and nothing heavy is imported to check.
@@ -130,3 +131,65 @@ def test_reading_a_finished_run_needs_no_training_code():
             if training:
                 offenders[name] = training
     assert not offenders, offenders
+
+
+def test_the_input_pipeline_reads_no_run_artifacts():
+    """The journey runs one way: records → input → … → run artifacts; the input pipeline reads
+    record files (alignments included, :mod:`aslx.records.alignments`), never a finished run."""
+    graph = import_graph()
+    offenders = {
+        name: sorted(m for m in graph[name] if m.startswith("aslx.run"))
+        for name in graph
+        if name.startswith("aslx.input")
+    }
+    assert not {k: v for k, v in offenders.items() if v}, offenders
+
+
+def test_one_trainer_builds_every_step():
+    """The programs and the benchmarks train through the one trainer: none builds a step of
+    its own (``make_train_step``), and both programs call ``aslx.training.trainer.train``."""
+    builders = {
+        str(path.relative_to(ROOT))
+        for folder in ("finetune", "pretrain", "benchmarks")
+        for path in (ROOT / folder).rglob("*.py")
+        if "make_train_step" in path.read_text()
+    }
+    assert not builders, builders
+    modules = project_modules()
+    for program in ("finetune.train", "pretrain.train"):
+        assert "aslx.training.trainer" in imports_of(modules[program], modules), program
+
+
+def test_the_library_imports_no_test_or_benchmark_code():
+    """Test oracles (``tests/augment_reference.py``) and benchmark helpers stay beside what uses
+    them: no module of ``aslx`` imports ``tests`` or ``benchmarks``."""
+    offenders: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "aslx").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            found = [n for n in names if n.split(".")[0] in ("tests", "benchmarks")]
+            if found:
+                offenders.setdefault(module_name(path), []).extend(found)
+    assert not offenders, offenders
+
+
+#: The longest a function of the library or the programs may be, ``def`` to its last line.
+MAX_FUNCTION_LINES = 100
+
+
+def test_no_function_is_too_long_to_read():
+    """Every function of ``aslx``, ``finetune`` and ``pretrain`` fits on a screen or two: a
+    longer one is a switchboard to split into named steps."""
+    long = [
+        f"{module_name(path)}.{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in project_modules().values()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, long

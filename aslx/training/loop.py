@@ -2,8 +2,8 @@
 the mesh, resume, and the loop itself (log, evaluate, checkpoint, stop cleanly). The library
 objects a config stands for (input, optimiser, readers) come from :mod:`aslx.training.config`.
 
-``finetune/train.py`` and ``pretrain/train.py`` differ only in their model, loss and
-evaluation; this module is the rest, so both resume, log and fail the same way.
+The one trainer (:mod:`aslx.training.trainer`) runs every objective through these, so every
+run resumes, logs and fails the same way.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import ml_collections
 import numpy as np
 
 from aslx import files, processes
-from aslx.decoding.evaluate import device_batch
 from aslx.input import fit, pipeline
+from aslx.input.batch import device_batch
 from aslx.records.metadata import NoSuchSplit, RecordSet
 from aslx.run import card as card_lib
 from aslx.run import checkpoint as checkpoint_lib
@@ -106,7 +106,7 @@ def initialize_distributed(config: ml_collections.ConfigDict) -> None:
     jax.distributed.initialize(**kwargs)
 
 
-def train_batches(
+def global_train_batches(
     config: ml_collections.ConfigDict,
     records: RecordSet,
     input_config: pipeline.InputConfig,
@@ -326,6 +326,89 @@ def save_errors(checkpoints: checkpoint_lib.Checkpointer, step: int, begun: list
         ) from None
 
 
+class Saves:
+    """The checkpoints one start of a run saves, and the training seconds each records.
+
+    ``seconds_before`` is the wall time of the run's earlier starts (:func:`resume`); each
+    save records the total so far, so that a resumed run's figure covers all its starts. A
+    save that fails, now or in the background, ends the run in one line (:func:`save_errors`).
+    """
+
+    def __init__(self, checkpoints, config, start_step: int, seconds_before: float):
+        self.checkpoints, self.config, self.start_step = checkpoints, config, start_step
+        self.began = time.monotonic()
+        self.seconds_before = seconds_before
+        self.begun: list[int] = []  # the steps whose saves this start began
+        self.recorded = [seconds_before]  # the seconds each save records, the newest last
+
+    def save(self, step: int, state, metrics: dict | None = None) -> None:
+        """Saves ``state`` as ``step`` unless that step is already saved (or is where this
+        start began)."""
+        if step == (self.begun[-1] if self.begun else self.start_step):
+            return
+        self.recorded.append(self.seconds_before + time.monotonic() - self.began)
+        extra = {"next_step": step, "seed": self.config.seed, "seconds": self.recorded[-1]}
+        with save_errors(self.checkpoints, step, self.begun + [step]):
+            self.checkpoints.save(step, state, extra=extra, metrics=metrics)
+        self.begun.append(step)
+
+    def check(self, step: int) -> None:
+        """Raises the error of a background save that failed."""
+        with save_errors(self.checkpoints, step, self.begun):
+            self.checkpoints.check_for_errors()
+
+    def wait(self, step: int) -> None:
+        """Waits for every save begun to be written."""
+        with save_errors(self.checkpoints, step, self.begun):
+            self.checkpoints.wait_until_finished()
+
+    @property
+    def seconds(self) -> float:
+        """The training seconds over all starts, as the newest save records them."""
+        return self.recorded[-1]
+
+
+def check_finite(pending, max_nonfinite: int) -> None:
+    """Raises :class:`TrainingError` when ``pending`` (``(step, non-finite steps in a row,
+    clip ids)`` of a step, or ``None``) shows ``max_nonfinite`` non-finite losses in a row."""
+    if pending is not None and int(pending[1]) >= max_nonfinite:
+        step, _, clip_ids = pending
+        raise TrainingError(
+            f"step {step}: the loss was not finite for {max_nonfinite} steps in a "
+            f"row, the last of those batches holding {clip_listing(clip_ids)}; lower config.lr "
+            "or check those clips"
+        )
+
+
+def step_compiling(train_step, state, batch, key, frozen, step: int, lengths: set, log, say):
+    """``(state, metrics)`` of the first step at a new batch length: the step is compiled (or
+    loaded from the compilation cache) first; the log says which and how long it took, and
+    leaves that step out of its throughput."""
+    length = batch["frame_mask"].shape[1]
+    lengths.add(length)
+    say(f"step {step + 1}: compiling the step for {length} frames ({len(lengths)} lengths so far)")
+    started = time.monotonic()
+    with compile_cache.watch() as cache:  # compiling is synchronous
+        state, metrics = train_step(state, batch, key, frozen)
+    how = (
+        "loaded from the compilation cache" if cache["hits"] and not cache["misses"] else "compiled"
+    )
+    seconds = time.monotonic() - started
+    log.leave_out(1, seconds)
+    say(f"step {step + 1}: {how} in {seconds:.1f} s")
+    return state, metrics
+
+
+def log_step(step: int, metrics, extra: dict, log, on_log) -> None:
+    """Writes a logged step's metrics (fetched from the device) with ``extra`` to the log and
+    the console, then calls ``on_log(step, metrics)``, which may stop the run."""
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()} | extra
+    log.write(step, metrics)
+    log.console(step, metrics)
+    if on_log is not None:
+        on_log(step, metrics)
+
+
 def run(
     *,
     config: ml_collections.ConfigDict,
@@ -349,40 +432,17 @@ def run(
     Every ``log_every`` steps the metrics are logged and ``on_log(step, metrics)`` may raise
     :class:`TrainingError`; ``evaluate(state, step)`` returns scores to log and save with the
     checkpoint (or ``None``). Checkpoints every ``checkpoint_every`` steps, at evaluations and
-    at the end. SIGTERM (preemption) saves and stops: see :class:`PreemptionNotice`. A run
-    whose loss stayed non-finite for ``max_nonfinite`` steps in a row raises
-    :class:`TrainingError` naming the step; the counter is read one step late, so the host
-    never waits on the device for it.
-
-    ``seconds_before`` is the wall time of the run's earlier starts (:func:`resume`); each
-    checkpoint records the total so far, so that a resumed run's figure covers all its starts.
+    at the end (:class:`Saves`). SIGTERM (preemption) saves and stops: see
+    :class:`PreemptionNotice`. A run whose loss stayed non-finite for ``max_nonfinite`` steps
+    in a row raises :class:`TrainingError` naming the step; the counter is read one step late,
+    so the host never waits on the device for it.
 
     Returns:
       ``(state, last step, stopped by a preemption notice, seconds trained over all starts)``,
       the seconds as the last checkpoint records them (a start with no step to take adds
       none).
     """
-    began = time.monotonic()
-    saves_begun: list[int] = []  # the steps whose saves this run began
-    recorded = [seconds_before]  # the training seconds each save records, the newest last
-
-    def save(step: int, metrics: dict | None = None) -> None:
-        if step != (saves_begun[-1] if saves_begun else start_step):
-            recorded.append(seconds_before + time.monotonic() - began)
-            extra = {"next_step": step, "seed": config.seed, "seconds": recorded[-1]}
-            with save_errors(checkpoints, step, saves_begun + [step]):
-                checkpoints.save(step, state, extra=extra, metrics=metrics)
-            saves_begun.append(step)
-
-    def check_finite(pending) -> None:
-        if pending is not None and int(pending[1]) >= config.max_nonfinite:
-            step, _, clip_ids = pending
-            raise TrainingError(
-                f"step {step}: the loss was not finite for {config.max_nonfinite} steps in a "
-                f"row, the last of those batches holding {clip_listing(clip_ids)}; lower config.lr "
-                "or check those clips"
-            )
-
+    saves = Saves(checkpoints, config, start_step, seconds_before)
     preemption = PreemptionNotice()
     train_step = processes.CompiledTogether(train_step, "train_step")
     step, previous, stopped = start_step, None, False
@@ -396,46 +456,25 @@ def run(
             if length in lengths:
                 state, metrics = train_step(state, batch, key, frozen)
             else:
-                lengths.add(length)
-                say(
-                    f"step {step + 1}: compiling the step for {length} frames "
-                    f"({len(lengths)} lengths so far)"
+                state, metrics = step_compiling(
+                    train_step, state, batch, key, frozen, step, lengths, log, say
                 )
-                started = time.monotonic()
-                with compile_cache.watch() as cache:  # compiling is synchronous
-                    state, metrics = train_step(state, batch, key, frozen)
-                how = (
-                    "loaded from the compilation cache"
-                    if cache["hits"] and not cache["misses"]
-                    else "compiled"
-                )
-                seconds = time.monotonic() - started
-                log.leave_out(1, seconds)
-                say(f"step {step + 1}: {how} in {seconds:.1f} s")
             step += 1
-            check_finite(previous)
+            check_finite(previous, config.max_nonfinite)
             previous = (step, metrics["nonfinite"], clip_ids)
             if step % config.log_every == 0 or step == config.total_steps:
-                check_finite(previous)
-                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                metrics["lr"] = float(schedule(step - 1))
-                metrics["compilations"] = float(len(lengths))
-                metrics["batch_frames"] = float(length)
-                log.write(step, metrics)
-                log.console(step, metrics)
-                if on_log is not None:
-                    on_log(step, metrics)
+                check_finite(previous, config.max_nonfinite)
+                extra = {"lr": float(schedule(step - 1)), "compilations": float(len(lengths))}
+                log_step(step, metrics, extra | {"batch_frames": float(length)}, log, on_log)
             scores = evaluate(state, step) if evaluate is not None else None
             if scores is not None or step % config.checkpoint_every == 0:
-                save(step, scores)
+                saves.save(step, state, scores)
             stopped = preemption.reached(step)
             if step % config.log_every == 0:  # a background save that failed stops the run
-                with save_errors(checkpoints, step, saves_begun):
-                    checkpoints.check_for_errors()
-        check_finite(previous)
-        save(step)
-        with save_errors(checkpoints, step, saves_begun):
-            checkpoints.wait_until_finished()
+                saves.check(step)
+        check_finite(previous, config.max_nonfinite)
+        saves.save(step, state)
+        saves.wait(step)
     finally:
         with contextlib.suppress(Exception):  # already said, or being raised
             checkpoints.wait_until_finished()
@@ -447,4 +486,4 @@ def run(
             batches.close()
     if stopped:
         say(f"stopped by a preemption notice (SIGTERM) at step {step}; rerun the command to resume")
-    return state, step, stopped, recorded[-1]
+    return state, step, stopped, saves.seconds
