@@ -12,12 +12,13 @@ import pytest
 from aslx import align as align_cli
 from aslx import ctc_frames
 from aslx.augment import cutmix as cutmix_lib
-from aslx.decoding import align, evaluate
+from aslx.decoding import viterbi
+from aslx.input import batch as batch_lib
 from aslx.input import pipeline
 from aslx.landmarks import presets
 from aslx.model import inference
+from aslx.records import alignments as alignments_file
 from aslx.records.metadata import RecordSet
-from aslx.run import alignments as alignments_file
 from aslx.run import card as card_lib
 from aslx.run import source as source_lib
 from aslx.training import config as config_lib
@@ -105,15 +106,15 @@ def test_alignments_are_the_models_best_paths(aligned, ctc_run, synthetic_record
         synthetic_records, "train", config, process_index=0, process_count=1
     )
     for batch in batches:
-        log_probs = np.asarray(forward(trained.params, evaluate.device_batch(batch))["log_probs"])
+        log_probs = np.asarray(forward(trained.params, batch_lib.device_batch(batch))["log_probs"])
         for i in np.flatnonzero(batch["example_mask"]):
             n, stored = int(batch["num_frames"][i]), int(batch["record_frames"][i])
             labels = batch["labels"][i][batch["label_mask"][i]].tolist()
             labels = labels[: ctc_frames.fitting_prefix(labels, n)]
             fitted = alignments[batch["clip_id"][i].decode()][kept_frames(stored, MAX_FRAMES)]
-            best = align.viterbi_align(log_probs[i, :n], labels, blank_id)
-            want = align.score(log_probs[i, :n], best, labels, blank_id)
-            got = align.score(log_probs[i, :n], fitted, labels, blank_id)
+            best = viterbi.viterbi_align(log_probs[i, :n], labels, blank_id)
+            want = viterbi.score(log_probs[i, :n], best, labels, blank_id)
+            got = viterbi.score(log_probs[i, :n], fitted, labels, blank_id)
             assert got == pytest.approx(want, abs=1e-3)
             checked += 1
     assert checked == 36
@@ -169,7 +170,7 @@ def test_cutmix_splices_pipeline_batches_consistently(aligned, synthetic_records
     config = pipeline.InputConfig(
         batch_size=8, max_frames=MAX_FRAMES, preset="kaggle75", alignments=str(aligned[0])
     )
-    batch = evaluate.device_batch(
+    batch = batch_lib.device_batch(
         next(
             pipeline.train_batches(
                 synthetic_records, "train", config, process_index=0, process_count=1
@@ -199,7 +200,7 @@ def test_the_finetuning_config_wires_the_file(aligned, synthetic_records, tmp_pa
     records = loop.open_records(config, ("train",))
     input_config = config_lib.input_config(config, presets.KAGGLE75)
     assert input_config.alignments == str(aligned[0])
-    batch = next(loop.train_batches(config, records, input_config, 0))
+    batch = next(loop.global_train_batches(config, records, input_config, 0))
     assert batch["alignment"].shape == (8, MAX_FRAMES)
 
     config.data.train_split = "val"
@@ -212,7 +213,7 @@ def test_the_finetuning_config_wires_the_file(aligned, synthetic_records, tmp_pa
     config.data.alignments = ""
     plain = config_lib.input_config(config, presets.KAGGLE75)
     assert plain.alignments == ""
-    assert "alignment" not in next(loop.train_batches(config, records, plain, 0))
+    assert "alignment" not in next(loop.global_train_batches(config, records, plain, 0))
 
 
 def test_a_file_that_lacks_a_clip_stops_training_naming_it(aligned, synthetic_records, tmp_path):

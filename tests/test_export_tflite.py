@@ -14,16 +14,16 @@ import pytest
 from hypothesis import given, settings
 
 from aslx import vocab as vocab_lib
-from aslx.augment import transforms
 from aslx.decoding import ctc as ctc_decoding
 from aslx.export import __main__ as export_cli
 from aslx.export import tflite
 from aslx.input import fit
-from aslx.landmarks import layouts, presets
+from aslx.landmarks import layouts, preprocess, presets
 from aslx.landmarks.normalize import Normalization
 from aslx.model import model as model_lib
 from aslx.model.config import ModelConfig
 from aslx.run.card import ModelCard
+from aslx.run.reader import InferenceModel
 from aslx.run.source import TrainedModel
 from tests.conftest import random_clip, write_wide_parquet
 
@@ -46,7 +46,7 @@ def test_selected_columns_are_wide_columns_in_file_order(name):
 def test_static_selection_is_take(indices, axis):
     x = np.random.default_rng(0).normal(size=(31, 31, 31)).astype(np.float32)
     np.testing.assert_array_equal(
-        np.asarray(transforms.permute(x, indices, axis)), np.take(x, indices, axis)
+        np.asarray(preprocess.permute(x, indices, axis)), np.take(x, indices, axis)
     )
 
 
@@ -101,13 +101,14 @@ def untrained(
     return TrainedModel(card, graphdef, params, "raw", None)
 
 
-def write_export(trained, out, quantize, representative=None, buckets=tflite.DEFAULT_BUCKETS):
-    flat = tflite.convert(
-        trained, max_frames=40, quantize=quantize, representative=representative, buckets=buckets
-    )
+def write_export(trained, out, quantize, representative=None, buckets=None):
+    """The graph of ``trained`` (max_frames 40) at ``buckets`` (default: the card's, none here:
+    one signature of 40 frames), written and loaded."""
+    model = InferenceModel.of(trained, buckets=buckets)
+    flat = tflite.convert(model, quantize=quantize, representative=representative)
     out.mkdir(parents=True, exist_ok=True)
     (out / tflite.MODEL_FILE).write_bytes(flat)
-    (out / tflite.ARGS_FILE).write_text(json.dumps(tflite.inference_args(trained, 40, buckets)))
+    (out / tflite.ARGS_FILE).write_text(json.dumps(tflite.inference_args(model)))
     return tflite.TFLiteModel(out)
 
 
@@ -118,7 +119,8 @@ def jax_log_probs(trained, clip):
     columns = columns[fit.fit_indices(len(columns), 40)]
     padded = np.full((64, columns.shape[1]), np.nan, np.float32)
     padded[: len(columns)] = columns
-    out = np.asarray(jax.jit(tflite.inference_function(trained))(padded, len(columns)))
+    function = tflite.inference_function(InferenceModel.of(trained))
+    out = np.asarray(jax.jit(function)(padded, len(columns)))
     return out if trained.card.task == "classification" else out[: len(columns)]
 
 
@@ -150,7 +152,7 @@ def test_each_length_bucket_runs_its_own_signature_and_equals_jax(ctc_export, tm
     """Buckets 8 and 16 below max_frames 40: three fixed-length signatures, the smallest that
     holds a clip runs it, each equals the JAX model, and the weights are stored once."""
     trained, single = ctc_export
-    graph = write_export(trained, tmp_path, "float32", buckets=(8, 16, 64))
+    graph = write_export(trained, tmp_path, "float32", buckets=(8, 16))
     assert graph.args["aslx"]["signatures"] == {
         "frames_8": 8,
         "frames_16": 16,
@@ -201,13 +203,27 @@ def test_body_frame_graph_with_the_resting_hand_rule_equals_jax(tmp_path):
 
 
 def test_bucket_arithmetic():
-    assert tflite.graph_buckets(384) == (64, 128, 256, 384)
-    assert tflite.graph_buckets(300) == (64, 128, 256, 300)
-    assert tflite.graph_buckets(0, (128, 64)) == (64, 128)
-    assert tflite.padded_length(65, (64, 128)) == 128
-    assert tflite.padded_length(129, (64, 128)) is None
-    with pytest.raises(ValueError, match="at least 1"):
-        tflite.graph_buckets(40, (0, 16))
+    """The export's signatures: its buckets, the last max_frames; without a frame limit the
+    buckets and the any-length graph."""
+    trained = untrained("ctc", "kaggle75", num_layers=1, dim=32, num_heads=2)
+    # A card without buckets (a run from before they were recorded) trained at max_frames only.
+    signatures = tflite.signatures_of(InferenceModel.of(trained, max_frames=300).inputs)
+    assert signatures == {"serving_default": 300}
+    inputs = InferenceModel.of(trained, max_frames=300, buckets="64,128,256").inputs
+    assert tflite.signatures_of(inputs) == {
+        "frames_64": 64,
+        "frames_128": 128,
+        "frames_256": 256,
+        "serving_default": 300,
+    }
+    inputs = InferenceModel.of(trained, max_frames=0, buckets=(64, 128)).inputs
+    assert inputs.buckets == (64, 128)
+    assert tflite.signatures_of(inputs) == {"frames_64": 64, "frames_128": 128,
+                                            "serving_default": None}  # fmt: skip
+    assert inputs.run_length(65) == 128 and inputs.run_length(129) is None
+    for bad in ((0, 16), (16, 8), (16, 64)):
+        with pytest.raises(ValueError, match="buckets"):
+            InferenceModel.of(trained, buckets=bad)  # max_frames 40
 
 
 def test_dynamic_int8_graph_is_within_ten_percent(tmp_path):
@@ -242,7 +258,7 @@ def test_int8_export_calibrates_and_runs(tmp_path):
     out = graph(calibration[0])
     assert out["outputs"].shape == (12,) and np.isfinite(out["outputs"]).all()
     with pytest.raises(ValueError, match="representative"):
-        tflite.convert(trained, max_frames=40, quantize="int8")
+        tflite.convert(InferenceModel.of(trained), quantize="int8")
 
 
 # --- the command lines, from a trained workdir --------------------------------------------------

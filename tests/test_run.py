@@ -36,8 +36,15 @@ def test_card_round_trips_through_its_file(tmp_path):
     assert card_lib.read(tmp_path) == card
     written = json.loads((tmp_path / card_lib.MODEL_FILE).read_text())
     assert set(written) == {
-        "model", "vocab", "preset", "task", "max_frames", "normalization", "train_frames"
+        "model", "vocab", "preset", "task", "max_frames", "normalization", "train_frames",
+        "long_clips", "buckets",
     }  # fmt: skip
+    assert written["long_clips"] == "resample" and written["buckets"] is None
+    truncating = a_card(long_clips="truncate", buckets=(64, 128))
+    assert card_lib.ModelCard.from_json(truncating.to_json(), "x") == truncating
+    old = {k: v for k, v in truncating.to_json().items() if k not in ("long_clips", "buckets")}
+    # A card from before the two fields: its run resampled, its buckets are unknown.
+    assert card_lib.ModelCard.from_json(old, "x") == a_card()
     assert written["model"]["num_landmarks"] == 51 and written["preset"] == "hands_pose"
     pretrain = a_card(task="pretrain", data2vec={"mask_ratio": 0.8})
     assert card_lib.ModelCard.from_json(pretrain.to_json(), "x").data2vec == {"mask_ratio": 0.8}
@@ -58,6 +65,9 @@ def test_card_errors_name_the_file_and_the_field(tmp_path):
         "field 'model'": good | {"model": {"no_such_field": 1}},
         "field 'vocab'": good | {"vocab": {"kind": "emoji"}},
         "task must be one of": good | {"task": "dance"},
+        "long_clips must be one of": good | {"long_clips": "crop"},
+        "must end at max_frames=128": good | {"buckets": [32, 64]},
+        r"buckets '64,500'": good | {"buckets": [64, 500]},
     }
     for message, value in cases.items():
         path.write_text(json.dumps(value))

@@ -10,7 +10,9 @@ and vocabulary in one safetensors file (:mod:`aslx.export.weights`); finetuning 
 ``--format tflite`` writes ``model.tflite`` and ``inference_args.json`` into the ``--out``
 folder (:mod:`aslx.export.tflite`): raw Kaggle columns of any number of frames in, the decoded
 text or the class scores out, with one fixed-length signature per ``--buckets`` length below
-``--max-frames`` (and one for ``--max-frames``). float16 weights by default;
+``--max-frames`` (and one for ``--max-frames``; by default the lengths the run trained at, its
+model card's ``buckets``). A clip longer than ``--max-frames`` is fitted by the run's own rule
+(its card's ``long_clips``: evenly spaced frames, or the first ones). float16 weights by default;
 ``--quantize dynamic_int8`` stores int8 weights with no calibration; ``--quantize int8``
 calibrates on ``--representative`` clips (any input ``python -m aslx.predict`` reads).
 """
@@ -26,6 +28,7 @@ from absl import logging
 from aslx import cli, files
 from aslx.formats import detect
 from aslx.formats.clip import Clip
+from aslx.input import fit
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,32 +69,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-frames",
         type=int,
         default=None,
-        help="tflite: frames the encoder sees at most, longer clips keep evenly spaced frames "
-        "(default: the run's data.max_frames; 0: all)",
+        help="tflite: frames the encoder sees at most; a longer clip is fitted as the run "
+        "trained (its long_clips: evenly spaced frames, or the first ones) (default: the run's "
+        "data.max_frames; 0: all)",
     )
     parser.add_argument(
         "--buckets",
-        default=",".join(map(str, tflite.DEFAULT_BUCKETS)),
-        help="tflite: fixed-length signatures below --max-frames, ascending frame counts "
-        "(default %(default)s; a clip runs on the smallest that holds it)",
+        default=fit.DEFAULT_BUCKETS,
+        help="tflite: the fixed-length signatures, as config.data.buckets writes them: 'auto' "
+        "(default: the lengths the run trained at), 'none' (--max-frames only) or ascending "
+        "frame counts up to --max-frames like 64,128,256 (--max-frames is added); a clip runs "
+        "on the smallest that holds it",
     )
     args = parser.parse_args(argv)
+    if args.max_frames is not None and args.max_frames < 0:
+        parser.error(f"--max-frames {args.max_frames}: a frame count, or 0 for no limit")
     try:
-        buckets = tuple(int(b) for b in args.buckets.split(",") if b.strip())
-        tflite.graph_buckets(0, buckets)
-    except ValueError:
-        parser.error(f"--buckets {args.buckets!r}: frame counts of at least 1, like 64,128,256")
-    args.buckets = buckets
+        # Checked against the vocabulary now, against the run's max_frames once its card is read.
+        fit.parse_buckets(args.buckets, args.max_frames or 0)
+    except ValueError as e:
+        parser.error(f"--buckets {args.buckets!r}: {str(e).partition(': ')[2]}")
     return args
 
 
-def _representative(path: str, count: int, preset_name: str):
-    from aslx.export import tflite
-    from aslx.landmarks import presets
-
-    preset = presets.get(preset_name)
+def _representative(path: str, count: int) -> list:
+    """Up to ``count`` clips ``[frames, 543, 3]`` of ``path`` with at least one frame."""
     clips = (c for c in detect.read_path(path) if isinstance(c, Clip) and c.num_frames)
-    return [tflite.clip_columns(c.landmarks, preset) for c in itertools.islice(clips, count)]
+    return [c.landmarks for c in itertools.islice(clips, count)]
 
 
 @cli.command
@@ -106,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {path} ({files.path(path).stat().length / 2**20:.1f} MiB)")
         return 0
     from aslx.export import tflite
-    from aslx.run import source
 
     if args.weights != "selected":
         raise ValueError(
@@ -115,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     representative = None
     if args.representative:
-        preset = source.read_card(args.workdir).preset
-        representative = _representative(args.representative, args.representative_clips, preset)
+        representative = _representative(args.representative, args.representative_clips)
     written = tflite.export(
         args.workdir,
         args.out,

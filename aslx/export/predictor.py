@@ -3,9 +3,11 @@
 ``Predictor(model)(landmarks [frames, 543, 3])`` gives the decoded text (CTC) or the top
 classes with their probabilities. ``model`` is an exported TFLite model (``model.tflite``, or
 the folder holding it with ``inference_args.json``), a training workdir or an exported weights
-file (run with JAX). Both backends take the same path from raw points to the answer, and run a
-clip at the same fixed length (the smallest of the export's length buckets that holds it), so
-they give the same predictions; ``python -m aslx.predict`` prints them.
+file (run with JAX). Both backends take the same path from raw points to the answer (a clip
+longer than ``max_frames`` fitted by the run's own ``long_clips`` rule), and run a clip at a
+fixed length (the smallest length bucket that holds it: the export's signatures, or for a run
+the lengths it trained at), so they give the same predictions; ``python -m aslx.predict``
+prints them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from aslx.input import fit
 from aslx.landmarks import presets
 from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT
 from aslx.run import card as card_lib
-from aslx.run import source as source_lib
+from aslx.run import reader
 
 #: Classes shown per clip for a classifier.
 TOP_K = 5
@@ -53,6 +55,9 @@ class Predictor:
       num_threads: TFLite interpreter threads (default: the cores this process may use).
       max_frames: workdir or weights: frames the encoder sees at most, as the export's
         ``--max-frames`` (default: the run's); a TFLite file has its own.
+      buckets: workdir or weights: the lengths a clip runs at, as the export's ``--buckets``
+        (:func:`aslx.input.fit.parse_buckets`; default: the lengths the run trained at); a
+        TFLite file has its own signatures.
       camera_aspect: the width / height of the camera the clips come from (default: the
         model's, ``camera_aspect`` in ``inference_args.json``); a clip's own aspect (``.pose``
         headers) is passed to each call instead.
@@ -61,7 +66,8 @@ class Predictor:
       preset, task, vocab, blank_id, max_frames: what the model reads and says.
       model_aspect: the camera aspect the model normalises with.
       min_train_frames: the fewest frames of a clip it was trained on (0: unknown).
-      lengths: the fixed lengths a clip is padded to (the export's signatures).
+      lengths: the fixed lengths a clip is padded to (the export's signatures, or the run's
+        buckets).
       backend: ``'tflite'`` or ``'jax'``.
     """
 
@@ -72,16 +78,17 @@ class Predictor:
         num_threads: int | None = None,
         max_frames: int | None = None,
         camera_aspect: float | None = None,
+        buckets: str | tuple[int, ...] | None = None,
     ):
         self.beam = int(beam)
         self.camera_aspect = camera_aspect
         model = files.path(model)
+        self._inputs: reader.InputSettings | None = None
         if card_lib.exists(model) or model.suffix == ".safetensors":
-            trained = source_lib.load_trained(model)
-            if max_frames is None:
-                max_frames = trained.card.max_frames
-            args = tflite.inference_args(trained, max_frames)
-            self._jitted = jax.jit(tflite.inference_function(trained))
+            loaded = reader.load_for_inference(model, max_frames=max_frames, buckets=buckets)
+            args = tflite.inference_args(loaded)
+            self._inputs = loaded.inputs
+            self._jitted = jax.jit(tflite.inference_function(loaded))
             self._graph = None
             self.backend = "jax"
         else:
@@ -111,11 +118,12 @@ class Predictor:
         )
 
     def padded_length(self, num_frames: int) -> int:
-        """The static length a fitted clip runs at: its bucket, else (longer than every
-        bucket, only without a frame limit) the next multiple of 64, so that the jitted model
-        compiles once per length, not once per clip."""
-        bucket = tflite.padded_length(num_frames, self.lengths)
-        return bucket if bucket is not None else -(-max(num_frames, 1) // 64) * 64
+        """The static length a fitted clip runs at: its bucket (:func:`aslx.input.fit.run_length`,
+        so the jitted model compiles once per bucket, not once per clip), else (longer than
+        every bucket, only without a frame limit) its own length, as the export's any-length
+        signature runs it."""
+        bucket = fit.run_length(num_frames, self.lengths)
+        return bucket if bucket is not None else max(num_frames, 1)
 
     def log_probs(self, landmarks: np.ndarray) -> np.ndarray:
         """``[frames, 543, 3]`` canonical points (NaN missing) → per-frame CTC
@@ -123,7 +131,7 @@ class Predictor:
         columns = tflite.clip_columns(landmarks, self.preset)
         if self._graph is not None:
             return np.asarray(self._graph(columns)["logits"])
-        columns = columns[fit.fit_indices(len(columns), self.max_frames)]
+        columns = columns[self._inputs.fit_indices(len(columns))]  # the run's long_clips
         n = len(columns)
         padded = np.full((self.padded_length(n), columns.shape[1]), np.nan, np.float32)
         padded[:n] = columns

@@ -7,10 +7,12 @@ MediaPipe columns of a clip and reads the result:
    ``inference_args.json`` (``selected_columns``): the x of the K landmarks the preset can
    use, then their y, then their z, in the Kaggle asl-fingerspelling wide layout, NaN where a
    point was not detected.
-2. **Fit.** A clip longer than the model's ``max_frames`` keeps that many evenly spaced frames
-   (``floor(i · n / T)``), exactly what the training pipeline did (``0`` keeps all frames).
-   The fitted frames are then padded with NaN rows, inside the graph, to the signature's fixed
-   length (below), so that every op after it has a static shape.
+2. **Fit.** A clip longer than the model's ``max_frames`` is fitted by the run's own rule, the
+   model card's ``long_clips`` (:mod:`aslx.input.fit`): ``resample`` keeps that many evenly
+   spaced frames (``floor(i · n / T)``), ``truncate`` the first ``T``, exactly what the
+   training pipeline did (``0`` keeps all frames). The fitted frames are then padded with NaN
+   rows, inside the graph, to the signature's fixed length (below), so that every op after it
+   has a static shape.
 3. **Selection.** The preset's landmarks; for a dominant-hand preset (``kaggle75``) the hand
    missing in fewer frames, the clip mirrored when it is the left one
    (:func:`aslx.landmarks.presets.select`).
@@ -26,10 +28,11 @@ MediaPipe columns of a clip and reads the result:
 **Signatures, one per length bucket.** A graph traced for one fixed length keeps the fused
 kernels (``SOFTMAX``, ``GELU``, XNNPACK's fully connected and batched matmul) that a
 shape-polymorphic graph loses to chains of shape ops. So the file holds one signature per
-bucket (:func:`graph_buckets`: 64, 128, 256 and 384 frames below the run's ``max_frames``, then
-``max_frames`` itself): ``frames_64(inputs) -> {outputs, logits}`` takes clips of at most 64
-frames, and so on. The largest answers to ``serving_default``, the name the Kaggle ASL
-competitions call, and takes clips of any length (fitted). Without a frame limit
+bucket (the model's input settings, :class:`aslx.run.reader.InputSettings`: by default the
+lengths the run trained at, the model card's ``buckets``, the last ``max_frames``):
+``frames_64(inputs) -> {outputs, logits}`` takes clips of at most 64 frames, and so on. The
+largest answers to ``serving_default``, the name the Kaggle ASL competitions call, and takes
+clips of any length (fitted). Without a frame limit
 (``max_frames=0``) ``serving_default`` is the shape-polymorphic graph for clips longer than
 every bucket. The weights are stored once whatever the number of signatures (the converter
 shares identical buffers). :class:`TFLiteModel` picks the smallest bucket that holds a clip.
@@ -40,7 +43,8 @@ representative set of clips for calibration (``int8``), or as float32.
 
 ``inference_args.json`` beside ``model.tflite`` has the ``selected_columns`` and, under
 ``aslx``, what :mod:`aslx.predict` needs to read the answer (vocabulary, task, preset, blank
-id, ``max_frames``, and ``signatures``: each signature's fixed length, ``null`` for any).
+id, ``max_frames``, ``long_clips``, ``buckets``, and ``signatures``: each signature's fixed
+length, ``null`` for any).
 
 **The export proves itself.** ``aslx.model_file`` holds the size and SHA-256 of
 ``model.tflite`` and ``aslx.inputs`` each signature's input shape (``[length, 3·K]``, ``-1``
@@ -68,21 +72,18 @@ from jax import lax
 
 from aslx import files
 from aslx import vocab as vocab_lib
-from aslx.augment import transforms
 from aslx.input import fit
-from aslx.landmarks import layouts, normalize, presets
+from aslx.landmarks import layouts, normalize, preprocess, presets
 from aslx.model import inference
 from aslx.model import model as model_lib
-from aslx.run import source as source_lib
+from aslx.run import reader
 from aslx.run.card import ModelCard
-from aslx.run.source import TrainedModel
+from aslx.run.reader import InferenceModel
 from aslx.tf_cpu import tensorflow
 
 MODEL_FILE = "model.tflite"
 ARGS_FILE = "inference_args.json"
 QUANTIZATIONS = ("float16", "dynamic_int8", "int8", "float32")
-#: Fixed lengths the graph gets a signature for, below the run's ``max_frames``.
-DEFAULT_BUCKETS = (64, 128, 256, 384)
 #: The signature TFLite runtimes (and the Kaggle competitions) call by default.
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -128,9 +129,9 @@ def columns_to_batch(
     graph = graph_landmarks(preset)
     slot = {int(c): i for i, c in enumerate(graph)}
     points = columns.reshape(columns.shape[0], 3, len(graph)).transpose(0, 2, 1)
-    selected = transforms.permute(points, [slot[int(c)] for c in preset.indices], axis=1)
+    selected = preprocess.permute(points, [slot[int(c)] for c in preset.indices], axis=1)
     if preset.picks_dominant_hand:
-        mirrored = transforms.permute(
+        mirrored = preprocess.permute(
             points, [slot[int(c)] for c in preset.mirrored_indices], axis=1
         )
         mirrored = mirrored * jnp.array([-1.0, 1.0, 1.0]) + jnp.array([1.0, 0.0, 0.0])  # x → 1 − x
@@ -139,11 +140,11 @@ def columns_to_batch(
         corrected = jnp.where(seen[..., None], corrected, 0.0)
 
         def take(canonical):
-            """``(points, mask)`` of canonical indices, by slices (see transforms.permute)."""
+            """``(points, mask)`` of canonical indices, by slices (see preprocess.permute)."""
             index = [slot[int(c)] for c in canonical]
             return (
-                transforms.permute(corrected, index, axis=1),
-                transforms.permute(seen, index, axis=1),
+                preprocess.permute(corrected, index, axis=1),
+                preprocess.permute(seen, index, axis=1),
             )
 
         left_signs = presets.left_signs_in(jnp, take)
@@ -159,42 +160,26 @@ def columns_to_batch(
 # --- the model as a function of the columns -------------------------------------------------
 
 
-def inference_function(trained: TrainedModel) -> Callable:
+def inference_function(model: InferenceModel) -> Callable:
     """``f(columns [T, 3·K], num_frames) -> log-probabilities``: ``[T, V]`` per frame for CTC
     (rows past ``num_frames`` are padding), ``[C]`` for classification. The frames must
-    already be fitted (:func:`aslx.input.fit.fit_indices`); padding rows must be NaN. Pure
-    JAX, not jitted, the parameters closed over as constants: the exported graph converts it,
-    and :mod:`aslx.predict` jits it for a workdir."""
-    preset = presets.get(trained.card.preset)
-    task = trained.card.task
-    forward = inference.make_forward(
-        trained.graphdef, preset, task, trained.card.normalization, jit=False
-    )
+    already be fitted (:meth:`aslx.run.reader.InputSettings.fit_indices`); padding rows must
+    be NaN. Pure JAX, not jitted, the parameters closed over as constants: the exported graph
+    converts it, and :mod:`aslx.predict` jits it for a workdir."""
+    inputs, task, params = model.inputs, model.task, model.params
+    forward = model.make_forward(jit=False)
 
     def log_probs(columns, num_frames):
         batch = columns_to_batch(
-            columns.astype(jnp.float32), num_frames, preset, trained.card.normalization.y_scale
+            columns.astype(jnp.float32), num_frames, inputs.preset, inputs.normalization.y_scale
         )
-        out = forward(trained.params, batch)
-        # Index the one-clip batch by slicing, not a gather: see transforms.permute.
+        out = forward(params, batch)
+        # Index the one-clip batch by slicing, not a gather: see preprocess.permute.
         if task == "classification":
             return jax.nn.log_softmax(lax.index_in_dim(out["class_logits"], 0, keepdims=False))
         return lax.index_in_dim(out["log_probs"], 0, keepdims=False)
 
     return log_probs
-
-
-def graph_buckets(max_frames: int, buckets: Iterable[int] = DEFAULT_BUCKETS) -> tuple[int, ...]:
-    """The fixed lengths the exported graph has a signature for, ascending: the ``buckets``
-    below ``max_frames``, then ``max_frames`` (which takes longer clips, fitted); with no
-    frame limit (``0``) the ``buckets`` alone (longer clips go to the any-length signature).
-    Raises ``ValueError`` for a length below 1."""
-    buckets = sorted(set(int(b) for b in buckets))
-    if buckets and buckets[0] < 1:
-        raise ValueError(f"buckets {buckets}: frame counts must be at least 1")
-    if not max_frames:
-        return tuple(buckets)
-    return tuple(b for b in buckets if b < max_frames) + (int(max_frames),)
 
 
 def signature_key(length: int | None, max_frames: int) -> str:
@@ -204,15 +189,6 @@ def signature_key(length: int | None, max_frames: int) -> str:
     return f"frames_{length}"
 
 
-def padded_length(num_frames: int, buckets: Iterable[int]) -> int | None:
-    """The bucket a fitted clip of ``num_frames`` frames runs at: the smallest that holds it,
-    ``None`` when it is longer than every bucket (only without a frame limit)."""
-    bounds = tuple(sorted(buckets))
-    if not bounds or num_frames > bounds[-1]:
-        return None
-    return fit.bucket_length(num_frames, bounds)
-
-
 def blank_id_of(card: ModelCard) -> int | None:
     """The model's CTC blank id (``None`` for classification)."""
     if card.task == "classification":
@@ -220,31 +196,32 @@ def blank_id_of(card: ModelCard) -> int | None:
     return inference.ctc_layout(card.vocab)[1]
 
 
-def inference_args(
-    trained: TrainedModel, max_frames: int, buckets: Iterable[int] = DEFAULT_BUCKETS
-) -> dict:
-    """What ``inference_args.json`` holds."""
-    card = trained.card
-    lengths = graph_buckets(max_frames, buckets)
-    signatures = {signature_key(b, max_frames): b for b in lengths}
+def signatures_of(inputs: reader.InputSettings) -> dict[str, int | None]:
+    """``{signature name: fixed length}`` of the graph: one per bucket of ``inputs``, and
+    without a frame limit the any-length ``serving_default`` (length ``None``)."""
+    max_frames = inputs.max_frames
+    signatures = {signature_key(b, max_frames): b for b in inputs.buckets}
     if not max_frames:
         signatures[DEFAULT_SIGNATURE] = None
-    preset = presets.get(card.preset)
+    return signatures
+
+
+def inference_args(model: InferenceModel) -> dict:
+    """What ``inference_args.json`` holds."""
+    card, inputs = model.card, model.inputs
     described = card.to_json()
     return {
-        "selected_columns": selected_columns(preset),
-        "aslx": {
+        "selected_columns": selected_columns(inputs.preset),
+        "aslx": inputs.to_json()
+        | {
             "task": card.task,
-            "preset": preset.name,
             "vocab": described["vocab"],
             "blank_id": blank_id_of(card),
-            "max_frames": max_frames,
-            "signatures": signatures,
+            "signatures": signatures_of(inputs),
             "model": described["model"],
             # The graph normalises with this camera's width / height; feed a clip from another
             # camera with y scaled by camera_aspect / that camera's (aslx.predict does).
-            "camera_aspect": card.normalization.camera_aspect,
-            "normalization": described["normalization"],
+            "camera_aspect": inputs.normalization.camera_aspect,
             "train_frames": card.train_frames,
         },
     }
@@ -253,28 +230,31 @@ def inference_args(
 # --- the TensorFlow graph ---------------------------------------------------------------------
 
 
-def tf_module(trained: TrainedModel, max_frames: int, buckets: Iterable[int] = DEFAULT_BUCKETS):
+def tf_module(model: InferenceModel):
     """``(module, signatures)``: a ``tf.Module`` holding one ``tf.function`` per signature of
     :func:`inference_args`, each ``inputs [frames, 3·K] -> {outputs, logits}``, and the map
     from their names to concrete functions (what ``tf.saved_model.save`` takes)."""
     tf = tensorflow()
     from jax.experimental import jax2tf
 
-    args = inference_args(trained, max_frames, buckets)
+    args = inference_args(model)
+    settings = model.inputs
+    max_frames = settings.max_frames
     num_columns = len(args["selected_columns"])
     blank_id = args["aslx"]["blank_id"]
+    trained = model.trained
     # The same parameters with the blocks unrolled and the attention written out heads-first:
     # a TFLite graph has no use for a loop over layers (the interpreter runs ops one by one).
     graph_config = dataclasses.replace(trained.config, scan_layers=False, attention="explicit")
     # NumPy parameters make each unrolled block's kernels their own [in, out] constants (a
     # slice of a stacked jax array would be a [1, in, out] one): only then does the converter
     # turn the dense layers into FULLY_CONNECTED, XNNPACK's fastest kernel, not BATCH_MATMUL.
-    graph_model = dataclasses.replace(
+    graph_trained = dataclasses.replace(
         trained,
         graphdef=model_lib.abstract_params(graph_config)[0],
         params=jax.tree.map(np.asarray, trained.params),
     )
-    log_probs = inference_function(graph_model)
+    log_probs = inference_function(InferenceModel(graph_trained, settings))
 
     def decode(logits):
         if blank_id is None:
@@ -297,8 +277,8 @@ def tf_module(trained: TrainedModel, max_frames: int, buckets: Iterable[int] = D
             autograph=False,
         )
         def serve(inputs):
-            if fits:
-                inputs = tf.gather(inputs, fit.fit_indices(tf.shape(inputs)[0], max_frames, tf))
+            if fits:  # the run's own rule for a long clip (its card's long_clips)
+                inputs = tf.gather(inputs, settings.fit_indices(tf.shape(inputs)[0], tf))
             frames = tf.shape(inputs)[0]
             if length is None:
                 return decode(converted(inputs, frames))
@@ -331,30 +311,27 @@ def _representative(columns: Iterable[np.ndarray], signatures: dict[str, int | N
 
 
 def convert(
-    trained: TrainedModel,
+    model: InferenceModel,
     *,
-    max_frames: int,
     quantize: str = "float16",
     representative: Iterable[np.ndarray] | None = None,
-    buckets: Iterable[int] = DEFAULT_BUCKETS,
 ) -> bytes:
-    """The TFLite flat buffer of :func:`tf_module`.
+    """The TFLite flat buffer of :func:`tf_module`, fitting clips and running at the lengths of
+    ``model.inputs`` (:class:`aslx.run.reader.InputSettings`).
 
     Args:
-      max_frames: clips longer than this keep this many evenly spaced frames (0: all).
       quantize: ``float16`` (weights stored as float16), ``dynamic_int8`` (weights stored as
         int8, activations float, quantised on the fly where a kernel can), ``int8`` (weights
         and, where the calibration allows, activations in int8; needs ``representative``) or
         ``float32``.
       representative: graph inputs ``[frames, 3·K]`` for int8 calibration (a few hundred clips).
-      buckets: fixed signature lengths below ``max_frames`` (:func:`graph_buckets`).
     """
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
     if quantize == "int8" and representative is None:
         raise ValueError("int8 quantisation needs representative clips (--representative)")
     tf = tensorflow()
-    module, signatures = tf_module(trained, max_frames, buckets)
+    module, signatures = tf_module(model)
     with tempfile.TemporaryDirectory(prefix="aslx-savedmodel-") as saved:
         # A SavedModel keeps the signatures' input and output names in the TFLite file.
         tf.saved_model.save(module, saved, signatures=signatures)
@@ -364,8 +341,9 @@ def convert(
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
         elif quantize == "int8":
-            lengths = inference_args(trained, max_frames, buckets)["aslx"]["signatures"]
-            converter.representative_dataset = _representative(representative, lengths)
+            converter.representative_dataset = _representative(
+                representative, signatures_of(model.inputs)
+            )
         with _silenced(), warnings.catch_warnings():
             # int8 calibration runs tf.lite's own (deprecated) interpreter: its notice is not
             # for the user, who runs the file with ai_edge_litert.
@@ -399,7 +377,7 @@ def export(
     quantize: str = "float16",
     max_frames: int | None = None,
     representative: Iterable[np.ndarray] | None = None,
-    buckets: Iterable[int] = DEFAULT_BUCKETS,
+    buckets: str | Iterable[int] | None = None,
 ) -> dict:
     """Writes ``out/model.tflite`` and ``out/inference_args.json`` for a trained model.
 
@@ -407,31 +385,28 @@ def export(
       source: a training workdir or an exported weights file.
       out: output folder (created). Both files are written to temporary names and renamed, so
         a crash leaves the previous export, or nothing, never half a file.
-      max_frames: frames fed to the encoder at most; ``None`` takes the run's ``max_frames``.
-      buckets: fixed signature lengths below ``max_frames`` (:func:`graph_buckets`).
+      max_frames: frames fed to the encoder at most; ``None`` takes the run's ``max_frames``
+        (a longer clip is fitted by the run's ``long_clips`` either way).
+      representative: int8 calibration clips, ``[frames, 543, 3]`` canonical points (NaN
+        missing), as :func:`clip_columns` takes them.
+      buckets: the fixed signature lengths, in :func:`aslx.input.fit.parse_buckets`'
+        vocabulary; ``None`` (or ``auto``) takes the lengths the run trained at.
 
     Returns:
       ``{"model": path, "args": path, "bytes": size of model.tflite}``.
     """
-    trained = source_lib.load_trained(source)
-    if trained.card.task not in ("ctc", "classification"):
+    # The settings are checked here, before the long conversion.
+    model = reader.load_for_inference(source, max_frames=max_frames, buckets=buckets)
+    if model.task not in ("ctc", "classification"):
         raise ValueError(
-            f"{source}: a {trained.card.task} run has no task head to export; "
-            "export a finetuning run"
+            f"{source}: a {model.task} run has no task head to export; export a finetuning run"
         )
-    if max_frames is None:
-        max_frames = trained.card.max_frames
-    buckets = graph_buckets(max_frames, buckets)  # checked before the long conversion
-    flat = convert(
-        trained,
-        max_frames=max_frames,
-        quantize=quantize,
-        representative=representative,
-        buckets=buckets,
-    )
+    if representative is not None:
+        representative = [clip_columns(clip, model.inputs.preset) for clip in representative]
+    flat = convert(model, quantize=quantize, representative=representative)
     out = files.path(out)
     out.mkdir(parents=True, exist_ok=True)
-    args = inference_args(trained, max_frames, buckets)
+    args = inference_args(model)
     args["aslx"]["quantize"] = quantize
     args["aslx"]["source"] = str(source)
     args["aslx"]["model_file"] = {"bytes": len(flat), "sha256": hashlib.sha256(flat).hexdigest()}
@@ -556,9 +531,10 @@ class TFLiteModel:
         return self.path.stat().length
 
     def signature_for(self, num_frames: int) -> str:
-        """The signature a clip of ``num_frames`` raw frames runs on."""
+        """The signature a clip of ``num_frames`` raw frames runs on: the smallest length that
+        holds it once fitted (:func:`aslx.input.fit.run_length`), else the any-length one."""
         fitted = min(num_frames, self.max_frames) if self.max_frames else num_frames
-        length = padded_length(fitted, self.lengths)
+        length = fit.run_length(fitted, tuple(sorted(self.lengths)))
         return self.any_length if length is None else self.lengths[length]
 
     def __call__(self, columns: np.ndarray) -> dict[str, np.ndarray]:

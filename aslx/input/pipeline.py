@@ -37,7 +37,8 @@ still holds records of its own window only, so resume stays exact (start at the 
 the steps before ``start_step``). :func:`aslx.input.fit.bucket_length` and :func:`trim_frames`
 then cut a batch to the smallest bucket bound that holds its longest clip, so the step runs on
 a few static lengths instead of always ``max_frames`` (the training loop agrees on the length
-across processes first). :func:`default_buckets` chooses bounds from the record set's frame counts.
+across processes first). :func:`aslx.input.fit.parse_buckets` reads the bounds, and
+:func:`aslx.input.fit.default_buckets` chooses them from the record set's frame counts.
 
 **Processes** read disjoint shard files (process ``i`` of ``n`` takes shards ``i, i+n, …``), in
 training and in evaluation alike, so no host reads another's files; every process yields the
@@ -66,12 +67,13 @@ from aslx import files
 from aslx import vocab as vocab_lib
 from aslx.input import fit
 from aslx.landmarks import normalize, presets
+from aslx.records import alignments as alignments_lib
 from aslx.records import example
 from aslx.records.metadata import RecordSet
-from aslx.run import alignments as alignments_lib
 from aslx.tf_cpu import tensorflow
 
-LONG_CLIP_POLICIES = ("resample", "truncate")
+#: Kept here for the training config's choices; the rule is :mod:`aslx.input.fit`'s.
+LONG_CLIP_POLICIES = fit.LONG_CLIP_POLICIES
 #: Training batches sorted by length together when the trainer buckets (``data.bucket_window``).
 DEFAULT_SORT_WINDOW = 8
 #: ``alignment`` values the dataset gives every frame of a clip it cannot align (never reach a
@@ -108,7 +110,7 @@ class InputConfig:
     max_frames: int
     max_label_length: int | None = None
     preset: str | None = None
-    long_clips: str = "resample"
+    long_clips: str = fit.RESAMPLE
     shuffle_buffer: int = 1024
     seed: int = 0
     cycle_length: int = 8
@@ -118,10 +120,7 @@ class InputConfig:
     camera_aspect: float | None = None
 
     def __post_init__(self):
-        if self.long_clips not in LONG_CLIP_POLICIES:
-            raise ValueError(
-                f"long_clips must be one of {LONG_CLIP_POLICIES}, not {self.long_clips!r}"
-            )
+        fit.check_long_clips(self.long_clips)
         if self.batch_size < 1 or self.max_frames < 1 or self.sort_window < 1:
             raise ValueError("batch_size, max_frames and sort_window must be positive")
 
@@ -221,13 +220,11 @@ class _Prepare:
 
     def _fit(self, tf, points):
         frames = tf.shape(points)[0]
-        limit = self.config.max_frames
-        if self.config.long_clips == "truncate":
-            return points[:limit]
+        limit, policy = self.config.max_frames, self.config.long_clips
         # Only a longer clip needs the gather; a shorter one is kept whole as it is.
         return tf.cond(
             frames > limit,
-            lambda: tf.gather(points, fit.fit_indices(frames, limit, tf)),
+            lambda: tf.gather(points, fit.fit_indices(frames, limit, tf, policy)),
             lambda: points,
         )
 
@@ -313,7 +310,7 @@ def _setup(records, config: InputConfig, process_index, process_count, split=Non
 def check_alignments(
     path: str | os.PathLike, records: RecordSet | str | os.PathLike, split: str
 ) -> dict:
-    """The provenance of alignments file ``path`` (see :mod:`aslx.run.alignments`), after
+    """The provenance of alignments file ``path`` (see :mod:`aslx.records.alignments`), after
     checking that it was made for ``split`` of this record set; raises ``FileNotFoundError``
     or ``ValueError`` naming the fix otherwise. Cheap: reads only the file's header entry."""
     folder = records.folder if isinstance(records, RecordSet) else files.path(records)
@@ -412,43 +409,6 @@ FRAME_KEYS = ("landmarks", "landmark_mask", "frame_mask", "alignment")
 def trim_frames(batch: dict[str, np.ndarray], length: int) -> dict[str, np.ndarray]:
     """The batch with its frame axis cut to ``length`` (only padding may be cut)."""
     return {k: v[:, :length] if k in FRAME_KEYS else v for k, v in batch.items()}
-
-
-def default_buckets(frames: dict, max_frames: int) -> tuple[int, ...]:
-    """Bucket bounds from a record set's clip lengths (``metadata.json``'s ``frames``: ``mean``,
-    ``p95``): the mean, half-way to the 95th percentile, the 95th percentile and ``max_frames``,
-    each rounded up to a multiple of 16 (kernels like aligned lengths) and at most
-    ``max_frames``. Few bounds: each is one compilation of the step."""
-    mean, p95 = float(frames["mean"]), float(frames["p95"])
-    candidates = (mean, (mean + p95) / 2, p95, max_frames)
-    return tuple(sorted({min(max_frames, -(-int(np.ceil(c)) // 16) * 16) for c in candidates}))
-
-
-def parse_buckets(text: str, frames: dict, max_frames: int) -> tuple[int, ...]:
-    """``config.data.buckets`` → bounds: ``auto`` (:func:`default_buckets`), ``none`` (only
-    ``max_frames``) or ascending lengths ``"64,128,256"`` (``max_frames`` is always added).
-    Raises ``ValueError`` naming the field."""
-    text = str(text).strip().lower()
-    if text == "auto":
-        return default_buckets(frames, max_frames)
-    if text == "none":
-        return (max_frames,)
-    try:
-        bounds = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise ValueError(
-            f"buckets {text!r}: write 'auto', 'none' or ascending frame counts like '64,128,256'"
-        ) from None
-    if (
-        not bounds
-        or any(b < 1 or b > max_frames for b in bounds)
-        or list(bounds) != sorted(set(bounds))
-    ):
-        raise ValueError(
-            f"buckets {text!r}: frame counts must be ascending, distinct and within "
-            f"1..max_frames={max_frames}"
-        )
-    return bounds if bounds[-1] == max_frames else (*bounds, max_frames)
 
 
 def train_batches(

@@ -1,5 +1,7 @@
 """A gated finetuning run as the joints report reads it: the model and its gate from the
-workdir, gates that keep only the top-K landmarks, and the run's score with any keep-logits."""
+workdir (:func:`aslx.run.reader.load_for_inference`: the weights, the input settings of its
+model card, the jitted forward), gates that keep only the top-K landmarks, and the run's score
+with any keep-logits."""
 
 from __future__ import annotations
 
@@ -12,14 +14,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aslx.landmarks import presets
-from aslx.landmarks.normalize import Normalization
 from aslx.model import gate as gate_lib
 
 if TYPE_CHECKING:  # heavy imports stay inside the functions that run the model
     from flax import nnx
 
+    from aslx.landmarks import presets
+    from aslx.landmarks.normalize import Normalization
     from aslx.model.config import ModelConfig
+    from aslx.run.reader import InferenceModel
     from aslx.vocab import Vocab
 
 
@@ -37,31 +40,62 @@ class GatedRun:
 
     Attributes:
       workdir: the training workdir.
-      preset: the landmark selection the model reads.
-      task: ``ctc`` or ``classification``.
-      vocab: the records' vocabulary.
-      max_frames: the static frame count the model was trained with.
-      config: the run's ``config.json``.
-      model_config: the model's configuration (``model_config.gate`` is the gate kind).
-      graphdef, params: the model, split (``params`` hold the chosen weights).
-      weights: ``raw`` or ``ema``.
-      step: the checkpoint step read.
-      normalization: how the model's input is normalised (the model card's).
+      model: the model as inference reads it (:class:`aslx.run.reader.InferenceModel`): the
+        chosen weights, the input settings of its card, the jitted forward.
+      config: the run's ``config.json``, for what is not the model's (the gate's final
+        temperature, the decoding beam, the record set); never for how the model reads input.
     """
 
     workdir: Path
-    preset: presets.Preset
-    task: str
-    vocab: Vocab
-    max_frames: int
+    model: InferenceModel
     config: dict
-    model_config: ModelConfig
-    graphdef: nnx.GraphDef
-    params: nnx.State
-    weights: str
-    step: int | None
-    normalization: Normalization = dataclasses.field(default_factory=Normalization.per_group)
-    _forward: Callable | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def preset(self) -> presets.Preset:
+        """The landmark selection the model reads."""
+        return self.model.inputs.preset
+
+    @property
+    def normalization(self) -> Normalization:
+        """How the model's input is normalised."""
+        return self.model.inputs.normalization
+
+    @property
+    def max_frames(self) -> int:
+        """The static frame count the model was trained with."""
+        return self.model.inputs.max_frames
+
+    @property
+    def task(self) -> str:
+        return self.model.task
+
+    @property
+    def vocab(self) -> Vocab:
+        return self.model.vocab
+
+    @property
+    def model_config(self) -> ModelConfig:
+        """The model's configuration (``model_config.gate`` is the gate kind)."""
+        return self.model.card.model
+
+    @property
+    def graphdef(self) -> nnx.GraphDef:
+        return self.model.graphdef
+
+    @property
+    def params(self) -> nnx.State:
+        """The chosen weights."""
+        return self.model.params
+
+    @property
+    def weights(self) -> str:
+        """``raw`` or ``ema``."""
+        return self.model.trained.weights
+
+    @property
+    def step(self) -> int | None:
+        """The checkpoint step read."""
+        return self.model.trained.step
 
     @property
     def gate_kind(self) -> str:
@@ -115,13 +149,7 @@ class GatedRun:
     def forward(self) -> Callable:
         """The jitted evaluation forward pass, built once (parameters are an argument, so new
         gate logits need no recompilation)."""
-        from aslx.model import inference
-
-        if self._forward is None:
-            self._forward = inference.make_forward(
-                self.graphdef, self.preset, self.task, self.normalization
-            )
-        return self._forward
+        return self.model.forward
 
 
 def _read_json(path: Path) -> dict:
@@ -136,7 +164,7 @@ def load_run(workdir: str | os.PathLike) -> GatedRun:
       ValueError: the model has no joint gate, or the checkpoint does not fit the model.
     """
     from aslx.run import card as card_lib
-    from aslx.run import source as source_lib
+    from aslx.run import reader
 
     workdir = Path(workdir)
     card = card_lib.read(workdir)
@@ -149,21 +177,7 @@ def load_run(workdir: str | os.PathLike) -> GatedRun:
             "(or sigmoid)"
         )
     config = _read_json(workdir / card_lib.CONFIG_FILE)
-    trained = source_lib.load_trained(workdir)
-    return GatedRun(
-        workdir=workdir,
-        preset=presets.get(card.preset),
-        normalization=card.normalization,
-        task=card.task,
-        vocab=card.vocab,
-        max_frames=card.max_frames,
-        config=config,
-        model_config=model_config,
-        graphdef=trained.graphdef,
-        params=trained.params,
-        weights=trained.weights,
-        step=trained.step,
-    )
+    return GatedRun(workdir=workdir, model=reader.load_for_inference(workdir), config=config)
 
 
 # --- top-K gates and their scores --------------------------------------------------------------
@@ -209,16 +223,9 @@ def check_split(records: str | os.PathLike, split: str) -> None:
 def split_batches(
     run: GatedRun, records: str | os.PathLike, split: str, batch_size: int
 ) -> Iterator[dict]:
-    from aslx.input import pipeline
-
-    data = run.config.get("data", {})
-    config = pipeline.InputConfig(
-        batch_size=batch_size,
-        max_frames=run.max_frames,
-        preset=run.preset.name,
-        long_clips=data.get("long_clips", "resample"),
-    )
-    return pipeline.eval_batches(records, split, config)
+    """One pass over ``split``, each clip read as the model was trained to (its card's
+    settings, :meth:`aslx.run.reader.InferenceModel.eval_batches`)."""
+    return run.model.eval_batches(records, split, batch_size)
 
 
 def evaluate_logits(

@@ -20,6 +20,10 @@ key             value
 ``train_frames``  ``{min, mean}`` frames of the clips trained on (``null`` when unknown):
                 shorter clips are warned about at prediction
 ``data2vec``    pretraining only: the Data2vec objective's fields
+``long_clips``  ``resample`` or ``truncate``: how a clip longer than ``max_frames`` was fitted
+                (a card without it: ``resample``)
+``buckets``     the frame-count bounds the run trained at, ascending, the last
+                ``max_frames`` (``null`` when unknown)
 ==============  ============================================================================
 """
 
@@ -33,6 +37,7 @@ from etils import epath
 
 from aslx import files
 from aslx import vocab as vocab_lib
+from aslx.input import fit
 from aslx.landmarks.normalize import Normalization
 from aslx.model.config import ModelConfig
 
@@ -54,10 +59,18 @@ class ModelCard:
     data2vec: dict | None = None
     normalization: Normalization = dataclasses.field(default_factory=Normalization.per_group)
     train_frames: dict | None = None
+    long_clips: str = fit.RESAMPLE
+    buckets: tuple[int, ...] | None = None
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
+        fit.check_long_clips(self.long_clips)
+        if self.buckets is not None:
+            # Bounds a run trains at: ascending within max_frames, the last max_frames.
+            bounds = tuple(self.buckets)
+            if fit.parse_buckets(bounds, self.max_frames) != bounds:
+                raise ValueError(f"buckets {list(bounds)} must end at max_frames={self.max_frames}")
 
     def to_json(self) -> dict:
         value = {
@@ -71,6 +84,8 @@ class ModelCard:
             value["data2vec"] = dict(self.data2vec)
         value["normalization"] = self.normalization.to_json()
         value["train_frames"] = self.train_frames
+        value["long_clips"] = self.long_clips
+        value["buckets"] = list(self.buckets) if self.buckets is not None else None
         return value
 
     @classmethod
@@ -104,6 +119,8 @@ class ModelCard:
                 data2vec=value.get("data2vec"),
                 normalization=normalization,
                 train_frames=value.get("train_frames"),
+                long_clips=str(value.get("long_clips", fit.RESAMPLE)),
+                buckets=tuple(int(b) for b in value["buckets"]) if value.get("buckets") else None,
             )
         except (TypeError, ValueError) as e:
             raise ValueError(f"{where}: {e}") from None

@@ -118,7 +118,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from aslx.augment.recipe import AugmentConfig, BlockMask
-from aslx.input import pipeline
+from aslx.input import fit, pipeline
 from aslx.input.pipeline import DEFAULT_SORT_WINDOW
 from aslx.landmarks.normalize import EXTENTS, FRAMES, Normalization, parse_aspect
 from aslx.landmarks.presets import PRESETS, Preset
@@ -508,7 +508,7 @@ def input_config(config: ml_collections.ConfigDict, preset: Preset) -> pipeline.
             pipeline.check_alignments(alignments, config.data.dir, config.data.train_split)
         except (FileNotFoundError, ValueError) as e:
             raise ConfigError(f"config.data.alignments: {e}") from None
-    bucketed = str(config.data.buckets).strip().lower() != "none"
+    bucketed = not fit.is_none(str(config.data.buckets))
     if bucketed and config.data.bucket_window < 1:
         raise ConfigError(
             f"config.data.bucket_window={config.data.bucket_window}: batches sorted together "
@@ -544,11 +544,12 @@ def eval_input_config(
 
 def bucket_bounds(config: ml_collections.ConfigDict, records: RecordSet) -> tuple[int, ...]:
     """The training lengths of ``config.data.buckets`` for this record set (ascending, the last
-    ``data.max_frames``)."""
+    ``data.max_frames``): :func:`aslx.input.fit.parse_buckets`, ``auto`` from the record set's
+    clip lengths."""
+    max_frames = config.data.max_frames
     try:
-        return pipeline.parse_buckets(
-            config.data.buckets, records.meta["frames"], config.data.max_frames
-        )
+        auto = fit.default_buckets(records.meta["frames"], max_frames)
+        return fit.parse_buckets(config.data.buckets, max_frames, auto)
     except ValueError as e:
         raise ConfigError(f"config.data.buckets: {e}") from None
 
