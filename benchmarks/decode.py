@@ -2,10 +2,12 @@
 reference, on the same outputs of a trained tiny spelling model.
 
     python benchmarks/decode.py --json runs/bench/decode.json
+    python benchmarks/decode.py --smoke --steps 2 --json /tmp/decode.json   # seconds: it runs
 
-The model is the ``spelling`` task of ``benchmarks/real_data.py`` (words spelled from real
-``mp_holistic_35signs`` letter clips, tiny encoder, ``hands_pose``), trained for ``--steps``
-steps once and reused from ``--workdir`` (``inference.py`` measures the same one). Its
+The model is ``configs/bench/spelling_model.py``, the ``spelling`` recipe of
+``benchmarks/real_data.py`` (words spelled from real ``mp_holistic_35signs`` letter clips, tiny
+encoder, ``hands_pose``), trained for ``--steps`` steps once and reused from ``--workdir``
+(``inference.py`` measures the same one). Its
 log-probabilities on the val split (200 words) are computed once; then both searches decode
 them with beam ``--beam``, side by side in one run:
 
@@ -21,7 +23,6 @@ them with beam ``--beam``, side by side in one run:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -31,36 +32,29 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run by path: the project root is not on sys.path
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from aslx import files  # noqa: E402
-from aslx.decoding import ctc, evaluate  # noqa: E402
-from aslx.input import pipeline  # noqa: E402
-from aslx.landmarks import presets  # noqa: E402
+from aslx.decoding import ctc  # noqa: E402
+from aslx.input import batch as batch_lib  # noqa: E402
 from aslx.model import inference  # noqa: E402
-from aslx.run import source as source_lib  # noqa: E402
+from aslx.run import reader  # noqa: E402
 from aslx.tf_cpu import tensorflow  # noqa: E402
-from benchmarks import real_data  # noqa: E402
+from benchmarks import harness, real_data  # noqa: E402
 
 
 def val_log_probs(workdir: Path, record_dir: Path) -> tuple[np.ndarray, np.ndarray, int]:
     """``(log_probs [N, T, V], frame_mask [N, T], blank_id)`` of the trained model on val."""
-    trained = source_lib.load_trained(workdir)
-    card = trained.card
-    forward = inference.make_forward(
-        trained.graphdef, presets.get(card.preset), card.task, card.normalization
-    )
-    config = pipeline.InputConfig(batch_size=50, max_frames=card.max_frames, preset=card.preset)
+    model = reader.load_for_inference(workdir)
     log_probs, masks = [], []
-    for batch in pipeline.eval_batches(record_dir, "val", config, process_index=0, process_count=1):
-        out = forward(trained.params, evaluate.device_batch(batch))
+    for batch in model.eval_batches(record_dir, "val", 50, process_index=0, process_count=1):
+        out = model.forward(model.params, batch_lib.device_batch(batch))
         real = batch["example_mask"].astype(bool)
         log_probs.append(np.asarray(out["log_probs"])[real])
         masks.append(batch["frame_mask"][real].astype(bool))
-    return np.concatenate(log_probs), np.concatenate(masks), inference.ctc_layout(card.vocab)[1]
+    return np.concatenate(log_probs), np.concatenate(masks), inference.ctc_layout(model.vocab)[1]
 
 
 def tensorflow_beam_search(
@@ -80,18 +74,17 @@ def tensorflow_beam_search(
     return [order[row[row >= 0]].tolist() for row in dense], seconds
 
 
+@harness.command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    real_data.add_data_arguments(parser)
+    parser = harness.parser(__doc__)
+    harness.add_data_arguments(parser)
     parser.add_argument(
         "--steps", type=int, default=3000, help="training steps (default 3000, the recipe's)"
     )
     parser.add_argument("--beam", type=int, default=8, help="prefixes kept (default 8)")
     parser.add_argument("--repeats", type=int, default=3, help="timed batched runs (default 3)")
-    args = parser.parse_args(argv)
-    if real_data.data_missing(args):
+    args = harness.parse_args(parser, argv)
+    if harness.data_missing(args):
         return 2
 
     workdir = real_data.spelling_model("tiny", args.steps, args.data, args.workdir)
@@ -157,10 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['agreement']:.3f}",
         f"{result['tensorflow_agreement']:.3f}",
     )
-    widths = [max(len(h), len(v)) for h, v in zip(header, values)]
-    for row in (header, values):
-        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
-    files.write_json(args.json, result)
+    harness.print_table(header, [values], "r" * len(header))
+    harness.write_json(args.json, result)
     return 0
 
 

@@ -1,10 +1,13 @@
 """Per-clip inference: the exported TFLite graph against the jitted JAX model, on a CPU.
 
     python benchmarks/inference.py --json runs/bench/inference.json
+    python benchmarks/inference.py --smoke --tiny-steps 2 --sizes tiny --clips 3 \
+        --timing-clips 2 --json /tmp/inference.json   # seconds: it runs
 
 For each size (tiny, small) a spelling model is finetuned on the real-letter spelled words of
-``mp_holistic_35signs`` (the ``spelling`` recipe of ``benchmarks/real_data.py``, shortened by
-``--tiny-steps`` / ``--small-steps``; an existing run under ``--workdir`` is reused; on a CPU
+``mp_holistic_35signs`` (``configs/bench/spelling_model.py``: the ``spelling`` recipe of
+``benchmarks/real_data.py``, shortened by ``--tiny-steps`` / ``--small-steps``; ``--smoke``
+cuts it to a one-block model; an existing run under ``--workdir`` is reused; on a CPU
 the small model gets too few steps to spell, so its decode agreement says little), exported
 with float16 weights and ``max_frames`` 384 (signatures of 64, 128, 256 and 384 frames), and
 both the TFLite file (``ai_edge_litert``, XNNPACK, one thread per core) and the JAX model
@@ -30,7 +33,6 @@ Nothing here is tuned on test: the clips are the validation words.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -40,15 +42,14 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run by path: the project root is not on sys.path
 
 import numpy as np  # noqa: E402
 
-from aslx import files  # noqa: E402
 from aslx.export.predictor import Predictor  # noqa: E402
 from aslx.formats import spelled  # noqa: E402
 from aslx.run import results as results_lib  # noqa: E402
-from benchmarks import real_data  # noqa: E402
+from benchmarks import harness, real_data  # noqa: E402
 
 SIZES = ("tiny", "small")
 
@@ -82,9 +83,13 @@ def measure(workdir: Path, clips: list[np.ndarray], out: Path, timing_clips: int
     from aslx.export import tflite
 
     start = time.perf_counter()
-    written = tflite.export(workdir, out, quantize="float16", max_frames=MAX_FRAMES)
+    # The measured lengths are the signatures, whatever lengths the run trained at.
+    written = tflite.export(
+        workdir, out, quantize="float16", max_frames=MAX_FRAMES, buckets=LENGTHS
+    )
     export_seconds = time.perf_counter() - start
-    graph, model = Predictor(out), Predictor(workdir, max_frames=MAX_FRAMES)
+    graph = Predictor(out)
+    model = Predictor(workdir, max_frames=MAX_FRAMES, buckets=LENGTHS)
     (graph_predictions, jax_predictions), (val_tflite_ms, val_jax_ms) = timed_side_by_side(
         (graph, model), clips
     )
@@ -123,11 +128,10 @@ def measure(workdir: Path, clips: list[np.ndarray], out: Path, timing_clips: int
     }
 
 
+@harness.command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    real_data.add_data_arguments(parser)
+    parser = harness.parser(__doc__)
+    harness.add_data_arguments(parser)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=SIZES)
     parser.add_argument("--tiny-steps", type=int, default=3000, help="finetuning steps, tiny")
     parser.add_argument(
@@ -152,11 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         help="a finished CTC finetuning workdir to measure instead of training --sizes "
         "(repeatable)",
     )
-    args = parser.parse_args(argv)
-    archive = args.data / "landmarks_f16.npz"
-    if not archive.is_file():
-        print(f"error: {archive} not found (--data)", file=sys.stderr)
+    args = harness.parse_args(parser, argv)
+    if harness.data_missing(args):
         return 2
+    archive = args.data / harness.ARCHIVE
     words = spelled.read(archive, words={"val": args.clips})
     clips = [w.landmarks for w in words]
     steps = {"tiny": args.tiny_steps, "small": args.small_steps}
@@ -174,20 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     for size in [] if args.model else args.sizes:
         workdir = real_data.spelling_model(size, steps[size], args.data, args.workdir)
         results[size] = measure(workdir, clips, args.workdir / f"export_{size}", args.timing_clips)
-    width = max(6, *map(len, results))
-    lengths = "".join(f"{f'tflite/jax {f}':>22}" for f in LENGTHS)
-    print(f"\n{'model':<{width}}{'MB':>7}{'agree':>7}{'rel err':>10}{lengths}")
+    rows = []
     for name, r in results.items():
-        cells = [
+        ratios = [
             f"{r['tflite_ms'][f]:.1f}/{r['jax_ms'][f]:.1f}={r['tflite_over_jax'][f]:.2f}"
             for f in LENGTHS
         ]
-        ratios = "".join(f"{c:>22}" for c in cells)
-        print(
-            f"{name:<{width}}{r['tflite_bytes'] / 1e6:>7.2f}{r['decode_agreement']:>7.3f}"
-            f"{r['max_rel_logit_error']:>10.2e}{ratios}"
-        )
-    files.write_json(args.json, results)
+        errors = (f"{r['decode_agreement']:.3f}", f"{r['max_rel_logit_error']:.2e}")
+        rows.append((name, f"{r['tflite_bytes'] / 1e6:.2f}", *errors, *ratios))
+    print()
+    header = ("model", "MB", "agree", "rel err", *(f"tflite/jax {f}" for f in LENGTHS))
+    harness.print_table(header, rows)
+    harness.write_json(args.json, results)
     return 0
 
 

@@ -3,10 +3,12 @@
 This is the fair host-side baseline for ``benchmarks/augment.py``: how a host worker process
 augments when written with care. Every step is a handful of whole-array operations on the
 sample (one interpolation over all landmarks and axes at once, one batch of rotation matrices
-for every group and frame); nothing loops over frames or landmarks in Python.
-:mod:`aslx.augment.reference` stays the slow, obvious oracle: given the same parameters this
-module gives the same outputs to float32 rounding, and :func:`draw` takes the same random
-draws as :func:`aslx.augment.reference.draw` (the tests check both).
+for every group and frame); nothing loops over frames or landmarks in Python. Its own code
+stays its own (a host worker's), except the rules the library defines once: how many frames CTC
+needs to emit a label comes from :mod:`aslx.ctc_frames`. The slow, obvious oracle of the tests
+(``tests/augment_reference.py``) checks it: given the same parameters this module gives the
+same outputs to float32 rounding, and :func:`draw` takes the same random draws as the
+oracle's ``draw`` (``tests/test_numpy_augment.py``).
 
 Samples are dicts of NumPy arrays without a batch axis, as in :mod:`aslx.augment.transforms`:
 ``landmarks [T, L, 3]`` float32 (normalised image units; after :func:`normalize` each group
@@ -29,6 +31,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from aslx import ctc_frames
 from aslx.augment.recipe import AugmentConfig, noise_rows
 from aslx.augment.transforms import KEEP_THRESHOLD
 from aslx.landmarks.normalize import ASPECT_Y
@@ -186,12 +189,10 @@ def truncate(s: Sample, length: int) -> Sample:
 
 
 def align_ctc_label(s: Sample) -> Sample:
-    """Keeps the longest label prefix CTC can emit in the real frames (one frame per label, one
-    more between equal neighbours); the rest becomes :data:`LABEL_PAD`."""
+    """Keeps the longest label prefix CTC can emit in the real frames (the library's rule,
+    :func:`aslx.ctc_frames.fitting_prefix`); the rest becomes :data:`LABEL_PAD`."""
     labels, label_mask = s["labels"], s["label_mask"]
-    repeat = np.concatenate([[False], labels[1:] == labels[:-1]]) & label_mask
-    needed = np.cumsum(label_mask) + np.cumsum(repeat)  # frames the prefix up to k needs
-    kept = int((label_mask & (needed <= s["frame_mask"].sum())).sum())
+    kept = ctc_frames.fitting_prefix(labels, int(s["frame_mask"].sum()), label_mask)
     keep = np.arange(len(labels)) < kept
     out = s | {"label_mask": keep, "labels": np.where(keep, labels, LABEL_PAD)}
     if "alignment" in s:
@@ -317,7 +318,7 @@ def spatial(
 
 def apply(sample: Sample, params: dict, config: AugmentConfig, preset: Preset) -> Sample:
     """The recipe on one sample (``landmarks [T, L, 3]``, no batch axis) with the given
-    parameters (those of :func:`draw` or :func:`aslx.augment.reference.draw`). Returns a new
+    parameters (those of :func:`draw` or of the tests' oracle). Returns a new
     sample with the same keys, shapes and dtypes; the input is not modified."""
     t = tables(preset)
     p = {k: np.asarray(v) for k, v in params.items()}
@@ -340,14 +341,15 @@ def apply(sample: Sample, params: dict, config: AugmentConfig, preset: Preset) -
 def draw(rng: np.random.Generator, config: AugmentConfig, preset: Preset, frames: int) -> dict:
     """Random parameters for one sample of ``frames`` frames.
 
-    Takes exactly the draws of :func:`aslx.augment.reference.draw`, in the same order, so the
-    same generator state gives the same parameters (and leaves the same state behind).
+    Takes exactly the draws of the tests' oracle (``tests/augment_reference.py``), in the
+    same order, so the same generator state gives the same parameters (and leaves the same
+    state behind).
     """
     t = tables(preset)
     g, lm = len(t.group_sizes), int(t.group_sizes.sum())
     covered = np.zeros((g, frames), bool)
     # A loop over the few groups, not frames: a group's block starts are drawn only when its
-    # block mask fires, and the draws must keep the reference's order.
+    # block mask fires, and the draws must keep the oracle's order.
     for i, name in enumerate(preset.group_names):
         block = config.block_mask_of(name)
         if rng.random() < block.p:

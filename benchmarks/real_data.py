@@ -12,16 +12,17 @@ EMA weights) on ``val`` and scores ``test`` once at the end; nothing is tuned on
   ``test_accuracy`` is top-1.
 * ``spelling``: CTC over characters on words spelled by joining real letter clips of one split
   (``--format npz-spelled``: 2,000 train, 200 val, 400 test words of 3–7 letters), both hands
-  and the upper-body pose (``hands_pose``);
+  and the upper-body pose (``hands_pose``; ``configs/bench/spelling.py``);
   ``test_normalized_levenshtein`` is the Kaggle metric.
 * ``joint_gate``: the isolated task on all 543 landmarks, once without a gate and once with a
-  hard-concrete joint gate and its L0 penalty; reports the landmarks the gate keeps and both
-  test accuracies.
+  hard-concrete joint gate and its L0 penalty (``configs/bench/joint_gate.py``); reports the
+  landmarks the gate keeps and both test accuracies.
 * ``pretrain_gain``: Data2vec pretraining of the tiny encoder on the train split's 1,470 clips
   (30 frames each, labels unused; every class, so both the letters spelling needs and the word
-  signs of the isolated task), then both tasks finetuned with 10 % of the training labels
-  (clips 5, 15, 25 and 35 of each class, :data:`LABELLED_CLIPS`; 200 words spelled from
-  them), from the pretrained encoder and from scratch. Each start gets its own peak
+  signs of the isolated task; ``configs/bench/few_label_pretrain.py``), then both tasks
+  finetuned with 10 % of the training labels (clips 5, 15, 25 and 35 of each class,
+  :data:`LABELLED_CLIPS`; 200 words spelled from them; ``configs/bench/few_label.py``), from
+  the pretrained encoder and from scratch. Each start gets its own peak
   learning rate, the better on val of :data:`FINETUNE_LRS` with seed 0; then ``--seeds``
   finetunes at that rate (seeds 0, 1, …: initialisation of new layers, augmentation, batch
   order) are each scored on test once. The JSON's ``*_test_*`` fields are their mean
@@ -29,17 +30,23 @@ EMA weights) on ``val`` and scores ``test`` once at the end; nothing is tuned on
   pretrained minus scratch, paired by seed (:func:`paired_gain`). Seeds move the test scores
   by up to 6 points (isolated) and 9 (spelling) on this data, more than the gains measured.
   Each task's encoder is pretrained reading the landmarks as its finetunes do: isolated on
-  the group frame (:func:`group_frame_preprocessing`, six to seven points more on val than the
-  body frame with four labelled clips a class), spelling on the body frame (the group frame loses
-  it ten points and more).
+  the group frame (``configs.bench.few_label.group_frame_preprocessing``, six to seven points
+  more on val than the body frame with four labelled clips a class), spelling on the body frame
+  (the group frame loses it ten points and more).
 
+Every recipe is a file in ``configs/`` whose docstring has the command that trains it alone.
 The records are written once under ``--workdir`` (default ``runs/real_data``) and reused; each
 training run gets its own sub-folder, and an existing one is resumed, so delete it to retrain.
+
+``--smoke`` runs a task in seconds to show the script works (``benchmarks/harness.py``): every
+training two steps of one 32-wide block, on two train clips, one val and one test clip of each
+class (:data:`SMOKE_SPLITS`), one finetuning rate, under ``WORKDIR/smoke``:
+
+    python benchmarks/real_data.py --task pretrain_gain --smoke --seeds 1 --json /tmp/gain.json
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -50,22 +57,21 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run by path: the project root is not on sys.path
 
 from absl import logging  # noqa: E402
 
-from aslx import cli, files  # noqa: E402
 from aslx.decoding import evaluate as evaluate_lib  # noqa: E402
 from aslx.formats import npz  # noqa: E402
-from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT  # noqa: E402
-from aslx.records import ingest as ingest_lib  # noqa: E402
-from aslx.training import config as config_lib  # noqa: E402
-from aslx.training.loop import USER_ERRORS, completed  # noqa: E402
-from configs import finetune_tiny, isolated_tiny, pretrain_tiny  # noqa: E402
+from aslx.records import writer as ingest_lib  # noqa: E402
+from aslx.training.loop import completed  # noqa: E402
+from benchmarks import harness  # noqa: E402
+from configs import isolated_tiny  # noqa: E402
+from configs.bench import few_label, few_label_pretrain, joint_gate, spelling  # noqa: E402
+from configs.bench import spelling_model as spelling_model_recipe  # noqa: E402
 from finetune.train import train  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mp_holistic_35signs"
-
+TASKS = ("isolated", "spelling", "joint_gate", "pretrain_gain")
 
 #: 10 % of the training labels: every tenth train clip of each class keeps its split, the other
 #: train clips are set aside (``unused``); val and test are the fixed ones. A systematic sample
@@ -85,6 +91,15 @@ def few_label_boundaries(labelled=LABELLED_CLIPS) -> tuple:
     return (*boundaries, (train_end, "unused"), *others)
 
 
+def clip_boundaries(splits: dict[int, str]) -> tuple:
+    """Split boundaries (:func:`aslx.formats.npz.split_of`) that put each clip number of
+    ``splits`` in its split and every other clip in ``unused``."""
+    boundaries = []
+    for clip in sorted(splits):
+        boundaries += [(clip, "unused"), (clip + 1, splits[clip])]
+    return (*boundaries, (None, "unused"))
+
+
 FEW_LABELS = few_label_boundaries()
 RECORDS = {
     # kind: (format, stored preset, reader options)
@@ -97,144 +112,64 @@ RECORDS = {
         {"boundaries": FEW_LABELS, "words": {"train": 200, "val": 200, "test": 400}},
     ),
 }
+#: The clips a ``--smoke`` run reads, whatever the kind: two train clips, one val and one test
+#: clip of each class (clip numbers, as ``seq_id`` counts them).
+SMOKE_SPLITS = {5: "train", 15: "train", 42: "val", 48: "test"}
+#: Spelled words per split in a ``--smoke`` run.
+SMOKE_WORDS = {"train": 16, "val": 8, "test": 8}
 
 
 def records(kind: str, data: Path, workdir: Path) -> Path:
-    """The record set of ``kind`` (a key of :data:`RECORDS`), ingested once."""
+    """The record set of ``kind`` (a key of :data:`RECORDS`), ingested once (with
+    ``--smoke``, from the clips of :data:`SMOKE_SPLITS` only)."""
     out = workdir / f"records_{kind}"
     if not (out / "metadata.json").is_file():
         fmt, preset, options = RECORDS[kind]
+        if harness.smoke():
+            options = options | {"boundaries": clip_boundaries(SMOKE_SPLITS)}
+            if fmt == "npz-spelled":
+                options["words"] = SMOKE_WORDS
         ingest_lib.ingest(
             fmt,
-            data / "landmarks_f16.npz",
+            data / harness.ARCHIVE,
             out,
             preset=preset,
             num_shards=4,
             overwrite=True,
             reader_options=options,
+            progress=not harness.smoke(),
         )
     return out
 
 
-def group_frame_preprocessing(config):
-    """``config`` with the preprocessing before the body frame (until 2026-11-30): each
-    landmark group centred and divided by its reach over the clip, no placement channels, no
-    resting-hand rule, the portrait camera aspect for every record set. Returns ``config``."""
-    config.data.normalization = "group"
-    config.data.group_extent = "clip"
-    config.data.drop_resting_hands = False
-    config.data.camera_aspect = str(DEFAULT_CAMERA_ASPECT)
+def with_records(config, record_dir: Path):
+    """``config`` reading the record set in ``record_dir``; returns ``config``."""
+    config.data.dir = str(record_dir)
     return config
 
 
-def isolated_config(record_dir: Path):
-    c = isolated_tiny.get_config()
-    c.data.dir = str(record_dir)
-    return c
-
-
-def few_label_isolated_config(record_dir: Path):
-    """The isolated recipe ``pretrain_gain`` finetunes: :func:`isolated_config` without the
-    still-frame changes of 2026-12-04 (batch 32, still clips 0.2, the stem's zero padding),
-    with :func:`group_frame_preprocessing`.
-
-    The still-frame changes serve a photo of a static letter, not the question of
-    pretraining; keeping them out keeps the benchmark's figures comparable across its attempts
-    and its 24 finetunes half as costly. The body frame costs four labelled clips a class
-    six to seven points: few-label scratch scored isolated val 0.886 / 0.900 (seeds 0, 1) with
-    it and 0.962 / 0.952 with the group frame, and the pretrained start 0.862 / 0.914 against
-    0.948 / 0.962 (BENCHMARKS.md, "Eleventh"). Spelling keeps the body frame: with the group
-    frame its few-label scratch scored val 0.822 and 0.006 (seeds 0, 1) against 0.922 and
-    0.869."""
-    c = group_frame_preprocessing(isolated_config(record_dir))
-    c.batch_size = 32
-    c.augment.still_clip_p = 0.2
-    c.model.stem_padding = "zeros"
-    return c
-
-
-def spelling_config(record_dir: Path):
-    c = finetune_tiny.get_config()
-    c.data.dir = str(record_dir)
-    c.data.test_split = "test"
-    # Both hands and the arms: this recorder often loses the signing hand for whole letters,
-    # and the pose's wrists, elbows and finger points still carry them.
-    c.data.preset = "hands_pose"
-    c.data.max_frames = 128  # words of 90–210 frames keep 128 evenly spaced frames
-    c.total_steps = 3000
-    c.augment.time_flip_p = 0.0  # j and z are motions: played backwards they are other signs
-    c.log_every = 250
-    return c
-
-
 def spelling_model(size: str, steps: int, data: Path, workdir: Path) -> Path:
-    """The workdir of the ``spelling`` recipe for ``size`` trained ``steps`` steps (validation
-    words only), trained once under ``workdir`` and reused: the model the inference and
-    decoding benchmarks measure."""
-    config = spelling_config(records("spelled", data, workdir))
-    config.model.size = size
-    config.total_steps = steps
-    config.warmup_steps = min(config.warmup_steps, steps // 5)
-    config.eval_every = steps
-    config.checkpoint_every = steps
-    config.data.test_split = ""  # measured on validation words only
-    if size == "small":
-        config.batch_size = 8
-        config.lr = 5e-4
+    """The workdir of ``configs/bench/spelling_model.py`` for ``size`` trained ``steps`` steps
+    (validation words only), trained once under ``workdir`` and reused: the model the
+    inference and decoding benchmarks measure."""
+    config = spelling_model_recipe.get_config(f"{size},{steps}")
     out = workdir / f"inference_{size}_{steps}"
-    run(config, out)
+    run(with_records(config, records("spelled", data, workdir)), out)
     return out
 
 
-def gate_configs(record_dir: Path):
-    ungated = isolated_config(record_dir)
-    ungated.data.preset = "full543"
-    gated = isolated_config(record_dir)
-    gated.data.preset = "full543"
-    gated.model.gate = "hard_concrete"
-    gated.model.gate_init = 2.0
-    # Chosen on val: 0.01 kept 16 landmarks (val top-1 0.976); 0.002 keeps more.
-    gated.gate.l0_weight = 2e-3
-    gated.gate.lr_multiplier = 20.0
-    return ungated, gated
-
-
 def run(config, workdir: Path, trainer=train) -> dict:
-    """``trainer(config, workdir)``'s results (the finetuning program's by default); a run
-    stopped by a preemption notice ends the script (:func:`aslx.training.loop.completed`)."""
+    """``trainer(config, workdir)``'s results (the finetuning program's by default; with
+    ``--smoke``, of the config cut by :func:`benchmarks.harness.tiny_run`); a run stopped by a
+    preemption notice ends the script (:func:`aslx.training.loop.completed`)."""
     logging.set_verbosity(logging.WARNING)
+    if harness.smoke():
+        config = harness.tiny_run(config.copy_and_resolve_references())
     return completed(trainer(config, str(workdir)), workdir)
 
 
 #: Peak finetuning learning rates tried for each start in ``pretrain_gain``; val chooses.
 FINETUNE_LRS = (2e-3, 1e-3)
-
-
-def pretrain_config(record_dir: Path, finetune_config):
-    """Data2vec on the unlabelled train-split clips (32 frames), tiny encoder, reading the
-    landmarks as ``finetune_config`` does (:data:`aslx.training.config.PREPROCESSING_FIELDS`).
-
-    Four fifths of each clip hidden, the kept frames in blocks of 3 (the design's 0.5 in blocks
-    of 5 hides gaps of a few frames in a clip of one held hand shape), for 1,000 steps: the
-    variant with the largest gain over scratch on val, summed over both tasks and three
-    finetuning seeds (BENCHMARKS.md, "Eighth"). Targets from the residual stream
-    (``target_kind='residual'``): with data2vec 2.0's light decoder, isolated finetunes from it
-    scored val 0.862 / 0.914 (seeds 0, 1) against 0.867 / 0.886 with the MLP outputs on the
-    body frame (BENCHMARKS.md, "Tenth"), and 0.948 / 0.962 against 0.938 / 0.948 on the group
-    frame; there 500 and 3,000 steps scored 0.943 / 0.952 and 0.933 / 0.948 ("Eleventh").
-    """
-    c = pretrain_tiny.get_config()
-    c.data.dir = str(record_dir)
-    for field in config_lib.PREPROCESSING_FIELDS:
-        c.data[field] = finetune_config.data[field]
-    c.data.max_frames = 32
-    c.data2vec.mask_ratio = 0.8
-    c.data2vec.block_length = 3
-    c.data2vec.target_kind = "residual"
-    c.batch_size = 16
-    c.total_steps = 1000
-    c.log_every = 250
-    return c
 
 
 def few_label_run(config, lr: float, seed: int, workdir: Path, tag: str, rows: list) -> dict:
@@ -263,29 +198,30 @@ def paired_gain(pretrained: list[float], scratch: list[float]) -> tuple[float, f
 
 def pretrain_gain(args) -> tuple[dict, list]:
     """For each task, pretrain on the unlabelled clips as the task's finetune reads them (one
-    encoder per preprocessing, shared by the tasks that have it), then finetune with 10 % of
-    the labels from it and from scratch, each start at the learning rate of
-    :data:`FINETUNE_LRS` that does best on val, with ``args.seeds`` seeds."""
+    encoder per preprocessing, shared by the tasks that have it;
+    ``configs/bench/few_label_pretrain.py``), then finetune with 10 % of the labels
+    (``configs/bench/few_label.py``) from it and from scratch, each start at the learning rate
+    of :data:`FINETUNE_LRS` that does best on val (with ``--smoke``, the first only), with
+    ``args.seeds`` seeds."""
     from pretrain.train import train as pretrain
 
     logging.set_verbosity(logging.WARNING)
     out: dict = {}
     rows = []
     tasks = (
-        ("isolated", few_label_isolated_config, "signs_10pct", "top1", "test_accuracy"),
-        (
-            "spelling",
-            spelling_config,
-            "spelled_10pct",
-            "normalized_levenshtein",
-            "test_normalized_levenshtein",
-        ),
+        ("isolated", "signs_10pct", "top1", "test_accuracy"),
+        ("spelling", "spelled_10pct", "normalized_levenshtein", "test_normalized_levenshtein"),
     )
-    for name, make_config, kind, metric, field in tasks:
-        finetune_config = make_config(records(kind, args.data, args.workdir))
+    rates = FINETUNE_LRS[:1] if harness.smoke() else FINETUNE_LRS
+    for name, kind, metric, field in tasks:
+        finetune_config = with_records(
+            few_label.get_config(name), records(kind, args.data, args.workdir)
+        )
         frame = finetune_config.data.normalization
         pretrained_dir = args.workdir / f"pretrain_tiny_clips_{frame}"
-        config = pretrain_config(records("signs", args.data, args.workdir), finetune_config)
+        config = with_records(
+            few_label_pretrain.get_config(name), records("signs", args.data, args.workdir)
+        )
         pretrained = run(config, pretrained_dir, pretrain)
         out |= {
             "pretrain_steps": config.total_steps,
@@ -298,12 +234,10 @@ def pretrain_gain(args) -> tuple[dict, list]:
         for start in ("scratch", "pretrained"):
             init_from = str(pretrained_dir) if start == "pretrained" else ""
             config = finetune_config.copy_and_resolve_references()
-            config.update(total_steps=1500, init_from=init_from)
+            config.update(init_from=init_from)
             tag = f"{name}_10pct_{start}"
-            first = {
-                lr: few_label_run(config, lr, 0, args.workdir, tag, rows) for lr in FINETUNE_LRS
-            }
-            lr = max(FINETUNE_LRS, key=lambda lr: first[lr][f"val/{metric}"])
+            first = {lr: few_label_run(config, lr, 0, args.workdir, tag, rows) for lr in rates}
+            lr = max(rates, key=lambda lr: first[lr][f"val/{metric}"])
             seeds = [first[lr]]
             seeds += [
                 few_label_run(config, lr, s, args.workdir, tag, rows) for s in range(1, args.seeds)
@@ -319,34 +253,16 @@ def pretrain_gain(args) -> tuple[dict, list]:
     return out, rows
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--json``, ``--data`` and ``--workdir``: what every benchmark on the real landmarks
-    takes."""
-    parser.add_argument("--json", required=True, help="where to write the result")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="mp_holistic_35signs")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "real_data")
-
-
-def data_missing(args: argparse.Namespace) -> bool:
-    """True, after one error line, when ``--data`` holds no ``landmarks_f16.npz``."""
-    if (args.data / "landmarks_f16.npz").is_file():
-        return False
-    print(f"error: {args.data / 'landmarks_f16.npz'} not found (--data)", file=sys.stderr)
-    return True
-
-
-def task_result(args: argparse.Namespace) -> tuple[dict, list]:
+def task_result(args) -> tuple[dict, list]:
     """Runs ``args.task``: its JSON fields and its ``(label, result)`` rows."""
     if args.task == "isolated":
-        result = run(
-            isolated_config(records("signs", args.data, args.workdir)), args.workdir / "isolated"
-        )
+        config = with_records(isolated_tiny.get_config(), records("signs", args.data, args.workdir))
+        result = run(config, args.workdir / "isolated")
         out = {"test_accuracy": result["test/top1"], "val_accuracy": result["val/top1"]}
         rows = [("isolated, hands_pose, tiny", result)]
     elif args.task == "spelling":
-        result = run(
-            spelling_config(records("spelled", args.data, args.workdir)), args.workdir / "spelling"
-        )
+        config = with_records(spelling.get_config(), records("spelled", args.data, args.workdir))
+        result = run(config, args.workdir / "spelling")
         out = {
             "test_normalized_levenshtein": result["test/normalized_levenshtein"],
             "val_normalized_levenshtein": result["val/normalized_levenshtein"],
@@ -356,9 +272,14 @@ def task_result(args: argparse.Namespace) -> tuple[dict, list]:
         return pretrain_gain(args)
     else:
         record_dir = records("signs", args.data, args.workdir)
-        ungated_config, gated_config = gate_configs(record_dir)
-        ungated = run(ungated_config, args.workdir / "full543_ungated")
-        gated = run(gated_config, args.workdir / "full543_gated")
+        ungated = run(
+            with_records(joint_gate.get_config("ungated"), record_dir),
+            args.workdir / "full543_ungated",
+        )
+        gated = run(
+            with_records(joint_gate.get_config("gated"), record_dir),
+            args.workdir / "full543_gated",
+        )
         out = {
             "landmarks_total": 543,
             "landmarks_kept": int(gated["gate_kept"]),
@@ -369,31 +290,25 @@ def task_result(args: argparse.Namespace) -> tuple[dict, list]:
     return out, rows
 
 
+@harness.command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--task", required=True, choices=["isolated", "spelling", "joint_gate", "pretrain_gain"]
-    )
-    add_data_arguments(parser)
+    parser = harness.parser(__doc__)
+    parser.add_argument("--task", required=True, choices=TASKS)
+    harness.add_data_arguments(parser)
     parser.add_argument(
         "--seeds",
         type=int,
         default=5,
         help="pretrain_gain: finetunes per start at its chosen rate, averaged (default 5)",
     )
-    args = parser.parse_args(argv)
-    if data_missing(args):
+    args = harness.parse_args(parser, argv)
+    if harness.data_missing(args):
         return 2
-    try:
-        out, rows = task_result(args)
-    except USER_ERRORS as e:  # a stale workdir, a broken record set, a preempted run
-        return cli.fail(e)
+    out, rows = task_result(args)
     out = {"task": args.task} | out
     out["runs"] = {name: result for name, result in rows}
     # Training minutes as the run recorded them: a reused workdir keeps its own figure.
-    print(f"\n{'run':<40}{'steps':>7}{'minutes':>9}  scores (selected weights)")
+    table = []
     for name, result in rows:
         scores = "  ".join(
             f"{k} {v:.4f}"
@@ -402,9 +317,11 @@ def main(argv: list[str] | None = None) -> int:
             and not k.endswith(("_raw", "_ema"))
             and not evaluate_lib.is_count(k)
         )
-        print(f"{name:<40}{result['steps']:>7}{result['seconds'] / 60:>9.1f}  {scores}")
+        table.append((name, result["steps"], f"{result['seconds'] / 60:.1f}", scores))
+    print()
+    harness.print_table(("run", "steps", "minutes", "scores (selected weights)"), table, "lrrl")
     print(json.dumps({k: v for k, v in out.items() if k != "runs"}, indent=1))
-    files.write_json(args.json, out)
+    harness.write_json(args.json, out)
     return 0
 
 

@@ -3,6 +3,10 @@ of the fixed test split of ``mp_holistic_35signs``, with today's default preproc
 per-group one it replaced, trained and scored side by side in one run.
 
     python benchmarks/robustness.py --json runs/bench/robustness.json
+    python benchmarks/robustness.py --smoke --json /tmp/robustness.json   # seconds: it runs
+
+The models' recipes are ``configs/bench/robustness.py``; ``--smoke`` trains each two steps of
+a one-block model on a few clips of each class (``benchmarks/harness.py``).
 
 Both models are the ``real_data.py --task isolated`` recipe (``configs/isolated_tiny.py``,
 3,000 steps, checkpoint chosen on val). The record set says its camera: bone lengths of this
@@ -48,28 +52,23 @@ made. Test is scored once per model and set; nothing is chosen on it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run by path: the project root is not on sys.path
 
-import real_data  # noqa: E402  (puts the project root on sys.path)
-import robustness_shifts as shifts  # noqa: E402
-
-from aslx import cli, files  # noqa: E402
 from aslx.decoding import evaluate as evaluate_lib  # noqa: E402
 from aslx.formats import npz  # noqa: E402
-from aslx.input import pipeline  # noqa: E402
-from aslx.landmarks import presets  # noqa: E402
-from aslx.model import inference  # noqa: E402
-from aslx.records import ingest as ingest_lib  # noqa: E402
+from aslx.records import writer as ingest_lib  # noqa: E402
 from aslx.records.metadata import RecordSet  # noqa: E402
-from aslx.run import source as source_lib  # noqa: E402
+from aslx.run import reader  # noqa: E402
 from aslx.training import sharding  # noqa: E402
-from aslx.training.loop import USER_ERRORS  # noqa: E402
+from benchmarks import harness, real_data  # noqa: E402
+from benchmarks import robustness_shifts as shifts  # noqa: E402
+from configs.bench import robustness as recipes  # noqa: E402
 
 #: This webcam's width / height, where its hands' bone lengths vary least over each clip.
 SOURCE_ASPECT = 1.48
@@ -129,57 +128,43 @@ class Scorer:
     aspect), the others with their own."""
 
     def __init__(self, workdir: Path, reads_camera: bool):
-        self.trained = source_lib.load_trained(workdir)
+        self.model = reader.load_for_inference(workdir)
         self.reads_camera = reads_camera
-        self.forwards: dict[float, object] = {}
+        self.cameras: dict[float, reader.InferenceModel] = {}
         self.to_device = sharding.host_to_global(sharding.make_mesh(1))
 
-    def forward(self, camera_aspect: float):
-        normalization = self.trained.card.normalization
-        if self.reads_camera:
-            normalization = dataclasses.replace(normalization, camera_aspect=camera_aspect)
-        if normalization.camera_aspect not in self.forwards:
-            self.forwards[normalization.camera_aspect] = inference.make_forward(
-                self.trained.graphdef,
-                presets.get(self.trained.card.preset),
-                "classification",
-                normalization,
-            )
-        return self.forwards[normalization.camera_aspect]
+    def for_camera(self, camera_aspect: float) -> reader.InferenceModel:
+        """The model as it reads a set of ``camera_aspect``: with that camera when it
+        ``reads_camera``, else as trained."""
+        if not self.reads_camera:
+            return self.model
+        if camera_aspect not in self.cameras:
+            self.cameras[camera_aspect] = self.model.with_camera(camera_aspect)
+        return self.cameras[camera_aspect]
 
     def __call__(self, record_dir: Path, split: str) -> dict:
         """Top-1 on ``split`` of one record set, and how many of its clips are shorter than
         every training clip."""
-        card = self.trained.card
-        batches = pipeline.eval_batches(
-            record_dir,
-            split,
-            pipeline.InputConfig(batch_size=64, max_frames=card.max_frames, preset="hands_pose"),
-        )
+        model = self.for_camera(RecordSet(record_dir).camera_aspect)
         return evaluate_lib.evaluate(
-            self.forward(RecordSet(record_dir).camera_aspect),
-            self.trained.params,
-            batches,
-            task="classification",
-            vocab=card.vocab,
+            model.forward,
+            model.params,
+            model.eval_batches(record_dir, split, 64),
+            task=model.task,
+            vocab=model.vocab,
             to_device=self.to_device,
-            min_frames=(card.train_frames or {}).get("min", 0),
+            min_frames=(model.card.train_frames or {}).get("min", 0),
         )
 
 
 def configs(record_dir: Path):
-    default = real_data.isolated_config(record_dir)
-    baseline = real_data.group_frame_preprocessing(real_data.isolated_config(record_dir))
-    baseline.augment.still_clip_p = 0.0
-    baseline.model.stem_padding = "zeros"
-    baseline.augment.camera_aspect_p = 0.0
-    baseline.augment.resting_hand_p = 0.0
-    mask_channel = real_data.isolated_config(record_dir)
-    mask_channel.data.mask_channel = True
+    """``{JSON prefix: (config, whether it reads the records' camera)}`` of the three models
+    (``configs/bench/robustness.py``), each on ``record_dir``."""
+    models = (("", "default", True), ("baseline_", "baseline", False))
+    models += (("mask_channel_", "mask_channel", True),)
     return {
-        "": (default, True),
-        "baseline_": (baseline, False),
-        "mask_channel_": (mask_channel, True),
+        prefix: (real_data.with_records(recipes.get_config(variant), record_dir), reads_camera)
+        for prefix, variant, reads_camera in models
     }
 
 
@@ -197,12 +182,14 @@ def scores(args: argparse.Namespace) -> dict:
             num_shards=4,
             overwrite=True,
             camera_aspect=SOURCE_ASPECT,
+            reader_options=smoke_subset(),
         )
     sets = {}
     with npz.open_archive(args.data / "landmarks_f16.npz") as archive:
         seq, classes = archive["seq_id"], archive["classes"]
         for split in SPLIT_FIRST_CLIP:
-            chosen = np.array([npz.split_of(int(s)) == split for s in seq])
+            boundaries = smoke_subset().get("boundaries", npz.SPLIT_BOUNDARIES)
+            chosen = np.array([npz.split_of(int(s), boundaries) == split for s in seq])
             X = archive["X"][chosen].astype(np.float32)
             for name, (Xs, ys, aspect) in shifted_sets(X, archive["y"][chosen], classes).items():
                 sets[split, name] = write_set(name, split, Xs, ys, classes, aspect, args.workdir)
@@ -221,31 +208,32 @@ def scores(args: argparse.Namespace) -> dict:
     return out
 
 
+def smoke_subset() -> dict:
+    """The reader options of a ``--smoke`` run: the clips of ``real_data.SMOKE_SPLITS`` only
+    (none otherwise)."""
+    if not harness.smoke():
+        return {}
+    return {"boundaries": real_data.clip_boundaries(real_data.SMOKE_SPLITS)}
+
+
+@harness.command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    real_data.add_data_arguments(parser)
-    args = parser.parse_args(argv)
-    if real_data.data_missing(args):
+    parser = harness.parser(__doc__)
+    harness.add_data_arguments(parser)
+    args = harness.parse_args(parser, argv)
+    if harness.data_missing(args):
         return 2
-    try:
-        out = scores(args)
-    except USER_ERRORS as e:  # a stale workdir, a preempted run
-        return cli.fail(e)
+    out = scores(args)
     variants = ("baseline_", "mask_channel_")
     names = [k for k in out if k.endswith("_test_accuracy") and not k.startswith(variants)]
-    print(
-        f"\n{'val / test top-1':<24}"
-        + "".join(f"{m:>20}" for m in ("default", "baseline", "mask channel"))
-    )
+    rows = []
     for k in names:
         v = k.replace("_test_", "_val_")
-        cells = "".join(
-            f"{out[p + v]:>12.4f} /{out[p + k]:>6.4f}" for p in ("", "baseline_", "mask_channel_")
-        )
-        print(f"{k.removesuffix('_test_accuracy'):<24}{cells}")
-    files.write_json(args.json, out)
+        cells = [f"{out[p + v]:.4f} / {out[p + k]:.4f}" for p in ("", *variants)]
+        rows.append((k.removesuffix("_test_accuracy"), *cells))
+    print()
+    harness.print_table(("val / test top-1", "default", "baseline", "mask channel"), rows)
+    harness.write_json(args.json, out)
     return 0
 
 

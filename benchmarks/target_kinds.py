@@ -2,12 +2,14 @@
 
     python benchmarks/target_kinds.py --model small --dtype bfloat16 --json P   # a GPU
     python benchmarks/target_kinds.py --model tiny --pretrain-steps 30 --finetune-steps 30 \\
-        --phrases 96 --batch 8 --json P                                          # a CPU smoke run
+        --phrases 96 --batch 8 --json P                                          # a CPU run
+    python benchmarks/target_kinds.py --model tiny --smoke --phrases 24 --json P  # it runs
 
 ``target_kind='ffn'`` regresses each block's MLP output before the residual add (data2vec
 2.0); ``'residual'`` the residual stream after the block. On the tiny encoder (2 blocks) ``ffn``
-won on real data (BENCHMARKS.md), where the residual stream is mostly the stem's projection of
-the input; whether that holds at 24 blocks is what this measures.
+won on real data (docs/benchmarks-log.md, "2026-11-27 — Data2vec's own targets, on the
+clips"), where the residual stream is mostly the stem's projection of the input; whether that
+holds at 24 blocks is what this measures.
 
 On a synthetic fingerspelling record set (``aslx.synthetic``, ``--phrases`` phrases, written
 once under ``--workdir``), the model's pretraining recipe (``configs/pretrain_<model>.py``)
@@ -26,16 +28,17 @@ Prints a table and writes ``{"model", "pretrain_steps", "finetune_steps", "scrat
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run by path: the project root is not on sys.path
 
-from aslx import cli, files, synthetic  # noqa: E402
-from aslx.training.loop import USER_ERRORS, completed  # noqa: E402
-from benchmarks import train_step  # noqa: E402
+from aslx import synthetic  # noqa: E402
+from aslx.training.loop import completed  # noqa: E402
+from benchmarks import harness  # noqa: E402
 
 KINDS = ("ffn", "residual")
 METRIC = "val/normalized_levenshtein"
@@ -45,9 +48,21 @@ def quiet(*args, **kwargs) -> None:
     pass
 
 
+def recipe(args: argparse.Namespace, kind: str):
+    """``configs/{kind}_{model}.py`` (``kind``: ``pretrain`` or ``finetune``) with the
+    benchmark's compute dtype and frames, augmentation on: the recipe
+    ``benchmarks/train_step.py`` times."""
+    config = importlib.import_module(f"configs.{kind}_{args.model}").get_config()
+    config.model.compute_dtype = args.dtype
+    config.augment.enabled = True
+    config.data.max_frames = args.frames
+    return config
+
+
 def short_run(config, records: Path, steps: int, batch: int) -> None:
     """``config`` cut to a short run on ``records``: ``steps`` steps, one checkpoint and one
-    evaluation at the end, a tenth of the steps to warm up."""
+    evaluation at the end, a tenth of the steps to warm up (with ``--smoke``, cut further by
+    :func:`benchmarks.harness.tiny_run`)."""
     config.data.dir = str(records)
     config.batch_size = batch
     config.total_steps = steps
@@ -56,12 +71,14 @@ def short_run(config, records: Path, steps: int, batch: int) -> None:
     config.checkpoint_every = steps
     if "eval_every" in config:
         config.eval_every = steps
+    if harness.smoke():
+        harness.tiny_run(config)
 
 
 def pretrain(args, records: Path, kind: str, workdir: Path) -> dict:
     from pretrain.train import train
 
-    config = train_step.recipe(args.model, "data2vec", args.dtype, True, args.frames)[0]
+    config = recipe(args, "pretrain")
     short_run(config, records, args.pretrain_steps, args.batch)
     config.data2vec.target_kind = kind
     config.collapse_after = args.pretrain_steps  # a run this short is all warm-up
@@ -71,7 +88,7 @@ def pretrain(args, records: Path, kind: str, workdir: Path) -> dict:
 def finetune(args, records: Path, init_from: Path | None, workdir: Path) -> float:
     from finetune.train import train
 
-    config = train_step.recipe(args.model, "ctc", args.dtype, True, args.frames)[0]
+    config = recipe(args, "finetune")
     short_run(config, records, args.finetune_steps, args.batch)
     config.init_from = str(init_from) if init_from else ""
     config.data.test_split = ""
@@ -104,10 +121,9 @@ def measure(args: argparse.Namespace) -> dict:
     return result
 
 
+@harness.command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.parser(__doc__)
     parser.add_argument("--model", default="small", help="tiny, small or large (small)")
     parser.add_argument("--dtype", default="float32", help="float32 or bfloat16 (float32)")
     parser.add_argument("--batch", type=int, default=64, help="batch size of every run (64)")
@@ -116,23 +132,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune-steps", type=int, default=300, help="each start (300)")
     parser.add_argument("--phrases", type=int, default=600, help="synthetic phrases (600)")
     parser.add_argument("--workdir", default=None, help="runs' folder (default: a temporary)")
-    parser.add_argument("--json", required=True, help="where to write the result")
-    args = parser.parse_args(argv)
+    harness.add_smoke_argument(parser)
+    args = harness.parse_args(parser, argv)
     if min(args.batch, args.frames, args.pretrain_steps, args.finetune_steps, args.phrases) < 1:
-        raise SystemExit("error: every count must be at least 1")
+        print("error: every count must be at least 1", file=sys.stderr)
+        return 2
 
-    try:
-        result = measure(args)
-    except USER_ERRORS as e:  # a stale --workdir, a preempted run
-        return cli.fail(e)
+    result = measure(args)
 
     steps = f"{args.pretrain_steps} pretraining + {args.finetune_steps} finetuning steps"
     print(f"\n{args.model}, {steps}")
-    print(f"{'start':<10} {'val NL':>8} {'gain':>8}")
-    print(f"{'scratch':<10} {result['scratch_val']:>8.4f}")
-    for kind in KINDS:
-        print(f"{kind:<10} {result[f'{kind}_val']:>8.4f} {result[f'{kind}_gain']:>+8.4f}")
-    files.write_json(args.json, result)
+    rows = [("scratch", f"{result['scratch_val']:.4f}", "")]
+    rows += [(k, f"{result[f'{k}_val']:.4f}", f"{result[f'{k}_gain']:+.4f}") for k in KINDS]
+    harness.print_table(("start", "val NL", "gain"), rows)
+    harness.write_json(args.json, result)
     return 0
 
 

@@ -17,14 +17,16 @@ from aslx.vocab import KAGGLE_CHARACTERS  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-#: The files whose subprocess runs take minutes, longest first. ``make test`` hands whole files
-#: to its workers in collection order, so these start first instead of ending the suite alone.
+#: The files that take minutes (subprocess runs, many short trainings), longest first. ``make
+#: test`` hands whole files to its workers in collection order, so these start first instead of
+#: ending the suite alone.
 SLOWEST_FILES = (
     "test_multiprocess_finetune.py",
     "test_multiprocess.py",
     "test_finetune.py",
     "test_paths.py",
     "test_pretrain.py",
+    "test_benchmarks.py",  # a smoke run of every benchmark script, some three minutes
 )
 
 
@@ -153,3 +155,44 @@ def tiny_ctc_run(synthetic_records, tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("tiny_ctc_run") / "work"
     train(tiny_ctc_config(synthetic_records), str(workdir), print_fn=lambda *a, **k: None)
     return workdir
+
+
+#: The classes of ``mp_holistic_35signs`` (its sorted folder names): the 26 letters and 9 words.
+SIGN_CLASSES = tuple(
+    sorted(
+        [*"abcdefghijklmnopqrstuvwxyz", "hello", "my", "name", "is", "nice", "you", "bye"]
+        + ["thank you", "to meet"]
+    )
+)
+
+
+def write_signs_archive(folder: Path) -> Path:
+    """Writes ``folder/landmarks_f16.npz`` in the layout of ``mp_holistic_35signs`` (``X
+    [clips, 30, 543, 3]`` float16, zeros where missing; ``y``, ``classes``, ``seq_id``): the
+    35 classes, each with clip numbers 5 and 15 (train), 42 (val) and 48 (test), the clips a
+    benchmark's ``--smoke`` run reads. Random points, each clip signed with one hand: it
+    exercises the scripts, not learning. Returns ``folder``."""
+    rng = np.random.default_rng(0)
+    numbers = (5, 15, 42, 48)
+    y = np.repeat(np.arange(len(SIGN_CLASSES), dtype=np.int16), len(numbers))
+    seq_id = np.tile(np.array(numbers, np.int16), len(SIGN_CLASSES))
+    # The packed archive's convention: a missing point is all zeros, not NaN.
+    X = np.nan_to_num(np.stack([random_clip(rng, 30) for _ in range(len(y))]), nan=0.0)
+    for i, hand in enumerate(rng.integers(0, 2, len(y))):
+        X[i, :, layouts.group_slice(("left_hand", "right_hand")[hand])] = 0.0
+    np.savez(
+        folder / "landmarks_f16.npz",
+        X=X.astype(np.float16),
+        y=y,
+        classes=np.array(SIGN_CLASSES),
+        seq_id=seq_id,
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def signs_archive(tmp_path_factory) -> Path:
+    """A folder with a small archive in the layout of ``mp_holistic_35signs``
+    (:func:`write_signs_archive`), shared by every benchmark smoke test: read it, never write
+    into it."""
+    return write_signs_archive(tmp_path_factory.mktemp("signs_archive"))

@@ -1,9 +1,9 @@
-"""Every recipe loads, passes the config check, builds its model and names its own command."""
+"""Every recipe loads, passes the config check, builds its model and names its own command;
+the benchmarks' recipes (``configs/bench/``) with every ``arg`` they take."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
 from pathlib import Path
 
 import pytest
@@ -11,18 +11,19 @@ import pytest
 from aslx.training import config as config_lib
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPES = sorted(p.name for p in (ROOT / "configs").glob("*.py"))
+#: Every recipe file, relative to ``configs/`` (``finetune_tiny.py``, ``bench/spelling.py``).
+RECIPES = sorted(p.relative_to(ROOT / "configs").as_posix() for p in ROOT.glob("configs/**/*.py"))
 
 
 def load(name: str):
-    sys.path.insert(0, str(ROOT))  # recipes may build on each other (``from configs import …``)
-    try:
-        spec = importlib.util.spec_from_file_location(name[:-3], ROOT / "configs" / name)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT))
-    return module
+    """The recipe ``configs/{name}``, imported as the programs import it (``configs.…``, from
+    the project root, where recipes build on each other: ``from configs import …``)."""
+    return importlib.import_module("configs." + name.removesuffix(".py").replace("/", "."))
+
+
+def recipe_args(name: str) -> list:
+    """``get_config``'s arguments to check: each of the recipe's ``ARGS``, else ``None``."""
+    return list(getattr(load(name), "ARGS", (None,)))
 
 
 def test_the_issue_recipes_exist():
@@ -35,11 +36,13 @@ def test_the_issue_recipes_exist():
     } <= set(RECIPES)
 
 
-@pytest.mark.parametrize("name", RECIPES)
-def test_recipe_is_runnable(name):
+@pytest.mark.parametrize(
+    "name, arg", [(name, arg) for name in RECIPES for arg in recipe_args(name)]
+)
+def test_recipe_is_runnable(name, arg):
     module = load(name)
     assert f"--config configs/{name}" in module.__doc__
-    config = module.get_config()
+    config = module.get_config(arg)
     config.data.dir = config.data.dir or "RECORDS"
     config_lib.check(config)
     model = config_lib.model_config(config, num_landmarks=75, ctc_vocab=60, num_classes=35)
@@ -76,3 +79,9 @@ def test_preprocessing_fields_cover_every_data_field_normalization_reads():
         records = types.SimpleNamespace(camera_aspect=9 / 16)
         config_lib.normalization(types.SimpleNamespace(data=reads), records)
         assert reads.names and reads.names <= set(config_lib.PREPROCESSING_FIELDS), reads.names
+
+
+@pytest.mark.parametrize("name", [name for name in RECIPES if hasattr(load(name), "ARGS")])
+def test_a_recipe_refuses_an_arg_it_does_not_take_naming_its_file(name):
+    with pytest.raises(ValueError, match=f"configs/{name}: .*'nonsense'"):
+        load(name).get_config("nonsense")
