@@ -2,10 +2,14 @@
 
     python -m aslx.ingest --format kaggle-signs --src ../shared/data/silfa_alphabet_parquet \\
         --out runs/silfa
+    python -m aslx.ingest --format npz --src ../shared/data/mp_holistic_35signs/landmarks_f16.npz \\
+        --src train=../shared/data/xsigner/labelled_train_f16.npz \\
+        --src xval=../shared/data/xsigner/labelled_val_f16.npz --camera-aspect 4:3 --out runs/many
 
 Formats: kaggle-fingerspelling, kaggle-signs, mp-data, pose, npz, npz-spelled (see
 ``aslx.formats``). The output folder gets sharded TFRecord files and ``metadata.json``; a summary
-is printed at the end.
+is printed at the end. Several ``--src`` of one format make one record set, each optionally
+naming the split all its clips go to (``SPLIT=PATH``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from aslx import cli
 from aslx.formats import READERS
 from aslx.landmarks import presets
 from aslx.landmarks.normalize import parse_aspect
-from aslx.records import ingest as ingest_lib
+from aslx.records import writer as ingest_lib
 
 
 def _replacement(text: str) -> tuple[str, str]:
@@ -27,6 +31,13 @@ def _replacement(text: str) -> tuple[str, str]:
             f"expected CHAR=REPLACEMENT (e.g. A=a or '%='), got {text!r}"
         )
     return source, target
+
+
+def _source(text: str) -> ingest_lib.SourceSpec:
+    try:
+        return ingest_lib.SourceSpec.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _aspect(text: str) -> float:
@@ -39,7 +50,16 @@ def _aspect(text: str) -> float:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = cli.parser("python -m aslx.ingest", __doc__)
     parser.add_argument("--format", required=True, choices=sorted(READERS), help="source format")
-    parser.add_argument("--src", required=True, help="source folder or file")
+    parser.add_argument(
+        "--src",
+        required=True,
+        action="append",
+        type=_source,
+        metavar="[SPLIT=]PATH",
+        help="source folder or file (repeatable: several sources of one format and one "
+        "vocabulary make one record set); SPLIT= sends all its clips to that split, else the "
+        "source's own split applies (train when it has none)",
+    )
     parser.add_argument("--out", required=True, help="output folder for the record set")
     parser.add_argument(
         "--preset",

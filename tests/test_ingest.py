@@ -13,7 +13,7 @@ import pytest
 
 from aslx import ingest as ingest_cli
 from aslx.landmarks import presets
-from aslx.records import example, ingest, metadata
+from aslx.records import example, metadata, writer
 
 
 def read_records(folder: Path, split: str, shards: int | None = None) -> list[dict]:
@@ -63,7 +63,7 @@ def test_npz_metadata_and_records(shared_data, tmp_path):
     points (float16) with NaN where the recorder wrote zeros."""
     out = tmp_path / "npz"
     src = shared_data / "mp_holistic_35signs/landmarks_f16.npz"
-    meta = ingest.ingest("npz", src, out, progress=False)
+    meta = writer.ingest("npz", src, out, progress=False)
     assert meta["num_examples"] == 2100 and meta["num_classes"] == 35
     assert meta["splits"] == {"train": 1470, "val": 210, "test": 420}
     archive = dict(np.load(src))  # decompress once
@@ -82,7 +82,7 @@ def test_npz_metadata_and_records(shared_data, tmp_path):
 
 
 def test_mp_data_six_clips(shared_data, tmp_path):
-    meta = ingest.ingest(
+    meta = writer.ingest(
         "mp-data",
         shared_data / "mp_holistic_35signs/raw_sample/MP_Data",
         tmp_path / "mp",
@@ -93,7 +93,7 @@ def test_mp_data_six_clips(shared_data, tmp_path):
 
 def test_pose_skips_openpose(shared_data, tmp_path):
     pytest.importorskip("pose_format")
-    meta = ingest.ingest("pose", shared_data / "pose_files", tmp_path / "pose", progress=False)
+    meta = writer.ingest("pose", shared_data / "pose_files", tmp_path / "pose", progress=False)
     assert meta["num_examples"] == 14 and meta["num_classes"] == 4
     assert [
         s["file"].endswith("openpose.pose") or s["file"].endswith("example.pose")
@@ -174,8 +174,8 @@ def test_replacement_maps_unknown_characters(fingerspelling_source, tmp_path):
 
 def test_ingest_twice_gives_identical_files(fingerspelling_source, tmp_path):
     src, _, _ = fingerspelling_source
-    ingest.ingest("kaggle-fingerspelling", src, tmp_path / "a", progress=False, num_shards=3)
-    ingest.ingest("kaggle-fingerspelling", src, tmp_path / "b", progress=False, num_shards=3)
+    writer.ingest("kaggle-fingerspelling", src, tmp_path / "a", progress=False, num_shards=3)
+    writer.ingest("kaggle-fingerspelling", src, tmp_path / "b", progress=False, num_shards=3)
     a, b = folder_bytes(tmp_path / "a"), folder_bytes(tmp_path / "b")
     assert a.keys() == b.keys() and len(a) == 4  # 3 shards + metadata.json
     assert all(a[k] == b[k] for k in a)
@@ -183,7 +183,7 @@ def test_ingest_twice_gives_identical_files(fingerspelling_source, tmp_path):
 
 def test_shards_are_dealt_round_robin(shared_data, tmp_path):
     """Shard sizes differ by at most one; splits smaller than the shard count get fewer files."""
-    meta = ingest.ingest(
+    meta = writer.ingest(
         "mp-data",
         shared_data / "mp_holistic_35signs/raw_sample/MP_Data",
         tmp_path / "mp",
@@ -192,7 +192,7 @@ def test_shards_are_dealt_round_robin(shared_data, tmp_path):
     )
     counts = [s["num_examples"] for s in meta["shards"]["train"]]
     assert counts == [2, 2, 1, 1]
-    meta = ingest.ingest(
+    meta = writer.ingest(
         "mp-data",
         shared_data / "mp_holistic_35signs/raw_sample/MP_Data",
         tmp_path / "mp8",
@@ -208,7 +208,7 @@ def test_preset_selection_at_ingest(fingerspelling_source, tmp_path):
     """--preset kaggle75 stores the selected (dominant-hand, mirrored) points."""
     src, good, _ = fingerspelling_source
     out = tmp_path / "k75"
-    meta = ingest.ingest("kaggle-fingerspelling", src, out, preset="kaggle75", progress=False)
+    meta = writer.ingest("kaggle-fingerspelling", src, out, preset="kaggle75", progress=False)
     assert meta["layout"]["num_landmarks"] == 75
     for record in read_records(out, "train"):
         sequence_id = int(record["clip_id"].decode().split("/")[1])
@@ -219,7 +219,7 @@ def test_preset_selection_at_ingest(fingerspelling_source, tmp_path):
 
 
 def test_val_fraction_holds_out_whole_signers(shared_data, tmp_path):
-    meta = ingest.ingest(
+    meta = writer.ingest(
         "npz",
         shared_data / "mp_holistic_35signs/landmarks_f16.npz",
         tmp_path / "x",
@@ -240,7 +240,7 @@ def test_interrupt_leaves_no_partial_output(fingerspelling_source, tmp_path, mon
     """Ctrl-C mid-ingest: no output folder, no partial folder; an older output survives."""
     src, _, _ = fingerspelling_source
     out = tmp_path / "records"
-    ingest.ingest("kaggle-fingerspelling", src, out, progress=False)
+    writer.ingest("kaggle-fingerspelling", src, out, progress=False)
     before = folder_bytes(out)
     real_serialize = example.serialize
     calls = []
@@ -251,13 +251,13 @@ def test_interrupt_leaves_no_partial_output(fingerspelling_source, tmp_path, mon
             raise Interrupt()
         return real_serialize(*args)
 
-    monkeypatch.setattr(ingest.example, "serialize", serialize_then_interrupt)
+    monkeypatch.setattr(writer.example, "serialize", serialize_then_interrupt)
     with pytest.raises(Interrupt):
-        ingest.ingest("kaggle-fingerspelling", src, out, progress=False, overwrite=True)
+        writer.ingest("kaggle-fingerspelling", src, out, progress=False, overwrite=True)
     assert folder_bytes(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kaggle_fs", "records"]
     with pytest.raises(Interrupt):
-        ingest.ingest("kaggle-fingerspelling", src, tmp_path / "fresh", progress=False)
+        writer.ingest("kaggle-fingerspelling", src, tmp_path / "fresh", progress=False)
     assert not (tmp_path / "fresh").exists()
 
 
@@ -268,7 +268,7 @@ def test_killed_ingest_leaves_nothing_that_looks_valid(fingerspelling_source, tm
     out = tmp_path / "records"
     script = (
         "import os, signal, sys\n"
-        "from aslx.records import ingest, example\n"
+        "from aslx.records import writer, example\n"
         "real = example.serialize\n"
         "count = [0]\n"
         "def serialize(*a):\n"
@@ -276,8 +276,8 @@ def test_killed_ingest_leaves_nothing_that_looks_valid(fingerspelling_source, tm
         "    if count[0] == 3:\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "    return real(*a)\n"
-        "ingest.example.serialize = serialize\n"
-        f"ingest.ingest('kaggle-fingerspelling', {str(src)!r}, {str(out)!r}, progress=False)\n"
+        "writer.example.serialize = serialize\n"
+        f"writer.ingest('kaggle-fingerspelling', {str(src)!r}, {str(out)!r}, progress=False)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
@@ -290,7 +290,7 @@ def test_killed_ingest_leaves_nothing_that_looks_valid(fingerspelling_source, tm
     assert len(leftovers) == 1
     with pytest.raises(FileNotFoundError, match="not a finished record set"):
         metadata.RecordSet(leftovers[0])
-    ingest.ingest("kaggle-fingerspelling", src, out, progress=False)
+    writer.ingest("kaggle-fingerspelling", src, out, progress=False)
     assert not list(tmp_path.glob(".records.partial-*")) and (out / "metadata.json").exists()
 
 
@@ -304,7 +304,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, fingerspelling_source):
     )
     assert "none.npz: not found" in capsys.readouterr().err
     src, _, _ = fingerspelling_source
-    ingest.ingest("kaggle-fingerspelling", src, tmp_path / "o", progress=False)
+    writer.ingest("kaggle-fingerspelling", src, tmp_path / "o", progress=False)
     assert (
         ingest_cli.main(
             ["--format", "kaggle-fingerspelling", "--src", str(src), "--out", str(tmp_path / "o")]
@@ -324,7 +324,7 @@ def test_empty_clip_is_skipped(tmp_path):
     vector = np.full(1662, 0.5, np.float32)
     for frame in range(3):
         np.save(root / f"hi/0/{frame}.npy", vector)
-    meta = ingest.ingest("mp-data", root, tmp_path / "out", progress=False)
+    meta = writer.ingest("mp-data", root, tmp_path / "out", progress=False)
     assert meta["num_examples"] == 1
     assert meta["skipped"] == [{"file": "hi/1", "reason": "empty clip (no frames)", "clips": 1}]
 
@@ -346,3 +346,65 @@ def test_records_are_byte_identical_across_processes():
         )
         digests.add(out.stdout.strip().splitlines()[-1])
     assert len(digests) == 1
+
+
+def npz_slice(src: Path, out: Path, rows) -> Path:
+    """A few clips of a packed archive, every array kept, as a small archive of its layout."""
+    with np.load(src) as archive:
+        np.savez(out, **{k: archive[k] if k == "classes" else archive[k][rows] for k in archive})
+    return out
+
+
+def test_several_sources_make_one_record_set(shared_data, tmp_path):
+    """One signer's archive (its own split), other signers' labelled clips sent to train and to
+    a split of their own, and unlabelled clips: one record set, one vocabulary, clip ids
+    prefixed with their file names, each clip in its source's split."""
+    xsigner = shared_data / "xsigner"
+    one = npz_slice(
+        shared_data / "mp_holistic_35signs/landmarks_f16.npz", tmp_path / "one.npz", [0, 45, 50]
+    )
+    train = npz_slice(xsigner / "labelled_train_f16.npz", tmp_path / "train.npz", slice(0, 4))
+    val = npz_slice(xsigner / "labelled_val_f16.npz", tmp_path / "val.npz", slice(0, 2))
+    unlabelled = npz_slice(xsigner / "unlabelled_f16.npz", tmp_path / "free.npz", slice(0, 2))
+    sources = [str(one), f"train={train}", f"xval={val}", f"train={unlabelled}"]
+    assert (
+        ingest_cli.main(
+            ["--format", "npz", "--out", str(tmp_path / "out"), "--no-progress"]
+            + [arg for source in sources for arg in ("--src", source)]
+        )
+        == 0
+    )
+    meta = metadata.RecordSet(tmp_path / "out").meta
+    assert meta["splits"] == {"test": 1, "train": 7, "val": 1, "xval": 2}
+    ids = [r["clip_id"].decode() for r in read_records(tmp_path / "out", "train")]
+    assert (
+        sorted(i.split("/")[0] for i in ids) == ["free.npz"] * 2 + ["one.npz"] + ["train.npz"] * 4
+    )
+    labels = {
+        r["clip_id"].decode(): r["label"].decode() for r in read_records(tmp_path / "out", "train")
+    }
+    assert labels["free.npz/clip/0"] == "" and labels["train.npz/hello/0"] == "hello"
+
+
+def test_sources_of_other_vocabularies_are_refused(shared_data, tmp_path, capsys):
+    one = npz_slice(
+        shared_data / "mp_holistic_35signs/landmarks_f16.npz", tmp_path / "one.npz", [0, 1]
+    )
+    with np.load(one) as archive:
+        arrays = dict(archive)
+    np.savez(tmp_path / "other.npz", **(arrays | {"classes": arrays["classes"][::-1]}))
+    code = ingest_cli.main(
+        [
+            "--format",
+            "npz",
+            "--src",
+            str(one),
+            "--src",
+            str(tmp_path / "other.npz"),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]  # fmt: skip
+    )
+    assert code == 2 and not (tmp_path / "out").exists()
+    assert "other.npz: its labels differ from" in capsys.readouterr().err

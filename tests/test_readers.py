@@ -154,9 +154,61 @@ def test_npz_fixed_split_and_missing_points(shared_data):
 
 def test_npz_missing_keys(tmp_path):
     path = tmp_path / "x.npz"
-    np.savez(path, X=np.zeros((1, 2, 543, 3)))
+    np.savez(path, y=np.zeros(1, int), classes=np.array(["a"]))
     with pytest.raises(FormatError, match="missing arrays"):
         list(npz_format.read(path))
+    np.savez(path, X=np.zeros((1, 2, 543, 3)), y=np.zeros(1, int))
+    with pytest.raises(FormatError, match="has 'y' but no 'classes'"):
+        list(npz_format.read(path))
+
+
+def xsigner_slice(shared_data, name: str, tmp_path, rows: slice) -> tuple:
+    """``(path, arrays)``: a few clips of an ``xsigner`` file, every array of it kept, written
+    as a small archive of the same layout."""
+    with np.load(shared_data / "xsigner" / name) as archive:
+        arrays = {k: archive[k] if k == "classes" else archive[k][rows] for k in archive.files}
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path, arrays
+
+
+def test_npz_reads_other_signers_as_they_are(shared_data, tmp_path):
+    """xsigner's labelled clips: each clip's repository is its signer, it keeps its true
+    ``n_frames`` (the zero padding after them dropped), zeros read as missing, and with no
+    ``seq_id`` the archive leaves the split to ingest."""
+    with np.load(shared_data / "xsigner/labelled_train_f16.npz") as archive:
+        short = np.flatnonzero(archive["n_frames"] < 30)[:3]
+        rows = np.concatenate([np.arange(3), short])
+    path, arrays = xsigner_slice(shared_data, "labelled_train_f16.npz", tmp_path, rows)
+    clips, skipped = split_items(list(npz_format.read(path)))
+    assert not skipped and len(clips) == len(rows)
+    assert [c.group for c in clips] == [str(s) for s in arrays["source"]]
+    assert [c.num_frames for c in clips] == [int(n) for n in arrays["n_frames"]]
+    assert min(c.num_frames for c in clips) < 30  # the short clips lost their padding
+    assert [c.label for c in clips] == [str(arrays["classes"][i]) for i in arrays["y"]]
+    assert all(c.split is None for c in clips)
+    for clip, points in zip(clips, arrays["X"]):
+        real = points[: clip.num_frames].astype(np.float32)
+        zero = np.all(real == 0, axis=-1)
+        np.testing.assert_array_equal(np.isnan(clip.landmarks).all(-1), zero)
+        np.testing.assert_array_equal(np.nan_to_num(clip.landmarks), real)
+    assert npz_format.vocabulary(path).classes == tuple(str(c) for c in arrays["classes"])
+
+
+def test_npz_unlabelled_archive(shared_data, tmp_path):
+    """xsigner's unlabelled clips read without labels (for pretraining), with their signers;
+    a bad ``n_frames`` skips its clip with the reason."""
+    path, arrays = xsigner_slice(shared_data, "unlabelled_f16.npz", tmp_path, slice(0, 4))
+    assert npz_format.vocabulary(path) is None
+    clips, skipped = split_items(list(npz_format.read(path)))
+    assert [c.label for c in clips] == [None] * 4 and not skipped
+    assert [c.group for c in clips] == [str(s) for s in arrays["source"]]
+    np.savez(path, **(arrays | {"n_frames": np.array([30, 0, 31, 5])}))
+    clips, skipped = split_items(list(npz_format.read(path)))
+    assert [c.num_frames for c in clips] == [30, 5]
+    assert [s.reason for s in skipped] == ["n_frames 0 outside 1..30, the frames X holds"] + [
+        "n_frames 31 outside 1..30, the frames X holds"
+    ]
 
 
 # --- pose-format .pose files -----------------------------------------------------------------

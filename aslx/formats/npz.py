@@ -1,10 +1,22 @@
-"""Packed NumPy archives: ``X [clips, frames, 543, 3]`` in canonical order plus labels.
+"""Packed NumPy archives: ``X [clips, frames, 543, 3]`` in canonical order, with or without
+labels.
 
-Keys: ``X`` (any float dtype; all-zero points are missing), ``y`` (class index per clip),
-``classes`` (class names), and optionally ``seq_id`` (clip number within its class). With
-``seq_id``, the archive's fixed split applies: clips 0–41 train, 42–47 val, 48–59 test, the
-split of ``mp_holistic_35signs`` (the same clip numbers for every class, so no signer session
-crosses splits). Archives with another numbering pass their own boundaries.
+Keys: ``X`` (any float dtype; all-zero points are missing), ``y`` (class index per clip) and
+``classes`` (class names), both or neither (an unlabelled archive, for pretraining), and
+optionally:
+
+* ``seq_id`` (clip number within its class): the archive's fixed split applies, clips 0–41
+  train, 42–47 val, 48–59 test, the split of ``mp_holistic_35signs`` (the same clip numbers for
+  every class, so no signer session crosses splits). Archives with another numbering pass their
+  own boundaries.
+* ``n_frames`` (each clip's true length): a clip keeps its first ``n_frames`` frames, the rest
+  being padding (``xsigner``'s shorter clips are zero-padded to 30 frames).
+* ``source`` (who recorded each clip: ``xsigner``'s repository, one signer): the clip's
+  signer (:attr:`Clip.group`), so ingest's ``val_fraction`` moves whole signers and a
+  benchmark can score each signer.
+
+Without ``seq_id`` the split is ingest's: the one its ``--src SPLIT=PATH`` gives the file (the
+``xsigner`` files are split by signer already), else ``train``.
 """
 
 from __future__ import annotations
@@ -20,6 +32,9 @@ from aslx.landmarks import layouts
 from aslx.vocab import ClassVocab
 
 REQUIRED_KEYS = ("X", "y", "classes")
+#: What every archive holds; ``y`` and ``classes`` come together or not at all.
+CLIP_KEYS = ("X",)
+OPTIONAL_KEYS = ("seq_id", "n_frames", "source")
 #: seq_id < 42 -> train, < 48 -> val, else test.
 SPLIT_BOUNDARIES = ((42, "train"), (48, "val"), (None, "test"))
 
@@ -44,8 +59,25 @@ def open_archive(
     return archive
 
 
-def vocabulary(src: str | os.PathLike) -> ClassVocab:
-    return ClassVocab(tuple(str(c) for c in open_archive(src)["classes"]))
+def vocabulary(src: str | os.PathLike) -> ClassVocab | None:
+    """The archive's classes, ``None`` for an unlabelled archive (no ``y`` and no
+    ``classes``)."""
+    archive = open_archive(src, CLIP_KEYS)
+    labelled = _labelled(src, archive)
+    return ClassVocab(tuple(str(c) for c in archive["classes"])) if labelled else None
+
+
+def _labelled(src, archive) -> bool:
+    """Whether the archive holds labels; :class:`FormatError` when it has only one of ``y``
+    and ``classes``."""
+    present = [k for k in ("y", "classes") if k in archive.files]
+    if len(present) == 1:
+        missing = "classes" if present == ["y"] else "y"
+        raise FormatError(
+            f"{src}: has {present[0]!r} but no {missing!r}; a labelled archive needs both, an "
+            "unlabelled one neither"
+        )
+    return bool(present)
 
 
 def split_of(seq_id: int, boundaries=SPLIT_BOUNDARIES) -> str:
@@ -69,32 +101,61 @@ def _arrays(src, archive, keys: tuple[str, ...]) -> list[np.ndarray]:
     return out
 
 
+def _clip_length(i: int, frames: int, n_frames) -> int | str:
+    """Clip ``i``'s real frames (``n_frames[i]``, else every frame), or why it has none."""
+    if n_frames is None:
+        return frames
+    if i >= len(n_frames):
+        return f"n_frames has {len(n_frames)} entries for the clips of X"
+    n = int(n_frames[i])
+    if not 1 <= n <= frames:
+        return f"n_frames {n} outside 1..{frames}, the frames X holds"
+    return n
+
+
 def read(src: str | os.PathLike, boundaries=SPLIT_BOUNDARIES) -> Iterator[Clip | Skipped]:
-    archive = open_archive(src)
-    keys = ("X", "y", "classes") + (("seq_id",) if "seq_id" in archive.files else ())
-    X, y, classes, *rest = _arrays(src, archive, keys)
-    classes = [str(c) for c in classes]
+    archive = open_archive(src, CLIP_KEYS)
+    labelled = _labelled(src, archive)
+    keys = CLIP_KEYS + (("y", "classes") if labelled else ())
+    keys += tuple(k for k in OPTIONAL_KEYS if k in archive.files)
+    arrays = dict(zip(keys, _arrays(src, archive, keys)))
+    X = arrays["X"]
     if X.ndim != 4 or X.shape[2:] != (layouts.NUM_LANDMARKS, 3):
         raise FormatError(f"{src}: X has shape {X.shape}, expected [clips, frames, 543, 3]")
-    seq_ids = rest[0] if rest else None
+    classes = [str(c) for c in arrays["classes"]] if labelled else None
+    y, seq_ids, signers = arrays.get("y"), arrays.get("seq_id"), arrays.get("source")
     for i in range(len(X)):
         name = f"{os.path.basename(src)}[{i}]"
         short = next(
-            (k for k, v in (("y", y), ("seq_id", seq_ids)) if v is not None and i >= len(v)), None
+            (
+                k
+                for k, v in (("y", y), ("seq_id", seq_ids), ("source", signers))
+                if v is not None and i >= len(v)
+            ),
+            None,
         )
         if short is not None:
-            count = len(y) if short == "y" else len(seq_ids)
-            yield Skipped(name, f"{short} has {count} entries for the {len(X)} clips of X")
+            yield Skipped(
+                name, f"{short} has {len(arrays[short])} entries for the {len(X)} clips of X"
+            )
             continue
-        label = int(y[i])
+        length = _clip_length(i, X.shape[1], arrays.get("n_frames"))
+        if isinstance(length, str):
+            yield Skipped(name, length)
+            continue
         number = int(seq_ids[i]) if seq_ids is not None else i
-        if not 0 <= label < len(classes):
-            yield Skipped(name, f"class index {label} outside the {len(classes)} classes")
-            continue
+        label = None
+        if labelled:
+            index = int(y[i])
+            if not 0 <= index < len(classes):
+                yield Skipped(name, f"class index {index} outside the {len(classes)} classes")
+                continue
+            label = classes[index]
         yield Clip(
-            clip_id=f"{classes[label]}/{number}",
-            landmarks=layouts.zeros_to_nan(X[i]),
-            label=classes[label],
+            clip_id=f"{label if label is not None else 'clip'}/{number}",
+            landmarks=layouts.zeros_to_nan(X[i, :length]),
+            label=label,
             source=name,
             split=split_of(number, boundaries) if seq_ids is not None else None,
+            group=str(signers[i]) if signers is not None else None,
         )
