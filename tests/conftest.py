@@ -12,8 +12,19 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import jax  # noqa: E402
+
 from aslx.landmarks import layouts  # noqa: E402
+from aslx.training import compile_cache  # noqa: E402
 from aslx.vocab import KAGGLE_CHARACTERS  # noqa: E402
+
+# Most of the suite's time is XLA compiling the same tiny programs in several tests and
+# workers: every compiled program goes to the persistent cache the trainers use (``auto``:
+# ``$JAX_COMPILATION_CACHE_DIR``, else ``~/.cache/aslx/jax``), the quick ones included, so a
+# program is compiled once per machine. Tests of the cache itself give their runs a folder of
+# their own.
+compile_cache.enable("auto")
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
