@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 from benchmarks import (
     augment,
     buckets,
+    cross_signer,
     decode,
     harness,
     inference,
@@ -41,6 +43,7 @@ SMOKE_TESTS = {
     "augment": ("test_augment_benchmark_writes_its_fields",),
     "buckets": ("test_buckets_benchmark_writes_its_fields",),
     "compile": ("test_compile_benchmark_writes_its_fields",),
+    "cross_signer": ("test_cross_signer_benchmark_writes_its_fields",),
     "decode": ("test_decode_benchmark_writes_its_fields",),
     "harness": (
         "test_harness_ends_a_user_error_in_one_line_and_the_smoke_run_with_the_call",
@@ -329,6 +332,25 @@ def test_robustness_benchmark_writes_its_fields(tmp_path, signs_archive):
                 assert 0 <= result[f"{prefix}{key}_{split}_accuracy"] <= 1
         assert f"{prefix}val_accuracy" in result
     assert result["source_camera_aspect"] == robustness.SOURCE_ASPECT
+
+
+def test_cross_signer_benchmark_writes_its_fields(tmp_path, signs_archive, shared_data):
+    """Both recipes on a few clips of each file: every figure, for both models, and the run
+    that ``python -m aslx.predict`` reads."""
+    args = smoke_args(signs_archive, tmp_path, "cross.json")
+    assert cross_signer.main(args + ["--xsigner", str(shared_data / "xsigner")]) == 0
+    result = read(tmp_path / "cross.json")
+    assert result["val_signers_clips"] == cross_signer.SMOKE_CLIPS
+    for prefix in ("", "baseline_"):
+        for key in ("top1", "top5", "macro", "letters_top1", "words_top1"):
+            value = result[f"{prefix}val_signers_{key}"]
+            assert 0 <= value <= 1 or math.isnan(value)
+        assert result[prefix + "val_signers_top1"] <= result[prefix + "val_signers_top5"]
+        assert sum(n for _, n in result[prefix + "per_signer_top1"].values()) == 12
+        assert sum(n for _, n in result[prefix + "per_class_top1"].values()) == 12
+        assert 0 <= result[prefix + "in_signer_test_top1"] <= 1
+        assert all(t != p for t, p, _ in result[prefix + "confusions"])
+    assert (Path(result["workdir"]) / "model.json").is_file()
 
 
 def test_target_kinds_benchmark_writes_its_fields(tmp_path):
