@@ -9,8 +9,9 @@ optionally:
   train, 42–47 val, 48–59 test, the split of ``mp_holistic_35signs`` (the same clip numbers for
   every class, so no signer session crosses splits). Archives with another numbering pass their
   own boundaries.
-* ``n_frames`` (each clip's true length): a clip keeps its first ``n_frames`` frames, the rest
-  being padding (``xsigner``'s shorter clips are zero-padded to 30 frames).
+* ``n_frames`` (each clip's true length): a shorter clip than X holds keeps its first
+  ``n_frames`` frames, the rest being padding; a longer one was subsampled to X's frames and
+  keeps them all (``xsigner``'s clips: zero-padded, or evenly subsampled, to 30 frames).
 * ``source`` (who recorded each clip: ``xsigner``'s repository, one signer): the clip's
   signer (:attr:`Clip.group`), so ingest's ``val_fraction`` moves whole signers and a
   benchmark can score each signer.
@@ -102,15 +103,17 @@ def _arrays(src, archive, keys: tuple[str, ...]) -> list[np.ndarray]:
 
 
 def _clip_length(i: int, frames: int, n_frames) -> int | str:
-    """Clip ``i``'s real frames (``n_frames[i]``, else every frame), or why it has none."""
+    """Clip ``i``'s real frames, or why it has none: its first ``n_frames[i]`` when the clip was
+    shorter than the ``frames`` X holds (zero-padded after them), all of them when it was as
+    long or longer (subsampled to fit), every frame without ``n_frames``."""
     if n_frames is None:
         return frames
     if i >= len(n_frames):
         return f"n_frames has {len(n_frames)} entries for the clips of X"
     n = int(n_frames[i])
-    if not 1 <= n <= frames:
-        return f"n_frames {n} outside 1..{frames}, the frames X holds"
-    return n
+    if n < 1:
+        return f"n_frames {n}: a clip needs at least one frame"
+    return min(n, frames)
 
 
 def read(src: str | os.PathLike, boundaries=SPLIT_BOUNDARIES) -> Iterator[Clip | Skipped]:
