@@ -9,6 +9,7 @@ inside a function counts, and nothing heavy is imported to check.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,3 +194,19 @@ def test_no_function_is_too_long_to_read():
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert not long, long
+
+
+def test_benchmarks_md_opens_with_its_results_and_stays_short():
+    """BENCHMARKS.md is the current results (at most 300 lines, one table first); the dated
+    log lives in docs/benchmarks-log.md, and no section anywhere is cited by an ordinal."""
+    lines = (ROOT / "BENCHMARKS.md").read_text().splitlines()
+    assert len(lines) <= 300, len(lines)
+    first_table = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    assert lines[first_table].startswith("| benchmark | command") and first_table < 8
+    assert (ROOT / "docs" / "benchmarks-log.md").is_file()
+    ordinal = re.compile(r'"(Fourth attempt|Fifth|Sixth|Seventh|Eighth|Ninth|Tenth|Eleventh'
+                         r'|Twelfth|Thirteenth|Fourteenth)"')  # fmt: skip
+    texts = [*ROOT.glob("*.md"), *ROOT.glob("docs/*.md"), *ROOT.rglob("configs/**/*.py")]
+    texts += [*ROOT.glob("benchmarks/*.py"), *ROOT.rglob("aslx/**/*.py")]
+    cited = [str(p.relative_to(ROOT)) for p in texts if ordinal.search(p.read_text())]
+    assert not cited, cited
