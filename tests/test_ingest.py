@@ -408,3 +408,26 @@ def test_sources_of_other_vocabularies_are_refused(shared_data, tmp_path, capsys
     )
     assert code == 2 and not (tmp_path / "out").exists()
     assert "other.npz: its labels differ from" in capsys.readouterr().err
+
+
+def test_two_sources_of_one_file_name_are_refused(shared_data, tmp_path, capsys):
+    """Clip ids are prefixed with the file name: two sources named alike would collide."""
+    src = shared_data / "mp_holistic_35signs/raw_sample/MP_Data"
+    (tmp_path / "other").mkdir()
+    copy = tmp_path / "other" / "MP_Data"
+    copy.symlink_to(src)
+    code = ingest_cli.main(
+        [
+            "--format",
+            "mp-data",
+            "--src",
+            str(src),
+            "--src",
+            f"val={copy}",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]  # fmt: skip
+    )
+    assert code == 2 and not (tmp_path / "out").exists()
+    assert "two sources are named 'MP_Data'" in capsys.readouterr().err

@@ -201,6 +201,15 @@ def _specs(src) -> list[SourceSpec]:
     specs = [s if isinstance(s, SourceSpec) else SourceSpec(s) for s in items]
     if not specs:
         raise ValueError("no source to ingest")
+    # Several sources' clip ids are prefixed with their file names: two of one name would
+    # write the same ids twice.
+    names = [os.path.basename(os.fspath(s.path)) for s in specs]
+    twice = sorted({n for n in names if names.count(n) > 1}) if len(specs) > 1 else []
+    if twice:
+        raise ValueError(
+            f"two sources are named {twice[0]!r}; their clip ids would collide: give each "
+            "source of one record set its own file name"
+        )
     return specs
 
 
