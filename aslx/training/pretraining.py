@@ -20,7 +20,6 @@ from aslx.augment.recipe import AugmentConfig
 from aslx.model import config as model_config_lib
 from aslx.model import model as model_lib
 from aslx.objectives import data2vec
-from aslx.run import results as results_lib
 from aslx.training import config as config_lib
 from aslx.training import trainer
 from aslx.training.config import ConfigError
@@ -112,11 +111,8 @@ class PretrainJob(trainer.Job):
         )
 
     def results(self, run, evaluation, state, finished, checkpoints):
-        checkpoints.close()
         # Finetuning starts from the student (raw weights); the EMA weights are the teacher.
-        results = finished | {"selected_weights": "raw"}
-        if run.lead:
-            results_lib.write(run.workdir, results)
+        results = super().results(run, evaluation, state, finished, checkpoints)
         run.say(
             f"pretrained for {finished['steps']} steps; finetune from it with "
             f"--config.init_from={run.workdir}\ncheckpoints: {checkpoints.directory}\n"

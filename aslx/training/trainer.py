@@ -40,6 +40,7 @@ from aslx.model.config import ModelConfig
 from aslx.records.metadata import RecordSet
 from aslx.run import card as card_lib
 from aslx.run import checkpoint as checkpoint_lib
+from aslx.run import results as results_lib
 from aslx.training import config as config_lib
 from aslx.training import loop, sharding, warm_start
 from aslx.training import step as step_lib
@@ -143,9 +144,13 @@ class Job:
 
     def results(self, run: Run, evaluation, state, finished: dict, checkpoints) -> dict:
         """What ``results.json`` holds, written there by process 0; ``finished`` has
-        ``steps``, ``seconds`` and ``workdir``, ``evaluation`` is :meth:`evaluation`'s."""
+        ``steps``, ``seconds`` and ``workdir``, ``evaluation`` is :meth:`evaluation`'s. With no
+        evaluation to choose by, the raw weights of the last step."""
         checkpoints.close()
-        return finished
+        results = finished | {"selected_weights": "raw"}
+        if run.lead:
+            results_lib.write(run.workdir, results)
+        return results
 
 
 # --- the step -------------------------------------------------------------------------------------
