@@ -48,34 +48,40 @@ def runs(row: np.ndarray) -> list[int]:
     block=st.integers(1, 8),
     seed=st.integers(0, 2**16),
 )
-def test_masks_hide_exactly_the_ratio_in_every_row(frames, ratio, block, seed):
+def test_masks_keep_whole_blocks_and_the_same_count_in_every_row(frames, ratio, block, seed):
+    """Every row keeps K frames, K a whole number of blocks near (1 − R)·T, and every run of
+    kept frames is whole blocks side by side: no block is cut into single frames."""
     visible, hidden = MASKS(jax.random.key(seed), 6, frames, ratio, block)
     visible, hidden = np.asarray(visible), np.asarray(hidden)
-    expected_hidden = frames - data2vec.num_visible(frames, ratio)
-    assert (hidden.sum(-1) == expected_hidden).all()
+    kept = data2vec.num_visible(frames, ratio, block)
+    blocks, length = data2vec.mask_blocks(frames, ratio, block)
+    assert kept == blocks * length and length == min(block, frames)
+    assert abs(kept - (1 - ratio) * frames) <= length / 2 + 1
+    assert visible.shape == (6, kept) and (hidden.sum(-1) == frames - kept).all()
     assert (np.diff(visible, axis=-1) > 0).all()  # sorted, distinct
     for row_visible, row_hidden in zip(visible, hidden):
         assert not row_hidden[row_visible].any()
+        assert all(n % length == 0 for n in runs(~row_hidden)), runs(~row_hidden)
 
 
-def test_masks_keep_blocks():
-    """Kept frames come in runs of about ``block_length`` or longer; an unstructured mask of the
-    same ratio has runs of about 2."""
-    frames, block = 400, 5
-    _, hidden = data2vec.inverse_block_mask(jax.random.key(0), 32, frames, 0.5, block)
-    kept_runs = [n for row in np.asarray(~hidden) for n in runs(row)]
-    assert np.mean(kept_runs) >= block
-    assert np.mean([n >= block for n in kept_runs]) > 0.5
-    rng = np.random.default_rng(0)
-    random_runs = [n for _ in range(32) for n in runs(rng.permutation(frames) < frames // 2)]
-    assert np.mean(random_runs) < 2.5
+def test_masks_at_the_pretraining_length_keep_blocks_whole_and_spread_them():
+    """At 32 frames, R = .5, blocks of 5: three blocks (15 frames) in every row, every kept run
+    5, 10 or 15 frames long; every frame is kept in some rows and hidden in others, about as
+    often as the ratio says (the edges a little less: fewer placements cover them)."""
+    frames, block = 32, 5
+    visible, hidden = data2vec.inverse_block_mask(jax.random.key(0), 4000, frames, 0.5, block)
+    kept = ~np.asarray(hidden)
+    assert np.asarray(visible).shape == (4000, 15)
+    assert {n for row in kept for n in runs(row)} <= {5, 10, 15}
+    share = kept.mean(0)
+    assert share.min() > 0.1 and abs(share[5:-5].mean() - 15 / 32) < 0.05
 
 
 def test_gather_then_scatter_is_the_identity_on_kept_frames():
     x = jax.random.normal(jax.random.key(1), (4, 20, 7))
     visible, hidden = data2vec.inverse_block_mask(jax.random.key(2), 4, 20, 0.5, 3)
     gathered = data2vec.gather_frames(x, visible)
-    assert gathered.shape == (4, 10, 7)
+    assert gathered.shape == (4, data2vec.num_visible(20, 0.5, 3), 7) == (4, 9, 7)
     back = np.asarray(data2vec.scatter_frames(gathered, visible, jnp.zeros_like(x)))
     kept = ~np.asarray(hidden)
     np.testing.assert_array_equal(back[kept], np.asarray(x)[kept])
@@ -138,6 +144,65 @@ def test_block_outputs_are_the_residual_stream_or_the_mlp_output_before_it():
     np.testing.assert_allclose(middle + mlp_outputs[-1], stream[-1], atol=1e-5)
     with pytest.raises(ValueError, match="block_output_kind"):
         encoder(x, mask, positions, block_outputs=1, block_output_kind="attention")
+
+
+def test_the_student_runs_the_stem_on_the_whole_clip_with_hidden_frames_zeroed():
+    """Slow reference: the stem's convolution written out over the zero-filled full clip, at
+    the visible frames. A hidden frame's points change nothing the student computes, and a
+    visible frame beside a gap sees zeros there, not the next visible frame (as a stem run on
+    the gathered frames would)."""
+    from aslx.model.encoder import Encoder
+
+    encoder = Encoder(MODEL, nnx.Rngs(0))
+    t, k = 12, MODEL.conv_kernel
+    x = jax.random.normal(jax.random.key(3), (1, t, PRESET.num_landmarks, 3))
+    mask = jnp.ones((1, t), bool)
+    visible = jnp.asarray([[0, 1, 2, 6, 7, 8]])
+    hidden = jnp.ones((1, t), bool).at[0, visible[0]].set(False)
+
+    stem = encoder.embed(x * ~hidden[..., None, None], mask)
+    zeroed = np.where(np.asarray(hidden)[0, :, None], 0.0, np.asarray(x)[0].reshape(t, -1))
+    padded = np.concatenate(
+        [np.zeros((1, zeroed.shape[1])), zeroed, np.zeros((1, zeroed.shape[1]))]
+    )
+    kernel, bias = np.asarray(encoder.stem.kernel.value), np.asarray(encoder.stem.bias.value)
+    reference = np.stack(
+        [sum(padded[i + j] @ kernel[j] for j in range(k)) + bias for i in np.asarray(visible[0])]
+    )
+    np.testing.assert_allclose(data2vec.gather_frames(stem, visible)[0], reference, atol=1e-4)
+
+    features = data2vec.student_features(encoder, x, mask, visible, hidden, None)
+    changed = x.at[:, np.asarray(hidden[0])].set(7.0)
+    np.testing.assert_allclose(
+        data2vec.student_features(encoder, changed, mask, visible, hidden, None), features
+    )
+    gathered = data2vec.gather_frames(x, visible)  # frame 2 next to frame 6: a straddling window
+    straddling = encoder.embed(gathered, jnp.ones((1, 6), bool))
+    assert not np.allclose(straddling[0, 2], reference[2], atol=1e-3)
+    np.testing.assert_allclose(straddling[0, 1], reference[1], atol=1e-4)  # inside a block
+
+
+def test_input_and_attention_dropout_act_in_training_only():
+    """``model.input_dropout`` and ``model.attention_dropout`` change a training pass, each on
+    its own, and leave evaluation (no key) exactly as without them."""
+    import dataclasses
+
+    from aslx.model.encoder import Encoder
+
+    x = jax.random.normal(jax.random.key(4), (2, 10, PRESET.num_landmarks, 3))
+    mask = jnp.arange(10)[None] < jnp.asarray([[10], [6]])
+    positions = jnp.broadcast_to(jnp.arange(10), (2, 10))
+    plain = Encoder(MODEL, nnx.Rngs(0))
+    key = jax.random.key(5)
+    reference = plain(x, mask, positions, key=key)
+    for field in ("input_dropout", "attention_dropout"):
+        encoder = Encoder(dataclasses.replace(MODEL, **{field: 0.3}), nnx.Rngs(0))
+        np.testing.assert_allclose(encoder(x, mask, positions), plain(x, mask, positions))
+        trained = encoder(x, mask, positions, key=key)
+        assert np.isfinite(trained).all()
+        assert not np.allclose(trained, reference, atol=1e-3), field
+    with pytest.raises(ValueError, match="attention_dropout must be in"):
+        dataclasses.replace(MODEL, attention_dropout=1.0)
 
 
 def batch(b=2, t=24, seed=0):

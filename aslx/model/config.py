@@ -44,6 +44,9 @@ class ModelConfig:
       stem_padding: what the stem sees beyond each clip's real frames, one of
         :data:`STEM_PADDINGS`.
       dropout: dropout on the attention and MLP outputs (training only).
+      input_dropout: dropout on the stem's output, before the first block (training only).
+      attention_dropout: dropout on the attention probabilities (training only; a nonzero
+        rate runs training's attention written out, not fused).
       layer_drop: probability of skipping a whole block, per example (training only).
       rope_base: RoPE frequency base.
       compute_dtype: ``float32`` or ``bfloat16`` for matrix products; parameters, softmax,
@@ -72,6 +75,8 @@ class ModelConfig:
     conv_kernel: int = 3
     stem_padding: str = "zeros"
     dropout: float = 0.1
+    input_dropout: float = 0.0
+    attention_dropout: float = 0.0
     layer_drop: float = 0.1
     rope_base: float = 10_000.0
     compute_dtype: str = "float32"
@@ -105,8 +110,9 @@ class ModelConfig:
             )
         if self.remat not in REMAT_POLICIES:
             raise ValueError(f"remat must be one of {REMAT_POLICIES}, not {self.remat!r}")
-        if not 0 <= self.layer_drop < 1 or not 0 <= self.dropout < 1:
-            raise ValueError("dropout and layer_drop must be in [0, 1)")
+        for name in ("dropout", "input_dropout", "attention_dropout", "layer_drop"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
 
 
 SIZES: dict[str, dict] = {

@@ -66,8 +66,9 @@ def dot_product_attention(q, k, v, key_lengths, implementation: str = "xla"):
     )
 
 
-def explicit_attention(q, k, v, key_lengths):
-    """:func:`dot_product_attention` written out: ``softmax(q kᵀ / √H + mask) v`` per head.
+def explicit_attention(q, k, v, key_lengths, dropout_rate: float = 0.0, key=None):
+    """:func:`dot_product_attention` written out: ``softmax(q kᵀ / √H + mask) v`` per head;
+    with a ``key`` and a nonzero ``dropout_rate``, dropout on the probabilities (training).
 
     The layout an op-by-op interpreter (TFLite, XNNPACK) runs fastest: heads first, so the
     ``[B, N, T, T]`` scores are never transposed; ``1/√H`` applied to q (``[T, D]``), not to
@@ -80,7 +81,7 @@ def explicit_attention(q, k, v, key_lengths):
     v = jnp.swapaxes(v, 1, 2)  # [B, N, S, H]
     valid = jnp.arange(k.shape[-1]) < key_lengths[:, None]
     bias = jnp.where(valid, 0.0, -1e30).astype(jnp.float32)[:, None, None, :]
-    probs = jax.nn.softmax(q @ k + bias, axis=-1)
+    probs = dropout(jax.nn.softmax(q @ k + bias, axis=-1), dropout_rate, key)
     return jnp.swapaxes(probs.astype(v.dtype) @ v, 1, 2)
 
 
@@ -121,20 +122,25 @@ class Attention(nnx.Module):
         d, dtype = config.dim, jnp.dtype(config.compute_dtype)
         self.num_heads, self.rope_base = config.num_heads, config.rope_base
         self.implementation = _attention_implementation(config)
+        self.dropout_rate = config.attention_dropout
         self.query = dense(d, d, ("embed", "heads"), dtype, rngs)
         self.key = dense(d, d, ("embed", "heads"), dtype, rngs)
         self.value = dense(d, d, ("embed", "heads"), dtype, rngs)
         self.out = dense(d, d, ("heads", "embed"), dtype, rngs)
 
-    def __call__(self, x, positions, key_lengths):
+    def __call__(self, x, positions, key_lengths, key=None):
         """``x [B, T, D]``, ``positions [B, T]``, ``key_lengths [B]`` (real frames, a prefix)
-        → ``[B, T, D]``."""
+        → ``[B, T, D]``. ``key``: dropout on the attention probabilities (training; the fused
+        kernels have none, so a nonzero rate runs :func:`explicit_attention`)."""
         b, t, d = x.shape
         split = lambda y: y.reshape(b, t, self.num_heads, d // self.num_heads)  # noqa: E731
         q = rope.rotate(split(self.query(x)), positions, self.rope_base)
         k = rope.rotate(split(self.key(x)), positions, self.rope_base)
         v = split(self.value(x))
-        attended = dot_product_attention(q, k, v, key_lengths, self.implementation)
+        if key is not None and self.dropout_rate > 0:
+            attended = explicit_attention(q, k, v, key_lengths, self.dropout_rate, key)
+        else:
+            attended = dot_product_attention(q, k, v, key_lengths, self.implementation)
         return self.out(attended.reshape(b, t, d))
 
 
@@ -154,13 +160,13 @@ class Block(nnx.Module):
 
     def __call__(self, x, positions, key_lengths, keep=None, keys=None):
         """``keep [B]``: 1 to run the block for an example, 0 to skip it (LayerDrop); ``None``
-        runs it for all. ``keys [2]``: dropout keys of the attention and MLP outputs; ``None``
-        means evaluation.
+        runs it for all. ``keys [3]``: dropout keys of the attention output, the MLP output and
+        the attention probabilities; ``None`` means evaluation.
 
         Returns the new residual stream and the MLP's output before it is added to it."""
-        keys = (None, None) if keys is None else keys
+        keys = (None, None, None) if keys is None else keys
         keep = 1.0 if keep is None else keep[:, None, None].astype(x.dtype)
-        h = self.attention(self.attention_norm(x), positions, key_lengths)
+        h = self.attention(self.attention_norm(x), positions, key_lengths, keys[2])
         x = x + keep * dropout(h, self.dropout_rate, keys[0])
         h = self.mlp_out(jax.nn.gelu(self.mlp_in(self.mlp_norm(x))))
         return x + keep * dropout(h, self.dropout_rate, keys[1]), h
@@ -257,6 +263,14 @@ class Encoder(nnx.Module):
             outputs.append(output)
         return x, None if outputs_kind is None else jnp.stack(outputs)
 
+    def embed(self, landmarks: jnp.ndarray, frame_mask: jnp.ndarray) -> jnp.ndarray:
+        """The stem alone: ``landmarks [B, T, L, C]``, ``frame_mask [B, T]`` → ``[B, T, D]``
+        float32. Data2vec's student runs it on the whole clip, its hidden frames zeroed,
+        before it gathers the visible frames (so no window straddles a gap)."""
+        b, t = frame_mask.shape
+        lengths = frame_mask.sum(-1, dtype=jnp.int32)
+        return self._stem(landmarks.reshape(b, t, -1), frame_mask, lengths)
+
     def __call__(
         self,
         landmarks,
@@ -267,34 +281,61 @@ class Encoder(nnx.Module):
         block_outputs: int = 0,
         block_output_kind: str = "ffn",
     ):
-        """Encodes a batch.
+        """Encodes a batch: :meth:`embed`, then :meth:`encode`.
 
         Args:
           landmarks: ``[B, T, L, C]`` float (already masked, normalised, gated).
           frame_mask: ``[B, T]`` bool, True for real frames.
           positions: ``[B, T]`` RoPE positions (frame indices).
-          key: PRNG key for dropout and LayerDrop; ``None`` means evaluation (deterministic).
-          block_outputs: also return the outputs of the last this many blocks: Data2vec's
-            teacher targets.
-          block_output_kind: what a block's output is: ``ffn``, its MLP's output before the
-            residual connection adds it (Data2vec's choice), or ``residual``, the residual
-            stream after the block (before the final norm).
+          key, block_outputs, block_output_kind: as :meth:`encode`.
 
         Returns:
           ``[B, T, D]`` float32 features; padded frames hold values that nothing downstream
           may use without ``frame_mask``. With ``block_outputs = k``: ``(features,
           [k, B, T, D])``.
         """
-        b, t = frame_mask.shape
+        return self.encode(
+            self.embed(landmarks, frame_mask),
+            frame_mask,
+            positions,
+            key=key,
+            block_outputs=block_outputs,
+            block_output_kind=block_output_kind,
+        )
+
+    def encode(
+        self,
+        x,
+        frame_mask,
+        positions,
+        *,
+        key: jax.Array | None = None,
+        block_outputs: int = 0,
+        block_output_kind: str = "ffn",
+    ):
+        """The blocks and the final norm over the stem's output ``x [B, T, D]``.
+
+        Args:
+          frame_mask: ``[B, T]`` bool, True for real frames (a prefix).
+          positions: ``[B, T]`` RoPE positions (frame indices).
+          key: PRNG key for dropout (input, attention, outputs) and LayerDrop; ``None`` means
+            evaluation (deterministic).
+          block_outputs: also return the outputs of the last this many blocks: Data2vec's
+            teacher targets.
+          block_output_kind: what a block's output is: ``ffn``, its MLP's output before the
+            residual connection adds it (Data2vec's choice), or ``residual``, the residual
+            stream after the block (before the final norm).
+        """
+        b, _ = frame_mask.shape
         key_lengths = frame_mask.sum(-1, dtype=jnp.int32)
-        x = self._stem(landmarks.reshape(b, t, -1), frame_mask, key_lengths)
         n = self.config.num_layers
         if key is None:
             layers = (None, None)
         else:
-            layer_key, dropout_key = jax.random.split(key)
+            layer_key, dropout_key, input_key = jax.random.split(key, 3)
+            x = dropout(x, self.config.input_dropout, input_key)
             keep = jax.random.bernoulli(layer_key, 1 - self.config.layer_drop, (n, b))
-            layers = (keep, jax.random.split(dropout_key, (n, 2)))
+            layers = (keep, jax.random.split(dropout_key, (n, 3)))
         if block_output_kind not in BLOCK_OUTPUT_KINDS:
             raise ValueError(
                 f"block_output_kind must be one of {BLOCK_OUTPUT_KINDS}, not {block_output_kind!r}"

@@ -6,12 +6,16 @@ A student encoder sees only part of each clip and a light decoder predicts, at t
 frames, what an EMA teacher computed from the whole clip:
 
 1. **Inverse block masking.** Each clip is repeated ``M`` times with different masks. A mask
-   *keeps* blocks of ``block_length`` frames and hides the rest, ``mask_ratio`` R of the
-   frames in all; every row keeps exactly ``T − round(R · T)`` frames, so the student's input
-   has one static shape. (Block starts are drawn so that about ``1 − R`` of the frames are
-   covered, then the covered frames are preferred when the exact count is taken.)
-2. **Student.** The visible frames are gathered, ``[M·B, K, L, 3]``, and encoded with their
-   original frame indices as RoPE positions; nothing is spent on hidden frames.
+   *keeps* whole blocks of ``block_length`` frames and hides the rest: every row keeps the
+   same number of blocks, as near to ``1 − R`` of the frames as whole blocks come (K frames),
+   so the student's input has one static shape and no kept block is cut into single frames
+   (a cut block would leave the student to interpolate between visible neighbours).
+2. **Student.** The conv stem runs over the whole clip with the hidden frames zeroed (local
+   features before masking, as data2vec 2.0's feature extractor), the visible frames of its
+   output are gathered, ``[M·B, K, D]``, and the blocks encode them with their original
+   frame indices as RoPE positions; no block computation is spent on hidden frames. The
+   encoder's input, attention-probability and output dropout (``model.input_dropout``,
+   ``model.attention_dropout``, ``model.dropout``) apply to the student only.
 3. **Decoder.** The student's features are scattered back to ``[M·B, T, D]`` with the hidden
    slots filled by ``N(0, σ²)`` noise (σ = 0.01); after dropout (``decoder_input_dropout``,
    0.1), ``decoder_layers`` light blocks predict the targets, as data2vec 2.0's
@@ -48,7 +52,6 @@ import jax.numpy as jnp
 from flax import nnx
 
 from aslx.augment import recipe
-from aslx.augment.transforms import block_cover
 from aslx.landmarks.normalize import Normalization
 from aslx.landmarks.presets import Preset
 from aslx.model import model as model_lib
@@ -127,28 +130,41 @@ def collapse_problem(
 # --- masks, gather and scatter -------------------------------------------------------------
 
 
-def num_visible(frames: int, mask_ratio: float) -> int:
-    """Frames every row keeps: ``T − round(R · T)`` (at least 1)."""
-    return max(1, frames - round(mask_ratio * frames))
+def mask_blocks(frames: int, mask_ratio: float, block_length: int) -> tuple[int, int]:
+    """``(blocks, length)``: each row keeps ``blocks`` whole blocks of ``length`` frames, as
+    near to ``(1 − R) · T`` frames as whole blocks come (at least one block; ``length`` is
+    ``block_length`` cut to ``T``)."""
+    length = max(1, min(block_length, frames))
+    kept = max(1, frames - round(mask_ratio * frames))
+    return max(1, min(round(kept / length), frames // length)), length
+
+
+def num_visible(frames: int, mask_ratio: float, block_length: int) -> int:
+    """Frames every row keeps, ``K``: whole blocks (:func:`mask_blocks`)."""
+    blocks, length = mask_blocks(frames, mask_ratio, block_length)
+    return blocks * length
 
 
 def inverse_block_mask(
     key: jax.Array, rows: int, frames: int, mask_ratio: float, block_length: int
 ) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Which frames each row keeps.
+    """Which frames each row keeps: ``n`` whole blocks (:func:`mask_blocks`), placed uniformly
+    at random without overlap (two may touch), so every row keeps the same count and no block
+    is cut. Placement: with ``F = T − n·length`` frames free, ``n`` distinct slots
+    ``u_0 < … < u_{n−1}`` are drawn from ``F + n``, and block ``i`` starts at
+    ``u_i + i·(length − 1)``; every arrangement of the blocks among the free frames is
+    equally likely.
 
     Returns:
       ``visible [rows, K]`` int32, the kept frame indices in increasing order, and
       ``hidden [rows, T]`` bool, True where a frame is masked; K = :func:`num_visible`.
     """
-    start_key, tie_key = jax.random.split(key)
-    # A frame stays uncovered when none of the block_length frames up to it starts a block:
-    # (1 − p)^block_length = R.
-    p = 1.0 - mask_ratio ** (1.0 / block_length)
-    covered = block_cover(jax.random.bernoulli(start_key, p, (rows, frames)), block_length)
-    score = covered + 0.5 * jax.random.uniform(tie_key, (rows, frames))
-    _, visible = jax.lax.top_k(score, num_visible(frames, mask_ratio))
-    visible = jnp.sort(visible, axis=-1).astype(jnp.int32)
+    blocks, length = mask_blocks(frames, mask_ratio, block_length)
+    slots = frames - blocks * length + blocks
+    _, chosen = jax.lax.top_k(jax.random.uniform(key, (rows, slots)), blocks)
+    starts = jnp.sort(chosen, axis=-1) + jnp.arange(blocks) * (length - 1)
+    visible = (starts[..., None] + jnp.arange(length)).reshape(rows, blocks * length)
+    visible = visible.astype(jnp.int32)
     hidden = jnp.ones((rows, frames), bool).at[jnp.arange(rows)[:, None], visible].set(False)
     return visible, hidden
 
@@ -162,6 +178,27 @@ def gather_frames(x: jnp.ndarray, indices: jnp.ndarray) -> jnp.ndarray:
 def scatter_frames(values: jnp.ndarray, indices: jnp.ndarray, base: jnp.ndarray) -> jnp.ndarray:
     """``base [R, T, …]`` with ``values [R, K, …]`` written at frames ``indices [R, K]``."""
     return base.at[jnp.arange(values.shape[0])[:, None], indices].set(values)
+
+
+def student_features(
+    encoder: Encoder,
+    landmarks: jnp.ndarray,
+    frame_mask: jnp.ndarray,
+    visible: jnp.ndarray,
+    hidden: jnp.ndarray,
+    key: jax.Array | None,
+) -> jnp.ndarray:
+    """The student's view of masked rows: ``landmarks [R, T, L, C]``, ``frame_mask [R, T]``,
+    ``visible [R, K]`` and ``hidden [R, T]`` (:func:`inverse_block_mask`) → ``[R, K, D]``.
+
+    The stem runs on the whole clip with the hidden frames zeroed and the visible frames of
+    its output are gathered (data2vec 2.0 computes local features before masking): a stem
+    window beside a gap sees zeros there, never the frame beyond it, and nothing the student
+    computes depends on a hidden frame."""
+    stem = encoder.embed(landmarks * ~hidden[..., None, None], frame_mask)
+    return encoder.encode(
+        gather_frames(stem, visible), gather_frames(frame_mask, visible), visible, key=key
+    )
 
 
 # --- targets -------------------------------------------------------------------------------
@@ -295,11 +332,8 @@ def make_loss(
         visible, hidden = inverse_block_mask(
             mask_key, b * m, t, config.mask_ratio, config.block_length
         )
-        features = model.encoder(
-            gather_frames(repeat(landmarks), visible),
-            gather_frames(repeat(frame_mask), visible),
-            visible,
-            key=student_key,
+        features = student_features(
+            model.encoder, repeat(landmarks), repeat(frame_mask), visible, hidden, student_key
         )
         noise = config.mask_noise_std * jax.random.normal(noise_key, (b * m, t, features.shape[-1]))
         decoder_input = scatter_frames(features, visible, noise)

@@ -96,7 +96,8 @@ field                          meaning
 =============================  ===========================================================
 
 Pretraining (:func:`pretrain`) has the common fields (seed, data except the eval and test
-splits, model, augment, optimiser, logging, checkpoints, fsdp, distributed) plus
+splits, model, augment, optimiser, logging, checkpoints, fsdp, distributed), with the
+student's ``model.input_dropout`` and ``model.attention_dropout`` at data2vec 2.0's 0.1, plus
 ``data2vec.*`` (``aslx.objectives.data2vec.Data2vecConfig``) and the collapse stop:
 ``collapse_target_std`` (0.1), ``collapse_prediction_std`` (0.01) and ``collapse_after``
 (5,000 steps), data2vec 2.0's (:func:`aslx.objectives.data2vec.collapse_problem`).
@@ -239,6 +240,9 @@ def pretrain() -> ml_collections.ConfigDict:
     from aslx.objectives.data2vec import Data2vecConfig
 
     c = _common()
+    # data2vec 2.0's dropout on the local features and on the attention probabilities
+    c.model.input_dropout = 0.1
+    c.model.attention_dropout = 0.1
     c.data2vec = dataclasses.asdict(Data2vecConfig())
     c.collapse_target_std = 0.1
     c.collapse_prediction_std = 0.01
