@@ -37,7 +37,8 @@ SLOWEST_FILES = (
     "test_finetune.py",
     "test_paths.py",
     "test_pretrain.py",
-    "test_benchmarks.py",  # a smoke run of every benchmark script, some three minutes
+    "test_benchmarks_real_data.py",  # smoke runs of the benchmarks that train on real landmarks
+    "test_benchmarks.py",  # a smoke run of every other benchmark script
 )
 
 
