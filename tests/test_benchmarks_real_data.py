@@ -104,9 +104,10 @@ def test_robustness_benchmark_writes_its_fields(tmp_path, signs_archive):
 
 
 def test_cross_signer_benchmark_writes_its_fields(tmp_path, signs_archive, shared_data):
-    """Both recipes on a few clips of each file: every figure, for both models, and the run
-    that ``python -m aslx.predict`` reads."""
-    args = smoke_args(signs_archive, tmp_path, "cross.json")
+    """Both recipes on a few clips of each file: every figure, for both models, the run that
+    ``python -m aslx.predict`` reads, and the pretraining gain with all and with a tenth of
+    the labels (one seed: a gain without a spread)."""
+    args = smoke_args(signs_archive, tmp_path, "cross.json") + ["--seeds", "1"]
     assert cross_signer.main(args + ["--xsigner", str(shared_data / "xsigner")]) == 0
     result = read(tmp_path / "cross.json")
     assert result["val_signers_clips"] == cross_signer.SMOKE_CLIPS
@@ -120,6 +121,13 @@ def test_cross_signer_benchmark_writes_its_fields(tmp_path, signs_archive, share
         assert 0 <= result[prefix + "in_signer_test_top1"] <= 1
         assert all(t != p for t, p, _ in result[prefix + "confusions"])
     assert (Path(result["workdir"]) / "model.json").is_file()
+    gains = result["pretrain_gain_cross_signer"]
+    assert set(gains) == {"all_labels", "few_labels"}
+    for gain in gains.values():
+        assert gain["seeds"] == [0] and gain["stderr"] is None  # one seed: no spread
+        assert gain["gain"] == pytest.approx(gain["pretrained_top1"][0] - gain["scratch_top1"][0])
+    assert gains["few_labels"]["clips"] < gains["all_labels"]["clips"]
+    assert (Path(result["pretrain_workdir"]) / "model.json").is_file()
 
 
 # --- real_data's own rules ------------------------------------------------------------------
