@@ -356,12 +356,20 @@ def test_hand_scaling_is_about_the_wrist_and_reframing_loses_what_leaves_the_ima
     np.testing.assert_allclose(
         bigger[:, RIGHT], right[:, :1] + 1.5 * (right - right[:, :1]), atol=1e-6
     )
+    below = PRESET.group_slices()[2].start  # a body point MediaPipe places below the frame
+    points[0, below, :2] = (0.5, 1.2)
+    sample = _sample(points, mask)
     moved = transforms.reframe(sample, jnp.asarray(2.0), jnp.array([0.3, 0.0]))
     xy = 0.5 + 2.0 * (points[..., :2] - 0.5) + np.array([0.3, 0.0])
-    inside = mask & np.all((xy >= 0) & (xy <= 1), axis=-1)
-    assert 0 < inside.sum() < mask.sum()  # the zoom crops some points, not all
-    np.testing.assert_array_equal(np.asarray(moved["landmark_mask"]), inside)
-    np.testing.assert_allclose(np.asarray(moved["landmarks"])[inside][:, :2], xy[inside], atol=1e-6)
+    in_image = lambda p: np.all((p >= 0) & (p <= 1), axis=-1)  # noqa: E731
+    kept = mask & ~(in_image(points[..., :2]) & ~in_image(xy))
+    assert 0 < kept.sum() < mask.sum()  # the zoom crops some points, not all
+    assert kept[0, below] and not in_image(xy[0, below])  # outside before: kept, as evaluated
+    np.testing.assert_array_equal(np.asarray(moved["landmark_mask"]), kept)
+    np.testing.assert_allclose(np.asarray(moved["landmarks"])[kept][:, :2], xy[kept], atol=1e-6)
+    # The neutral draw (no zoom, no shift) keeps every point, those outside the image too.
+    same = transforms.reframe(sample, jnp.asarray(1.0), jnp.zeros(2))
+    np.testing.assert_array_equal(np.asarray(same["landmark_mask"]), mask)
 
 
 def test_the_recipe_with_every_signer_and_camera_step_keeps_its_invariants():
