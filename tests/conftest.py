@@ -11,6 +11,10 @@ import pandas as pd
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from tests.processes import FAST_COMPILE_FLAGS  # noqa: E402
+
+# Before JAX starts its backend; subprocesses get the same flags (tests/processes.py).
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE_FLAGS}".strip()
 
 import jax  # noqa: E402
 

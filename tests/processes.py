@@ -16,16 +16,24 @@ from aslx.training.metrics_log import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 600
+#: XLA flags of every test process, this one included (``tests/conftest.py``): compile for
+#: quick compilation, not for quick code. The suite's programs are tiny and most of its time is
+#: XLA compiling them; the flags change how the CPU code is optimised, not what it computes.
+FAST_COMPILE_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+
+
+def xla_flags(devices: int = 1) -> str:
+    """``XLA_FLAGS`` for a test process with ``devices`` fake CPU devices."""
+    many = f" --xla_force_host_platform_device_count={devices}" if devices > 1 else ""
+    return FAST_COMPILE_FLAGS + many
 
 
 def environment(*, devices: int = 1, cache: Path | None = None) -> dict[str, str]:
     """A CPU-only JAX with ``devices`` fake devices; ``cache`` is the persistent compilation
     cache (caching every compilation, however quick), else the cache is off."""
     env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)
     env |= {"TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
-    if devices > 1:
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = xla_flags(devices)
     if cache is not None:
         env |= {
             "JAX_COMPILATION_CACHE_DIR": str(cache),

@@ -23,6 +23,7 @@ from aslx.model import config as config_lib
 from aslx.model import model as model_lib
 from aslx.run.checkpoint import Checkpointer, read_arrays
 from aslx.training import optimizer, sharding
+from tests.processes import environment
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA = {"data": {"epoch": 2, "position": 12345, "seed": 7}, "config": {"model": "tiny"}}
@@ -349,8 +350,7 @@ def test_restore_onto_other_shardings_on_four_devices(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", RESHARD, str(tmp_path)],
         cwd=ROOT,
-        env=os.environ
-        | {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"},
+        env=environment(devices=4),
         capture_output=True,
         text=True,
         timeout=300,

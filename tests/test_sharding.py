@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,16 +11,14 @@ import jax
 import pytest
 
 from aslx.training import sharding
+from tests.processes import environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def eight_device_run() -> dict:
-    env = os.environ | {
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-        "JAX_PLATFORMS": "cpu",
-    }
+    env = environment(devices=8)
     result = subprocess.run(
         [sys.executable, "-m", "tests.multidevice_forward"],
         cwd=ROOT,
