@@ -30,6 +30,7 @@ targets); the student's input and attention dropout are data2vec 2.0's 0.1
 
 from aslx.training import config as config_lib
 from configs import cross_signer, pretrain_tiny
+from configs.bench import few_label_pretrain
 
 #: The record set the command above writes.
 RECORDS = "runs/cross_signer/records_pretrain"
@@ -42,11 +43,11 @@ def get_config(arg: str | None = None):
     for field in config_lib.PREPROCESSING_FIELDS:
         c.data[field] = finetune.data[field]
     c.model.stem_padding = finetune.model.stem_padding
-    c.data.max_frames = 32
-    c.data2vec.mask_ratio = 0.8
-    c.data2vec.block_length = 3
-    c.data2vec.target_kind = "residual"
-    c.batch_size = 16
+    chosen = few_label_pretrain.get_config()  # the masking chosen on 32-frame clips
+    c.data.max_frames = chosen.data.max_frames
+    c.batch_size = chosen.batch_size
+    for field in ("mask_ratio", "block_length", "target_kind"):
+        c.data2vec[field] = chosen.data2vec[field]
     c.total_steps = 2000
     c.log_every = 250
     return c
