@@ -206,8 +206,9 @@ def pretrain_gain(args, recipe: Path) -> dict:
     ``args.seed`` with all labels is ``recipe``); the module docstring's keys."""
     from pretrain.train import train as pretrain
 
+    pool = ingest_once(args, "records_pretrain", PRETRAIN_SOURCES)
     config = cross_signer_pretrain.get_config()
-    config.data.dir = str(ingest_once(args, "records_pretrain", PRETRAIN_SOURCES))
+    config.data.dir = str(pool)
     config.seed = args.seed
     pretrained = args.workdir / "pretrain"
     pretrain_result = real_data.run(config, pretrained, pretrain)
@@ -241,7 +242,7 @@ def pretrain_gain(args, recipe: Path) -> dict:
         "pretrain_gain_cross_signer": gains,
         "pretrain_workdir": str(pretrained),
         "pretrain_steps": pretrain_result["steps"],
-        "pretrain_clips": RecordSet(config.data.dir).splits.get("train", 0),
+        "pretrain_clips": RecordSet(pool).splits.get("train", 0),
     }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aslx.records.metadata import RecordSet
 from benchmarks import cross_signer, decode, harness, inference, real_data, robustness
 
 
@@ -127,6 +128,8 @@ def test_cross_signer_benchmark_writes_its_fields(tmp_path, signs_archive, share
         assert gain["seeds"] == [0] and gain["stderr"] is None  # one seed: no spread
         assert gain["gain"] == pytest.approx(gain["pretrained_top1"][0] - gain["scratch_top1"][0])
     assert gains["few_labels"]["clips"] < gains["all_labels"]["clips"]
+    pool = RecordSet(tmp_path / "work" / "smoke" / "records_pretrain")
+    assert result["pretrain_clips"] == pool.splits["train"] > 0
     assert (Path(result["pretrain_workdir"]) / "model.json").is_file()
 
 
