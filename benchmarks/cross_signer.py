@@ -258,11 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"the folder of xsigner's archives (default {DEFAULT_XSIGNER})",
     )
     parser.add_argument("--seed", type=int, default=0, help="both recipes' seed (0)")
-    parser.add_argument(
-        "--seeds",
-        type=int,
-        default=3,
-        help="seeds of each pretraining-gain arm (3; 0 skips pretraining)",
+    harness.add_seeds_argument(
+        parser, 3, "seeds of each pretraining-gain arm (3; 0 skips pretraining)", 0
     )
     args = harness.parse_args(parser, argv)
     if harness.data_missing(args):

@@ -103,6 +103,21 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     add_smoke_argument(parser)
 
 
+def add_seeds_argument(
+    parser: argparse.ArgumentParser, default: int, help: str, least: int
+) -> None:
+    """``--seeds N``: how many seeds each arm of a comparison trains; argparse refuses a count
+    below ``least`` in one line."""
+
+    def count(text: str) -> int:
+        value = int(text)
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value}: at least {least}")
+        return value
+
+    parser.add_argument("--seeds", type=count, default=default, help=help)
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """``parser``'s arguments; with ``--smoke`` a tiny run is on (:func:`smoke`) and
     ``--workdir`` becomes ``WORKDIR/smoke``, so a tiny run never reuses, or leaves behind, the

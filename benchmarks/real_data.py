@@ -295,11 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = harness.parser(__doc__)
     parser.add_argument("--task", required=True, choices=TASKS)
     harness.add_data_arguments(parser)
-    parser.add_argument(
-        "--seeds",
-        type=int,
-        default=5,
-        help="pretrain_gain: finetunes per start at its chosen rate, averaged (default 5)",
+    harness.add_seeds_argument(
+        parser, 5, "pretrain_gain: finetunes per start at its chosen rate, averaged (default 5)", 1
     )
     args = harness.parse_args(parser, argv)
     if harness.data_missing(args):

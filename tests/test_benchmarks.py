@@ -45,6 +45,7 @@ SMOKE_TESTS = {
         "test_harness_ends_a_user_error_in_one_line_and_the_smoke_run_with_the_call",
         "test_harness_tiny_run_cuts_a_recipe_and_keeps_its_data",
         "test_harness_table_aligns_its_columns",
+        "test_harness_seeds_refuses_a_count_below_its_least",
     ),
     "inference": ("test_inference_benchmark_writes_its_fields",),
     "input_pipeline": ("test_input_pipeline_benchmark_writes_its_fields",),
@@ -262,3 +263,14 @@ def test_target_kinds_benchmark_writes_its_fields(tmp_path):
     kinds = {f"{k}_{f}" for k in target_kinds.KINDS for f in ("val", "gain")}
     assert kinds | {"scratch_val", "pretrain_seconds", "model"} <= set(result)
     assert set(result["pretrain_seconds"]) == set(target_kinds.KINDS)
+
+
+def test_harness_seeds_refuses_a_count_below_its_least(capsys):
+    parser = harness.parser("x")
+    harness.add_seeds_argument(parser, 3, "seeds", 1)
+    out = ["--json", "out.json"]
+    assert parser.parse_args(out).seeds == 3
+    assert parser.parse_args(out + ["--seeds", "2"]).seeds == 2
+    with pytest.raises(SystemExit):
+        parser.parse_args(out + ["--seeds", "0"])
+    assert "--seeds: 0: at least 1" in capsys.readouterr().err
