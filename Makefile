@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO := runs/demo
 
-.PHONY: install demo test lint bench clean
+.PHONY: install tpu-compiler demo test lint bench clean
 
 install: $(VENV)/.installed
 
@@ -28,7 +28,18 @@ demo: install
 # One pytest worker per core (at most 4), whole files per worker so module fixtures are built
 # once, handed out in the order tests/conftest.py gives (the slowest files first, not xdist's
 # largest first); most of the suite's time is single-threaded XLA compilation.
-test: install
+# libtpu, the TPU compiler that python -m aslx.aot compiles with (wheels for Linux x86-64 only),
+# beside the environment rather than in it: importable, it makes every JAX process look for a TPU.
+LIBTPU := libtpu==0.0.42.*
+tpu-compiler: $(VENV)/libtpu/.installed
+
+$(VENV)/libtpu/.installed: $(VENV)/.installed
+	if [ "$$(uname -sm)" = "Linux x86_64" ]; then \
+		$(PY) -m pip install --quiet --no-deps --target $(VENV)/libtpu '$(LIBTPU)'; fi
+	mkdir -p $(VENV)/libtpu
+	touch $@
+
+test: install tpu-compiler
 	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder --durations 15 tests
 
 lint: install

@@ -26,6 +26,8 @@ The masking, targets and length are the ones ``configs/bench/few_label_pretrain.
 32-frame clips (four fifths hidden, kept frames in whole blocks of 3, residual-stream
 targets); the student's input and attention dropout are data2vec 2.0's 0.1
 (:func:`aslx.training.config.pretrain`).
+
+Meant for: a CPU (the tiny model; minutes on 2 cores).
 """
 
 from aslx.training import config as config_lib

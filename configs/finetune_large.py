@@ -4,6 +4,9 @@
         --config.data.dir=RECORDS [--config.init_from=PRETRAIN_WORKDIR] [--config.fsdp=8]
 
 Weights sharded over ``fsdp`` devices, bfloat16 compute.
+
+Meant for: a v5e-64 slice (16 hosts × 4 chips). Compiled for it ahead of time (``python -m
+aslx.aot --config configs/finetune_large.py --topology v5e-64``): figures in BENCHMARKS.md.
 """
 
 from aslx.training import config as config_lib

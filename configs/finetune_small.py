@@ -4,6 +4,9 @@
         --config.data.dir=RECORDS [--config.init_from=PRETRAIN_WORKDIR]
 
 384 frames, bfloat16 compute, the 5th-place recipe's schedule (warm-up then cosine), EMA 0.993.
+
+Meant for: a v5e-8 (one host, 8 chips) or one GPU. Compiled for v5e-8 ahead of time (``python
+-m aslx.aot --config configs/finetune_small.py --topology v5e-8``): figures in BENCHMARKS.md.
 """
 
 from aslx.training import config as config_lib

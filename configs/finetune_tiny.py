@@ -4,6 +4,8 @@
         --config.data.dir=runs/demo/records
 
 Two 64-wide blocks, kaggle75 points, 128 frames, the full on-device augmentation recipe.
+
+Meant for: a CPU (the tiny model; minutes on 2 cores).
 """
 
 from aslx.training import config as config_lib

@@ -5,6 +5,8 @@
     python -m finetune.main --config configs/isolated_tiny.py --workdir runs/isolated_tiny
 
 Model selection on ``val``, the test split scored once at the end.
+
+Meant for: a CPU (the tiny model; minutes on 2 cores).
 """
 
 from aslx.training import config as config_lib

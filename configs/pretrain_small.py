@@ -15,6 +15,9 @@ stem's projection, which the decoder can interpolate. At 24 blocks that argument
 Small has not been compared on a GPU yet (``benchmarks/device_check.sh`` runs the comparison
 when one is lent). The decoder is data2vec 2.0's light one: 4 blocks, 256 wide, kernel 7, 16
 groups, input dropout 0.1.
+
+Meant for: a v5e-8 (one host, 8 chips) or one GPU (``python -m aslx.aot --config
+configs/pretrain_small.py --topology v5e-8`` compiles it for the slice first).
 """
 
 from aslx.training import config as config_lib

@@ -8,6 +8,8 @@ from both blocks of the EMA teacher. Targets ``ffn`` (each block's MLP output): 
 spelling finetuned from it scored val 0.6225, against 0.5843 with ``residual`` targets
 (docs/benchmarks-log.md, "2026-11-27 — Data2vec's own targets, on the clips"). The collapse
 stop watches from step 500 (data2vec 2.0's 5,000 is longer than this run).
+
+Meant for: a CPU (the tiny model; minutes on 2 cores).
 """
 
 from aslx.training import config as config_lib

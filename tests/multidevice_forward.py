@@ -9,9 +9,11 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from aslx.model import config as config_lib
 from aslx.model import model as model_lib
+from aslx.model.partitioning import split_batch
 from aslx.training import sharding
 
 
@@ -45,6 +47,20 @@ def main() -> None:
         )
 
     mesh = sharding.make_mesh(fsdp=2)
+    replicated = jax.device_put(jnp.ones((16, 3)), NamedSharding(mesh, PartitionSpec()))
+
+    def pinned(x, rows):
+        with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+            return split_batch(x[:rows] * 2)
+
+    result["split_batch"] = {
+        f"{where}_{rows}": str(out.sharding.spec)
+        for rows in (16, 6)
+        for where, out in (
+            ("mesh", jax.jit(pinned, static_argnums=1)(replicated, rows)),
+            ("no_mesh", jax.jit(lambda x, rows=rows: split_batch(x[:rows] * 2))(replicated)),
+        )
+    }
     result["mesh"] = {
         "shape": dict(mesh.shape),
         "devices": sorted(d.id for d in mesh.devices.flat),

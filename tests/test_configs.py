@@ -4,6 +4,7 @@ the benchmarks' recipes (``configs/bench/``) with every ``arg`` they take."""
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,20 @@ def test_recipe_is_runnable(name, arg):
     assert config.augment.enabled and config_lib.augment_config(config).max_length == (
         config.data.max_frames
     )
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_names_the_machine_it_is_meant_for(name):
+    """Every recipe's docstring says where it runs, ``Meant for: …``, and every TPU slice it
+    names is one ``python -m aslx.aot`` compiles for."""
+    from aslx.training import aot
+
+    doc = " ".join(load(name).__doc__.split())
+    meant = re.search(r"Meant for: (.+?\.)(\s|$)", doc)
+    assert meant, f"configs/{name}: no 'Meant for:' line in its docstring"
+    slices = re.findall(r"\bv\d+[a-z]?-\d+\b", meant.group(1))
+    assert slices or "CPU" in meant.group(1) or "GPU" in meant.group(1), meant.group(1)
+    assert all(s in aot.SLICES for s in slices), slices
 
 
 def test_a_wrong_model_value_names_the_field():

@@ -62,6 +62,15 @@ def test_the_mesh_covers_every_device_once_with_auto_axes(eight_device_run):
     assert all("Auto" in t for t in mesh["axis_types"])
 
 
+def test_split_batch_pins_the_batch_axis_under_a_mesh_only(eight_device_run):
+    """Traced under the mesh, an activation of a replicated input comes out split along its
+    first axis over (data, fsdp); without a mesh, or with rows that do not divide over the 8
+    devices, XLA's choice stands (here: replicated)."""
+    specs = eight_device_run["split_batch"]
+    assert specs["mesh_16"] == "P(('data', 'fsdp'),)"
+    assert specs["no_mesh_16"] == specs["mesh_6"] == specs["no_mesh_6"] == "P()"
+
+
 def test_a_mesh_that_does_not_divide_the_devices_is_refused():
     with pytest.raises(ValueError, match="does not divide"):
         sharding.make_mesh(fsdp=3, devices=jax.devices() * 2)

@@ -41,6 +41,7 @@ from flax import nnx
 
 from aslx.model import rope
 from aslx.model.config import ModelConfig
+from aslx.model.partitioning import split_batch
 
 
 def _attention_implementation(config: ModelConfig) -> str:
@@ -269,7 +270,8 @@ class Encoder(nnx.Module):
         before it gathers the visible frames (so no window straddles a gap)."""
         b, t = frame_mask.shape
         lengths = frame_mask.sum(-1, dtype=jnp.int32)
-        return self._stem(landmarks.reshape(b, t, -1), frame_mask, lengths)
+        x = split_batch(landmarks.reshape(b, t, -1))
+        return split_batch(self._stem(x, frame_mask, lengths))
 
     def __call__(
         self,
@@ -327,6 +329,7 @@ class Encoder(nnx.Module):
             stream after the block (before the final norm).
         """
         b, _ = frame_mask.shape
+        x = split_batch(x)
         key_lengths = frame_mask.sum(-1, dtype=jnp.int32)
         n = self.config.num_layers
         if key is None:

@@ -57,6 +57,7 @@ from aslx.landmarks.presets import Preset
 from aslx.model import model as model_lib
 from aslx.model.config import ModelConfig
 from aslx.model.encoder import BLOCK_OUTPUT_KINDS, Encoder, dense
+from aslx.model.partitioning import split_batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,12 +173,12 @@ def inverse_block_mask(
 def gather_frames(x: jnp.ndarray, indices: jnp.ndarray) -> jnp.ndarray:
     """``x [R, T, …]``, ``indices [R, K]`` → ``[R, K, …]``."""
     expanded = indices.reshape(*indices.shape, *([1] * (x.ndim - 2)))
-    return jnp.take_along_axis(x, expanded, axis=1)
+    return split_batch(jnp.take_along_axis(x, expanded, axis=1))
 
 
 def scatter_frames(values: jnp.ndarray, indices: jnp.ndarray, base: jnp.ndarray) -> jnp.ndarray:
     """``base [R, T, …]`` with ``values [R, K, …]`` written at frames ``indices [R, K]``."""
-    return base.at[jnp.arange(values.shape[0])[:, None], indices].set(values)
+    return split_batch(base.at[jnp.arange(values.shape[0])[:, None], indices].set(values))
 
 
 def student_features(
@@ -328,7 +329,10 @@ def make_loss(
         target = targets(blocks, frame_mask)
 
         m = config.num_masks
-        repeat = lambda x: jnp.repeat(x, m, axis=0)  # noqa: E731  (row i·M + j: clip i, mask j)
+
+        def repeat(x):  # row i·M + j: clip i, mask j
+            return split_batch(jnp.repeat(x, m, axis=0))
+
         visible, hidden = inverse_block_mask(
             mask_key, b * m, t, config.mask_ratio, config.block_length
         )

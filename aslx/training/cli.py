@@ -14,6 +14,7 @@ import sys
 import warnings
 from collections.abc import Callable
 
+import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -22,7 +23,7 @@ from aslx.training import loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "a recipe in configs/", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "where checkpoints, logs and results go")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flag_as_required("config")
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -77,8 +78,9 @@ def _quiet_closed_loops(unraisable) -> None:
     sys.__unraisablehook__(unraisable)
 
 
-def run(train: Callable) -> None:
-    """Parses the command line and calls ``train(config, workdir)``."""
+def main(program: Callable[[ml_collections.ConfigDict], None]) -> None:
+    """Parses the command line and calls ``program(config)``; the errors of
+    :data:`aslx.training.loop.USER_ERRORS` end it with one line and exit status 2."""
 
     def main(argv: list[str]) -> int:
         if len(argv) > 1:
@@ -92,9 +94,14 @@ def run(train: Callable) -> None:
             "ignore", message=r"coroutine '.*' was never awaited", category=RuntimeWarning
         )
         try:
-            train(_CONFIG.value, _WORKDIR.value)
+            return program(_CONFIG.value) or 0
         except loop.USER_ERRORS as e:
             return cli.fail(e)
-        return 0
 
     app.run(main, flags_parser=_parse_flags)
+
+
+def run(train: Callable) -> None:
+    """Parses a training program's command line and calls ``train(config, workdir)``."""
+    flags.mark_flag_as_required("workdir")
+    main(lambda config: train(config, _WORKDIR.value) and None)

@@ -121,7 +121,13 @@ from ml_collections import config_dict
 from aslx.augment.recipe import AugmentConfig, BlockMask
 from aslx.input import fit, pipeline
 from aslx.input.pipeline import DEFAULT_SORT_WINDOW
-from aslx.landmarks.normalize import EXTENTS, FRAMES, Normalization, parse_aspect
+from aslx.landmarks.normalize import (
+    DEFAULT_CAMERA_ASPECT,
+    EXTENTS,
+    FRAMES,
+    Normalization,
+    parse_aspect,
+)
 from aslx.landmarks.presets import PRESETS, Preset
 from aslx.model.config import ModelConfig, sized
 from aslx.objectives import losses
@@ -418,15 +424,14 @@ PREPROCESSING_FIELDS = (
 )
 
 
-def normalization(config: ml_collections.ConfigDict, records: RecordSet) -> Normalization:
+def normalization(config: ml_collections.ConfigDict, records: RecordSet | None) -> Normalization:
     """How the run normalises its input: ``config.data``'s choices, the camera aspect from
-    ``data.camera_aspect`` or else the records' own."""
+    ``data.camera_aspect`` or else the records' own (without records, ingest's default)."""
     try:
-        aspect = (
-            parse_aspect(str(config.data.camera_aspect))
-            if config.data.camera_aspect
-            else records.camera_aspect
-        )
+        if config.data.camera_aspect:
+            aspect = parse_aspect(str(config.data.camera_aspect))
+        else:
+            aspect = records.camera_aspect if records is not None else DEFAULT_CAMERA_ASPECT
         return Normalization(
             frame=config.data.normalization,
             camera_aspect=aspect,

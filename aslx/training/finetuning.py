@@ -12,11 +12,14 @@ the eval and test splits (:func:`results`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
+from flax import nnx
 
 from aslx import processes
 from aslx import vocab as vocab_lib
@@ -25,6 +28,7 @@ from aslx.input import pipeline
 from aslx.model import gate as gate_lib
 from aslx.model import inference
 from aslx.model import model as model_lib
+from aslx.model.config import ModelConfig
 from aslx.objectives import finetune as objective_lib
 from aslx.run import results as results_lib
 from aslx.run import source as source_lib
@@ -43,10 +47,26 @@ def check_vocab(config: ml_collections.ConfigDict, vocab: vocab_lib.Vocab, folde
         )
 
 
-def load_teacher(config: ml_collections.ConfigDict, inputs: Inputs):
-    """The frozen distillation teacher of ``config.teacher`` (a
-    :class:`~aslx.run.source.TrainedModel`), checked to read what this run reads; ``None``
-    when the run has none."""
+@dataclasses.dataclass(frozen=True)
+class Teacher:
+    """What the student's loss reads of a frozen distillation teacher: its model, graph and
+    parameters (abstract shapes where nothing is allocated, as in :mod:`aslx.training.aot`)."""
+
+    config: ModelConfig
+    graphdef: nnx.GraphDef
+    params: Any
+
+
+def abstract_teacher(model_config: ModelConfig) -> Teacher:
+    """A teacher of ``model_config`` on abstract shapes: what compiling a distillation step
+    needs when no trained teacher is at hand."""
+    graphdef, params = jax.eval_shape(lambda: model_lib.create(model_config))
+    return Teacher(model_config, graphdef, params)
+
+
+def load_teacher(config: ml_collections.ConfigDict, inputs: Inputs) -> Teacher | None:
+    """The frozen distillation teacher of ``config.teacher``, checked to read what this run
+    reads; ``None`` when the run has none."""
     source = config.teacher.workdir or config.teacher.weights
     if not source:
         return None
@@ -69,13 +89,20 @@ def load_teacher(config: ml_collections.ConfigDict, inputs: Inputs):
             f"teacher {source}: normalises its input as {teacher.card.normalization}, this run "
             f"as {inputs.normalization}; set config.data's normalization fields to the teacher's"
         )
-    return teacher
+    return Teacher(teacher.config, teacher.graphdef, teacher.params)
 
 
-def build(config: ml_collections.ConfigDict, inputs: Inputs, *, abstract: bool = False) -> Model:
+def build(
+    config: ml_collections.ConfigDict,
+    inputs: Inputs,
+    *,
+    abstract: bool = False,
+    teacher: Teacher | None = None,
+) -> Model:
     """The finetuning model and loss of ``config`` for ``inputs`` (abstract parameters with
-    ``abstract``: nothing allocated, for compiling and counting)."""
-    teacher = load_teacher(config, inputs)
+    ``abstract``: nothing allocated, for compiling and counting), distilled from ``teacher``
+    or else from ``config.teacher``'s."""
+    teacher = teacher or load_teacher(config, inputs)
     ctc_vocab, blank_id = inference.ctc_layout(inputs.vocab)
     model_config = config_lib.model_config(
         config,

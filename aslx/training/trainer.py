@@ -156,11 +156,15 @@ class Job:
 # --- the step -------------------------------------------------------------------------------------
 
 
-def make_step(config: ml_collections.ConfigDict, model: Model, tx) -> Callable:
+def make_step(
+    config: ml_collections.ConfigDict, model: Model, tx, mesh: jax.sharding.Mesh | None = None
+) -> Callable:
     """``step_fn(state, batch, key, frozen) -> (state, metrics)`` of ``model``'s objective:
     augmentation and the loss inside, gradient accumulation of ``config.grad_accum_steps``,
-    the EMA, the non-finite guard (:func:`aslx.training.step.make_train_step`); not jitted."""
-    return step_lib.make_train_step(
+    the EMA, the non-finite guard (:func:`aslx.training.step.make_train_step`); not jitted.
+    Traced under ``mesh``, so the model keeps its activations split along the batch
+    (:mod:`aslx.model.partitioning`)."""
+    step_fn = step_lib.make_train_step(
         model.loss_fn,
         tx,
         ema_decay=model.ema_decay,
@@ -168,6 +172,14 @@ def make_step(config: ml_collections.ConfigDict, model: Model, tx) -> Callable:
         teacher_is_ema=model.teacher_is_ema,
         ema_of=model.ema_of,
     )
+    if mesh is None:
+        return step_fn
+
+    def on_mesh(*args):
+        with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+            return step_fn(*args)
+
+    return on_mesh
 
 
 def optimizer_for(config: ml_collections.ConfigDict, model: Model):
@@ -267,7 +279,7 @@ def run_job(config: ml_collections.ConfigDict, workdir, job: Job, lead: bool, sa
         say(f"{workdir}: already trained for {config.total_steps} steps")
     # --- compile and loop -------------------------------------------------------------------------
     train_step = jax.jit(
-        make_step(config, model, tx), donate_argnums=(0,), out_shardings=(shardings, None)
+        make_step(config, model, tx, mesh), donate_argnums=(0,), out_shardings=(shardings, None)
     )
     log = loop.open_log(config, workdir, start_step, say)
     evaluation = job.evaluation(run, log)

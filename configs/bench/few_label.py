@@ -21,6 +21,8 @@ writes the few-label records and runs each start at each rate and seed, e.g.
 * ``spelling``: the spelling recipe (``configs/bench/spelling.py``), on the body frame: with
   the group frame its few-label scratch scored val 0.822 and 0.006 (seeds 0, 1) against 0.922
   and 0.869.
+
+Meant for: a CPU (the tiny model; minutes on 2 cores).
 """
 
 from aslx.landmarks.normalize import DEFAULT_CAMERA_ASPECT

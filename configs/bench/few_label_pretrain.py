@@ -21,6 +21,8 @@ four screens on val, then residual-stream targets"), and 0.948 / 0.962 against 0
 on the group frame; there 500 and 3,000 steps scored 0.943 / 0.952 and 0.933 / 0.948
 (docs/benchmarks-log.md, "2026-12-04 — the group frame for the isolated half, one encoder per
 preprocessing").
+
+Meant for: a CPU (the tiny model; minutes on 2 cores).
 """
 
 from aslx.training import config as config_lib

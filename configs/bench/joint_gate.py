@@ -11,6 +11,8 @@ writes the records and runs both (``arg``: ``gated``, the default, or ``ungated`
 The isolated recipe (``configs/isolated_tiny.py``) reading ``full543``; the gated model learns
 one keep-logit per landmark (started at 2.0, 20 times the learning rate) with an L0 penalty of
 2e-3, chosen on val: 0.01 kept 16 landmarks (val top-1 0.976); 0.002 keeps more.
+
+Meant for: a CPU (the tiny model; minutes on 2 cores).
 """
 
 from configs import isolated_tiny

@@ -18,6 +18,8 @@ each, e.g.
   aspect jitter, and the stem's zero padding (the recipe's batch of 64).
 * ``mask_channel``: the default with the detection mask as a channel (``data.mask_channel``),
   to decide on val whether it earns its place.
+
+Meant for: a CPU (the tiny model; minutes on 2 cores).
 """
 
 from configs import isolated_tiny

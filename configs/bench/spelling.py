@@ -10,6 +10,8 @@ writes the records (``npz-spelled`` words of ``mp_holistic_35signs``: 2,000 trai
 
 The tiny recipe (``configs/finetune_tiny.py``) on 128 frames for 3,000 steps: the checkpoint
 (and raw or EMA weights) chosen on val, test scored once at the end.
+
+Meant for: a CPU (the tiny model; minutes on 2 cores).
 """
 
 from configs import finetune_tiny

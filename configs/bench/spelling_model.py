@@ -13,6 +13,8 @@ train it once under their ``--workdir`` (``inference_{size}_{steps}``) and reuse
 150, what a CPU affords: enough for latency, size and logit error, too few to spell). The
 warm-up is at most a fifth of the steps; one checkpoint and one evaluation at the end. Small
 trains with batches of 8 at a peak rate of 5e-4.
+
+Meant for: a CPU (the tiny model; minutes on 2 cores).
 """
 
 from configs.bench import spelling
