@@ -255,3 +255,16 @@ def test_usage_errors_are_one_line(flags, message):
     assert result.returncode == 2, result.stderr[-3000:]
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith(message)
+
+
+@needs_libtpu
+def test_fsdp_8_makes_a_mesh_on_a_cube_of_4_chips_a_side():
+    """v5p-128 is 4 × 4 × 4 chips: no physical axis holds 8, so fsdp 8 spans two."""
+    code = (
+        "from aslx.training import aot, sharding; "
+        "mesh = sharding.make_mesh(8, devices=aot.slice_devices(aot.get_slice('v5p-128'))); "
+        "print(dict(mesh.shape), len(set(mesh.devices.flat)))"
+    )
+    env = processes.environment()
+    result = processes.succeeded(processes.run([sys.executable, "-c", code], env))
+    assert result.stdout.strip().splitlines()[-1] == "{'data': 8, 'fsdp': 8} 64"
