@@ -31,7 +31,7 @@ import sys
 from absl import logging
 
 from aslx import cli
-from aslx.export.predictor import Prediction, Predictor
+from aslx.export.predictor import NonFiniteOutput, Prediction, Predictor
 from aslx.formats import detect
 from aslx.formats.clip import FormatError, Skipped
 from aslx.landmarks.normalize import parse_aspect
@@ -93,15 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-@cli.command
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    # Orbax warns through absl on every read-only checkpoint open; a user here reads results.
-    logging.set_verbosity(logging.ERROR)
-    try:
-        predictor = Predictor(args.model, beam=args.beam, num_threads=args.threads or None)
-    except cli.USER_ERRORS as e:
-        return cli.fail(e, f"--model {args.model}: ")
+def predict_inputs(args: argparse.Namespace, predictor: Predictor) -> int:
+    """Prints one line per clip of ``args.inputs``; 1 when any input or clip was skipped."""
     failed = short = 0
     for source in args.inputs:
         try:
@@ -127,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
                             file=sys.stderr,
                         )
                     short += 1
-                answer = predictor(clip.landmarks, args.camera_aspect or clip.camera_aspect)
+                try:
+                    answer = predictor(clip.landmarks, args.camera_aspect or clip.camera_aspect)
+                except NonFiniteOutput as e:
+                    print(f"skipped {clip.clip_id}: {e}", file=sys.stderr)
+                    failed += 1
+                    continue
                 line = format_prediction(answer, predictor)
                 print(f"{clip.clip_id}\t{clip.num_frames} frames\t{line}")
         except FormatError as e:  # this input is unreadable: say so, go on with the next
@@ -145,6 +143,19 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 1 if failed else 0
+
+
+@cli.command
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Orbax warns through absl on every read-only checkpoint open; a user here reads results.
+    logging.set_verbosity(logging.ERROR)
+    try:
+        predictor = Predictor(args.model, beam=args.beam, num_threads=args.threads or None)
+    except cli.USER_ERRORS as e:
+        return cli.fail(e, f"--model {args.model}: ")
+    with predictor:  # its TFLite interpreter freed before the process ends
+        return predict_inputs(args, predictor)
 
 
 if __name__ == "__main__":

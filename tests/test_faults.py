@@ -9,11 +9,13 @@ import contextlib
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from aslx import files
@@ -25,6 +27,7 @@ from aslx.records import writer as ingest_lib
 from aslx.run import lock as lock_lib
 from aslx.run import source as source_lib
 from aslx.run import weights_file
+from tests.processes import environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,6 +153,50 @@ def test_nonfinite_weights_are_refused_even_with_a_matching_checksum(weights, tm
         source_lib.load_trained(bad)
 
 
+def test_huge_finite_weights_give_a_per_clip_error_not_an_empty_answer(weights, tmp_path):
+    """Weights × 1e30 pass every check of the file (finite, matching checksum) but make the
+    logits NaN: each clip is named as skipped and the command exits 1."""
+    source = weights_file.read(weights)
+    source.params = {k: v * np.float32(1e30) for k, v in source.params.items()}
+    huge = weights_file.write(tmp_path / "huge.safetensors", source)
+    np.savez(tmp_path / "c.npz", X=clips(2), y=np.zeros(2, int), classes=np.array(["a"]))
+    result = subprocess.run(
+        [sys.executable, "-m", "aslx.predict", "--model", str(huge), str(tmp_path / "c.npz")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment(),
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stdout == ""
+    lines = [x for x in result.stderr.strip().splitlines() if x.startswith("skipped")]
+    assert lines == [
+        f"skipped a/{i}: the model's outputs are NaN or infinite for this clip (huge or "
+        "damaged weights, or impossible coordinates); no answer"
+        for i in (0, 1)
+    ]
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: 2 inputs or clips could not be read")
+
+
+def test_predict_with_a_tflite_model_and_nothing_to_predict_exits_1_every_time(export, tmp_path):
+    """Every input skipped, no clip run: the interpreter is freed before the process ends
+    (left to interpreter shutdown it aborted the process, exit 134, about one run in 25)."""
+    empty = tmp_path / "empty.parquet"
+    columns = {"frame": "int16", "type": "str", "landmark_index": "int16"}
+    frame = pd.DataFrame({k: pd.Series([], dtype=v) for k, v in columns.items()})
+    for axis in "xyz":
+        frame[axis] = pd.Series([], dtype="float32")
+    frame.to_parquet(empty)
+    command = [sys.executable, "-m", "aslx.predict", "--model", str(export), str(empty)]
+    for _ in range(3):
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=300, env=environment()
+        )
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert result.stderr.strip().splitlines()[-1].startswith("error: 1 input")
+
+
 def test_clips_with_damaged_coordinates_are_skipped_named_and_the_rest_kept(tmp_path):
     X = clips(4)
     X[1, 2, 500, 0] = np.inf
@@ -206,6 +253,29 @@ def test_a_bad_pose_file_is_skipped_and_the_good_ones_kept(shared_data, tmp_path
     good, skipped = read_all(tmp_path / "poses")  # nested: still read as .pose files
     assert len(good) == len(good_files)
     assert [s.file for s in skipped] == ["nested/bad.pose"] and "\n" not in skipped[0].reason
+
+
+@pytest.mark.parametrize("cut", ["half", "one byte short", "one byte more"])
+def test_a_pose_body_of_another_length_than_its_header_says_is_skipped(shared_data, tmp_path, cut):
+    """pose-format counts frames from the bytes left: half a file would read as a shorter clip
+    whose confidences are coordinates. The header's frame count decides instead."""
+    pytest.importorskip("pose_format")
+    good = sorted((shared_data / "pose_files").rglob("*.pose"))[0]
+    data = good.read_bytes()
+    damaged = {
+        "half": data[: len(data) // 2],
+        "one byte short": data[:-1],
+        "one byte more": data + b"\0",
+    }[cut]
+    (tmp_path / "good.pose").write_bytes(data)
+    (tmp_path / "bad.pose").write_bytes(damaged)
+    clips, skipped = read_all(tmp_path)
+    assert [c.clip_id for c in clips] == ["good"]
+    assert [s.file for s in skipped] == ["bad.pose"]
+    assert re.match(
+        r"its header says \d+ frames \([\d,]+ bytes\) but its body holds ", skipped[0].reason
+    )
+    assert skipped[0].reason.endswith("truncated or damaged")
 
 
 # --- 5. one run per workdir, and ingest on a full disk ---------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from aslx import processes
@@ -164,11 +165,30 @@ def evaluate_variants(
     **evaluate_kwargs,
 ) -> dict[str, dict[str, float]]:
     """``{variant: metrics}``: :func:`evaluate` of each of the state's ``variants``
-    (:data:`WEIGHT_VARIANTS` names) on a fresh pass of ``batches()``."""
+    (:data:`WEIGHT_VARIANTS` names) on a fresh pass of ``batches()``. Weights holding NaN or
+    infinity are left out, so they are never scored nor chosen; ``ValueError`` when no
+    variant's weights are finite."""
+    finite = [v for v in variants if all_finite(state[WEIGHT_VARIANTS[v]])]
+    if not finite:
+        raise ValueError(
+            f"every set of weights ({', '.join(variants)}) holds NaN or infinity: nothing to "
+            "evaluate"
+        )
     return {
         variant: evaluate(forward, state[WEIGHT_VARIANTS[variant]], batches(), **evaluate_kwargs)
-        for variant in variants
+        for variant in finite
     }
+
+
+def all_finite(tree) -> bool:
+    """Whether every floating-point array of ``tree`` is finite (one device reduction)."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+    return bool(jax.device_get(_all_finite(leaves))) if leaves else True
+
+
+@jax.jit
+def _all_finite(leaves: list) -> jax.Array:
+    return jnp.stack([jnp.isfinite(x).all() for x in leaves]).all()
 
 
 def select_weights(by_variant: dict[str, dict], metric: str, mode: str) -> str:

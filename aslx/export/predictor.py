@@ -31,6 +31,20 @@ from aslx.run import reader
 TOP_K = 5
 
 
+class NonFiniteOutput(ValueError):
+    """The model's outputs for a clip hold NaN or infinity (its weights, or the clip's values):
+    a clip's error, never an answer."""
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    if not np.isfinite(values).all():
+        raise NonFiniteOutput(
+            "the model's outputs are NaN or infinite for this clip (huge or damaged weights, "
+            "or impossible coordinates); no answer"
+        )
+    return values
+
+
 @dataclasses.dataclass(frozen=True)
 class Prediction:
     """What a model says of one clip.
@@ -107,6 +121,18 @@ class Predictor:
         self.model_aspect = float(meta.get("camera_aspect", DEFAULT_CAMERA_ASPECT))
         self.min_train_frames = int((meta.get("train_frames") or {}).get("min", 0))
 
+    def close(self) -> None:
+        """Frees a TFLite interpreter now rather than at the process's end."""
+        if self._graph is not None:
+            self._graph.close()
+            self._graph = None
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
     def in_model_camera(self, landmarks: np.ndarray, camera_aspect: float | None = None):
         """``landmarks`` from a camera of ``camera_aspect`` (default: the predictor's) with y
         rescaled so that the model's own aspect correction gives their true proportions."""
@@ -152,7 +178,7 @@ class Predictor:
         ``camera_aspect`` (default: the predictor's, else the model's)."""
         landmarks = self.in_model_camera(landmarks, camera_aspect)
         if self.task == "classification":
-            log_probs = self.log_probs(landmarks)
+            log_probs = _finite(self.log_probs(landmarks))
             top = np.argsort(-log_probs)[:TOP_K]
             return Prediction(
                 tuple(int(i) for i in top),
@@ -160,11 +186,14 @@ class Predictor:
                 self.vocab.decode([int(top[0])]),
             )
         if self.beam > 1:
-            ids = self._beam_search(self.log_probs(landmarks))
+            ids = self._beam_search(_finite(self.log_probs(landmarks)))
         elif self._graph is not None:
             # The graph decodes: one row per emitted character, the blank column removed.
-            outputs = self._graph(tflite.clip_columns(landmarks, self.preset))["outputs"]
+            graph = self._graph(tflite.clip_columns(landmarks, self.preset))
+            _finite(graph["logits"])
+            outputs = graph["outputs"]
             ids = [int(j) + (int(j) >= self.blank_id) for j in np.argmax(outputs, -1)]
         else:
-            ids = ctc_decoding.collapse(self.log_probs(landmarks).argmax(-1), self.blank_id)
+            log_probs = _finite(self.log_probs(landmarks))
+            ids = ctc_decoding.collapse(log_probs.argmax(-1), self.blank_id)
         return Prediction(tuple(ids), (), self.vocab.decode(ids))

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import json
 import os
@@ -529,6 +530,13 @@ class TFLiteModel:
     @property
     def num_bytes(self) -> int:
         return self.path.stat().length
+
+    def close(self) -> None:
+        """Frees the interpreter now. Left to the end of the process, it was sometimes freed
+        during interpreter shutdown, where its thread pool aborted the process (exit 134)."""
+        self.runners = {}
+        self.interpreter = None
+        gc.collect()
 
     def signature_for(self, num_frames: int) -> str:
         """The signature a clip of ``num_frames`` raw frames runs on: the smallest length that

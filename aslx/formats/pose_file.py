@@ -106,6 +106,36 @@ def to_canonical(pose) -> np.ndarray:
     return out
 
 
+def length_problem(data: bytes) -> str | None:
+    """Why a ``.pose`` file's body is not the length its header says, or ``None``.
+
+    A version 0.1 body is ``frames × people × points × (dims + 1)`` float32 values (the
+    coordinates of every frame, then the confidences), after a header that gives ``frames``
+    (16 bits: a longer clip wraps, so the body must hold that count modulo 65,536) and
+    ``people``. pose-format counts the frames from the bytes left instead, so a truncated file
+    would read as a shorter clip whose confidences are coordinates: it is refused here.
+    Other versions are left to pose-format."""
+    from pose_format.pose_header import PoseHeader
+    from pose_format.utils.reader import BufferReader, ConstStructs
+
+    reader = BufferReader(data)
+    header = PoseHeader.read(reader)
+    if round(header.version, 3) != 0.1:
+        return None
+    _, frames = reader.unpack(ConstStructs.double_ushort)
+    people = reader.unpack(ConstStructs.ushort)
+    points = sum(len(c.points) for c in header.components)
+    per_frame = people * points * (header.num_dims() + 1) * 4
+    left = reader.bytes_left()
+    if per_frame and (left % per_frame or (left // per_frame) % 65536 != frames):
+        return (
+            f"its header says {frames} frames ({frames * per_frame:,} bytes) but its body holds "
+            f"{left:,} bytes ({left // per_frame} frames and {left % per_frame} bytes): truncated "
+            "or damaged"
+        )
+    return None
+
+
 def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
     try:
         from pose_format import Pose
@@ -118,7 +148,11 @@ def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
     for path in _files(src):
         name = str(path.relative_to(src)) if src.is_dir() else path.name
         try:
-            pose = Pose.read(path.read_bytes())
+            data = path.read_bytes()
+            problem = length_problem(data)
+            if problem:
+                raise FormatError(problem)
+            pose = Pose.read(data)
             points = to_canonical(pose)
         except Exception as e:  # noqa: BLE001  pose-format's parser raises anything on bad bytes
             reason = (

@@ -26,6 +26,7 @@ format_version     version of this layout
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -117,6 +118,17 @@ class RecordSet:
                     raise FileNotFoundError(
                         f"{path} lists {s['file']} ({split}) but the file is missing; re-ingest"
                     )
+
+    def identity(self) -> str:
+        """The record set's identity: SHA-256 (hex) of its ``metadata.json`` and each shard's
+        name and size in bytes, so that a re-ingest or another set under the same path is
+        told apart without reading a record."""
+        digest = hashlib.sha256((self.folder / FILE).read_bytes())
+        for split, listed in sorted(self.meta["shards"].items()):
+            for shard in listed:
+                size = (self.folder / shard["file"]).stat().length
+                digest.update(f"\n{split}/{shard['file']}:{size}".encode())
+        return digest.hexdigest()
 
     @property
     def preset(self) -> presets.Preset:

@@ -56,6 +56,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
@@ -84,6 +85,80 @@ def _leaf_shapes(tree: Any) -> dict[tuple[str, ...], tuple[int, ...] | None]:
 def _listing(names: list[tuple[str, ...]]) -> str:
     shown = ", ".join("/".join(p) for p in names[:_SHOWN])
     return shown + (f", … ({len(names) - _SHOWN} more)" if len(names) > _SHOWN else "")
+
+
+#: The key of ``extra`` under which a save records its state's digests (popped on restore).
+DIGESTS = "state_digests"
+
+
+class CheckpointDamaged(ValueError):
+    """A saved step whose arrays cannot be read, differ from their digests or hold non-finite
+    values; ``step`` names it, the message says what is wrong."""
+
+    def __init__(self, step: int, problem: str):
+        super().__init__(f"checkpoint step {step} is damaged: {problem}")
+        self.step = step
+
+
+def _as_words(x: jax.Array) -> jax.Array:
+    """``x``'s bits as ``uint32`` words of its shape (a 64-bit value folded into one)."""
+    if x.dtype == jnp.bool_:
+        return x.astype(jnp.uint32)
+    width = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}[x.dtype.itemsize]
+    bits = jax.lax.bitcast_convert_type(x, width)
+    if x.dtype.itemsize == 8:
+        return (bits ^ (bits >> 32)).astype(jnp.uint32)
+    return bits.astype(jnp.uint32)
+
+
+def _index(shape: tuple[int, ...]) -> jax.Array:
+    """Each element's flat (row-major) index as ``uint32``, built from per-axis iotas, so a
+    sharded array is never reshaped (which would move its shards)."""
+    index = jnp.zeros(shape, jnp.uint32)
+    stride = 1
+    for axis in reversed(range(len(shape))):
+        index = index + jax.lax.broadcasted_iota(jnp.uint32, shape, axis) * jnp.uint32(stride)
+        stride *= shape[axis]
+    return index
+
+
+@jax.jit
+def _leaf_checks(leaves: list) -> tuple[jax.Array, jax.Array]:
+    """``([n, 2] uint32 digests, [n] bool finite)`` of the leaves.
+
+    A leaf's digest is two position-weighted sums of its 32-bit words modulo 2³², with odd
+    weights ``2i + 1`` and ``(i · 2654435761) | 1``: flipping any one bit changes the first
+    (2ᵏ times an odd number is never 0 modulo 2³²), and the second makes several flips that
+    cancel in one unlikely to cancel in both. Integer sums are exact, so the digest is the same
+    on any mesh and any number of processes; each device sums its own shard.
+    """
+    digests, finite = [], []
+    for leaf in leaves:
+        x = jnp.asarray(leaf)
+        words, index = _as_words(x), _index(x.shape)
+        first = jnp.sum(words * (index * jnp.uint32(2) + jnp.uint32(1)), dtype=jnp.uint32)
+        second = jnp.sum(
+            words * ((index * jnp.uint32(2654435761)) | jnp.uint32(1)), dtype=jnp.uint32
+        )
+        digests.append(jnp.stack([first, second]))
+        ok = jnp.isfinite(x).all() if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.bool_(True)
+        finite.append(ok)
+    if not leaves:
+        return jnp.zeros((0, 2), jnp.uint32), jnp.zeros((0,), bool)
+    return jnp.stack(digests), jnp.stack(finite)
+
+
+def state_checks(state: Any) -> tuple[dict[str, str], list[str]]:
+    """``({path: digest}, [paths holding non-finite values])`` of a state's array leaves
+    (paths as ``params/encoder/stem/kernel``; digests as 16 hex digits)."""
+    flat = jax.tree_util.tree_flatten_with_path(state)[0]
+    arrays = [(paths.path_names(p), leaf) for p, leaf in flat if hasattr(leaf, "shape")]
+    digests, finite = jax.device_get(_leaf_checks([leaf for _, leaf in arrays]))
+    names = ["/".join(name) for name, _ in arrays]
+    return (
+        {n: f"{int(a):08x}{int(b):08x}" for n, (a, b) in zip(names, digests)},
+        [n for n, ok in zip(names, finite) if not ok],
+    )
 
 
 class Checkpointer:
@@ -256,6 +331,8 @@ class Checkpointer:
                     f"metrics for step {step} lack best_metric {self._best_metric!r} "
                     f"(got {sorted(metrics)}); pass metrics=None for a step without it"
                 )
+        digests, _ = state_checks(state)
+        extra = extra | {DIGESTS: digests}
         args = ocp.args.Composite(
             **{STATE: ocp.args.StandardSave(state), EXTRA: ocp.args.JsonSave(extra)}
         )
@@ -325,16 +402,75 @@ class Checkpointer:
         Raises:
           FileNotFoundError: no finalized checkpoint (for ``step``) in the directory.
           ValueError: ``target``'s paths or shapes differ from the saved tree.
+          CheckpointDamaged: the step's files cannot be read, its arrays differ from the
+            digests saved with them, or they hold NaN or infinity.
         """
         step = self._resolve(step)
         self._check_target(target, step)
-        restored = self._manager.restore(
-            step,
-            args=ocp.args.Composite(
-                **{STATE: ocp.args.StandardRestore(target), EXTRA: ocp.args.JsonRestore()}
-            ),
-        )
-        return restored[STATE], dict(restored[EXTRA] or {})
+        try:
+            restored = self._manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    **{STATE: ocp.args.StandardRestore(target), EXTRA: ocp.args.JsonRestore()}
+                ),
+            )
+        except Exception as error:  # orbax and TensorStore raise many kinds for a bad file
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise CheckpointDamaged(
+                step, f"its files cannot be read ({type(error).__name__}: {first[:300]})"
+            ) from None
+        state, extra = restored[STATE], dict(restored[EXTRA] or {})
+        self._verify(step, state, extra.pop(DIGESTS, None))
+        return state, extra
+
+    def _verify(self, step: int, state: Any, saved: dict[str, str] | None) -> None:
+        """Raises :class:`CheckpointDamaged` when the restored ``state`` differs from the
+        digests saved with it or holds non-finite values (steps saved before digests were
+        recorded are checked for non-finite values only)."""
+        digests, nonfinite = state_checks(state)
+        if saved is not None:
+            differing = sorted(p for p in digests if saved.get(p, digests[p]) != digests[p])
+            if differing:
+                raise CheckpointDamaged(
+                    step,
+                    f"{len(differing)} of its arrays differ from the digests saved with them "
+                    f"({', '.join(differing[:_SHOWN])})",
+                )
+        if nonfinite:
+            raise CheckpointDamaged(
+                step,
+                f"{len(nonfinite)} of its arrays hold NaN or infinity "
+                f"({', '.join(nonfinite[:_SHOWN])})",
+            )
+
+    def set_aside(self, steps: list[int], suffix: str = "damaged") -> list[str]:
+        """Renames each of ``steps`` to ``<step>.<suffix>`` (no longer a step: never read,
+        never deleted, and the step number is free to save again); returns the new names.
+        Every process calls it; the primary process renames."""
+        if self._read_only:
+            raise RuntimeError(f"Checkpointer on {self._directory} is read-only")
+        self.wait_until_finished()
+        names = []
+        for step in steps:
+            path = ocp.step.build_step_path(self._directory, ocp.step.standard_name_format(), step)
+            aside = path.parent / f"{path.name}.{suffix}"
+            if jax.process_index() == 0 and path.exists():
+                path.rename(aside)
+            names.append(str(aside))
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices("aslx checkpoints set aside")
+        self._manager.reload()
+        return names
+
+    def verifies(self, target: Any, step: int) -> bool:
+        """Whether ``step`` restores into ``target`` and verifies."""
+        try:
+            self.restore(target, step)
+        except (CheckpointDamaged, ValueError, FileNotFoundError):
+            return False
+        return True
 
     def read_extra(self, step: int | None = None) -> dict:
         """The ``extra`` dict of ``step`` (default: the latest), without reading any array."""
@@ -342,7 +478,9 @@ class Checkpointer:
         restored = self._manager.restore(
             step, args=ocp.args.Composite(**{EXTRA: ocp.args.JsonRestore()})
         )
-        return dict(restored[EXTRA] or {})
+        extra = dict(restored[EXTRA] or {})
+        extra.pop(DIGESTS, None)
+        return extra
 
     def read_arrays(self, step: int | None = None) -> dict:
         """The saved state of ``step`` (default: the latest) as NumPy arrays, without a target.

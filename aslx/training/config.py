@@ -80,6 +80,10 @@ field                          meaning
 ``eval_every``                 evaluate (and save the best) every N steps
 ``checkpoint_every``           save every N steps (and at the end)
 ``keep_last``                  checkpoints kept besides the best
+``resume_from_good``           when the latest checkpoint is damaged (unreadable, unlike
+                               its digests, NaN), resume from the newest step that verifies
+                               and set the later ones aside (``<step>.damaged``) instead of
+                               stopping with the steps that verify named
 ``max_nonfinite``              stop after this many non-finite losses in a row
 ``fsdp``                       devices that split the weights (the rest split the batch)
 ``compilation_cache``          compiled steps kept for the next start: ``auto``
@@ -208,6 +212,7 @@ def _common() -> ml_collections.ConfigDict:
     c.log_every = 50
     c.checkpoint_every = 500
     c.keep_last = 2
+    c.resume_from_good = False
     c.max_nonfinite = 5
     c.fsdp = 1
     c.compilation_cache = "auto"

@@ -35,6 +35,7 @@ from aslx.run import source as source_lib
 from aslx.training import config as config_lib
 from aslx.training import optimizer, sharding, trainer, warm_start
 from aslx.training.config import ConfigError
+from aslx.training.loop import TrainingError
 from aslx.training.trainer import Inputs, Model, Run
 
 
@@ -193,16 +194,19 @@ class Evaluation:
     def scores(self, state, split: str) -> dict[str, dict]:
         """``{variant: metrics}`` of the raw and the EMA weights on ``split``."""
         run = self.run
-        return evaluate_lib.evaluate_variants(
-            self.forward,
-            state,
-            lambda: pipeline.eval_batches(run.records, split, self.eval_input),
-            self.variants,
-            task=run.config.task,
-            vocab=run.inputs.vocab,
-            to_device=self.to_device,
-            beam=run.config.decode_beam,
-        )
+        try:
+            return evaluate_lib.evaluate_variants(
+                self.forward,
+                state,
+                lambda: pipeline.eval_batches(run.records, split, self.eval_input),
+                self.variants,
+                task=run.config.task,
+                vocab=run.inputs.vocab,
+                to_device=self.to_device,
+                beam=run.config.decode_beam,
+            )
+        except ValueError as e:
+            raise TrainingError(f"evaluating on {split}: {e}") from None
 
     def during_training(self, state, step: int) -> dict | None:
         """The eval split's flat scores at an evaluation step (``None`` at others), logged

@@ -24,6 +24,7 @@ from aslx.records.metadata import NoSuchSplit, RecordSet
 from aslx.run import card as card_lib
 from aslx.run import checkpoint as checkpoint_lib
 from aslx.run import lock as lock_lib
+from aslx.run import provenance
 from aslx.training import compile_cache, metrics_log, sharding
 from aslx.training import config as config_lib
 from aslx.training import step as step_lib
@@ -178,16 +179,12 @@ def _card_differences(old: dict, new: dict) -> list[str]:
     return out
 
 
-def write_run_files(
-    workdir: files.PathLike, card: card_lib.ModelCard, config, write: bool = True
-) -> None:
-    """The workdir's ``model.json`` (the model card) and ``config.json`` (the run's whole
-    config), each written whole or not at all (only where ``write``: process 0).
-
-    A workdir that holds another model's card (another preset, other records, another size)
-    is refused before anything is written, on every process, with the fields that differ:
-    its checkpoints belong to that model.
-    """
+def check_run_files(workdir: files.PathLike, card: card_lib.ModelCard, started: dict) -> None:
+    """Refuses, before anything is written and on every process, a start in a workdir that
+    holds another model's card (another preset, other records, another size: its checkpoints
+    belong to that model) or a run started with other records or training fields (``started``,
+    this start's :func:`aslx.run.provenance.record`); the message names each field that
+    differs."""
     if card_lib.exists(workdir):
         old = card_lib.read(workdir).to_json()
         differences = _card_differences(old, card.to_json())
@@ -197,12 +194,28 @@ def write_run_files(
                 f"{workdir} holds a run of another model ({shown}); nothing was changed there: "
                 "give a new --workdir, or the config and records that run was trained with"
             )
-    if not write:
-        return
+    earlier = provenance.read(workdir)
+    if earlier is not None:
+        differences = provenance.differences(earlier, started)
+        if differences:
+            raise ConfigError(
+                f"{workdir} was started with other records or settings "
+                f"({'; '.join(differences)}); nothing was changed there: rerun with what it was "
+                "started with (only total_steps may grow), or give a new --workdir"
+            )
+
+
+def write_run_files(
+    workdir: files.PathLike, card: card_lib.ModelCard, config, started: dict
+) -> None:
+    """The workdir's ``model.json`` (the model card), ``config.json`` (the run's whole
+    config) and ``provenance.json`` (``started``), each written whole or not at all; call it on
+    process 0 after :func:`check_run_files`, and only for a start that trains."""
     card_lib.write(workdir, card)
     files.write_text(
         files.path(workdir) / card_lib.CONFIG_FILE, config.to_json_best_effort(indent=1) + "\n"
     )
+    provenance.write(workdir, started)
 
 
 def open_log(
@@ -232,19 +245,46 @@ def place_state(params, tx, mesh, ema_of: Callable | None = None):
     return state, shardings
 
 
-def resume(checkpoints: checkpoint_lib.Checkpointer, state, say: Callable) -> tuple:
+def resume(
+    checkpoints: checkpoint_lib.Checkpointer, state, say: Callable, from_good: bool = False
+) -> tuple:
     """``(state, start_step, seconds)``: the latest checkpoint's state, step and the wall
     seconds the run had trained for when it was saved (over all its starts), or the fresh
-    state at step 0 and 0 seconds."""
-    if checkpoints.latest_step() is None:
+    state at step 0 and 0 seconds.
+
+    A damaged latest checkpoint (unreadable, unlike its digests, holding NaN) ends the run
+    with one line naming the steps that verify and the flag that resumes from the newest of
+    them; with ``from_good`` (that flag) the run resumes there and sets the later steps aside
+    (``<step>.damaged``)."""
+    steps = checkpoints.all_steps()
+    if not steps:
         return state, 0, 0.0
     try:
-        state, extra = checkpoints.restore(state)
+        restored, extra = checkpoints.restore(state)
+    except checkpoint_lib.CheckpointDamaged as e:
+        good = next(
+            (s for s in reversed(steps) if s < e.step and checkpoints.verifies(state, s)), None
+        )
+        if good is None:
+            raise TrainingError(
+                f"{checkpoints.directory}: {e}; no earlier step verifies: start again with a "
+                "new --workdir"
+            ) from None
+        if not from_good:
+            raise TrainingError(
+                f"{checkpoints.directory}: {e}; step {good} verifies: rerun with "
+                "--config.resume_from_good=True to resume from it (the later steps are set "
+                "aside, not deleted)"
+            ) from None
+        names = checkpoints.set_aside([s for s in steps if s > good])
+        say(f"{e}; resuming from step {good}, the later steps set aside: {', '.join(names)}")
+        restored, extra = checkpoints.restore(state, good)
     except ValueError as e:  # the saved tree is not this run's (another model, older aslx)
         detail = "; ".join(line.strip() for line in str(e).splitlines())
         raise TrainingError(
             f"{detail}. Its checkpoints cannot resume this run: give a new --workdir"
         ) from None
+    state = restored
     start_step = int(extra["next_step"])
     say(f"resumed from {checkpoints.directory} at step {start_step}")
     return state, start_step, float(extra.get("seconds", 0.0))

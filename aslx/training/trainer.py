@@ -40,6 +40,7 @@ from aslx.model.config import ModelConfig
 from aslx.records.metadata import RecordSet
 from aslx.run import card as card_lib
 from aslx.run import checkpoint as checkpoint_lib
+from aslx.run import provenance
 from aslx.run import results as results_lib
 from aslx.training import config as config_lib
 from aslx.training import loop, sharding, warm_start
@@ -265,18 +266,33 @@ def run_job(config: ml_collections.ConfigDict, workdir, job: Job, lead: bool, sa
     records, inputs, input_config = read_inputs(config, job)
     model = job.build(config, inputs)
     params, source_record = job.start_from(config, model.params, workdir, say)
-    # --- run files: refused here when the workdir holds another model -----------------------------
-    loop.write_run_files(workdir, model_card(config, records, inputs, model), config, write=lead)
-    if source_record is not None and lead:
-        warm_start.keep_source_record(workdir, source_record)
+    # --- refused here, before anything is written: another model, other records or settings ------
+    card = model_card(config, records, inputs, model)
+    started = provenance.record(
+        config, config.data.dir, records.identity(), provenance.read(workdir)
+    )
+    loop.check_run_files(workdir, card, started)
     # --- state on the mesh, resume ----------------------------------------------------------------
     mesh = sharding.make_mesh(config.fsdp)
     state, shardings, frozen, schedule, tx = place(config, model, params, mesh)
     run = Run(config, workdir, records, inputs, input_config, model, mesh, lead, say)
     checkpoints = checkpointer(run, job)
-    state, start_step, seconds_before = loop.resume(checkpoints, state, say)
-    if start_step >= config.total_steps:
-        say(f"{workdir}: already trained for {config.total_steps} steps")
+    state, start_step, seconds_before = loop.resume(
+        checkpoints, state, say, config.resume_from_good
+    )
+    if start_step >= config.total_steps and results_lib.exists(workdir):
+        # A start that trains nothing writes nothing: the run's files stay as it left them.
+        checkpoints.close()
+        say(
+            f"{workdir}: already trained for {start_step} steps; its results are unchanged in "
+            f"{workdir / results_lib.RESULTS_FILE} (raise total_steps to train on)"
+        )
+        return results_lib.read(workdir)
+    # --- run files --------------------------------------------------------------------------------
+    if lead:
+        loop.write_run_files(workdir, card, config, started)
+        if source_record is not None:
+            warm_start.keep_source_record(workdir, source_record)
     # --- compile and loop -------------------------------------------------------------------------
     train_step = jax.jit(
         make_step(config, model, tx, mesh), donate_argnums=(0,), out_shardings=(shardings, None)
