@@ -3,9 +3,11 @@
 A command is ``python -m aslx.NAME``: a module ``aslx/NAME.py`` (or a package's
 ``__main__.py``) whose ``main(argv)`` only parses flags, calls the library and prints. An error
 a user can fix (a missing file, a bad value, a split the records lack) ends the command with
-one line, ``error: …`` on stderr, and exit status 2; anything else is a bug and keeps its
-traceback. The trainers (``finetune.main``, ``pretrain.main``) parse with absl and
-ml_collections instead (:mod:`aslx.training.cli`) and end their errors the same way.
+one line, ``error: …`` on stderr, and exit status 2, and so does a storage fault (a full disk,
+a quota, a read-only folder, a file past its size limit: :func:`aslx.files.storage_fault`
+names the cause and the path); anything else is a bug and keeps its traceback. The trainers
+(``finetune.main``, ``pretrain.main``) parse with absl and ml_collections instead
+(:mod:`aslx.training.cli`) and end their errors the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable
+
+from aslx import files
 
 #: Exceptions whose message tells the user what to fix (FormatError and ConfigError are
 #: ValueErrors, NoSuchSplit a KeyError).
@@ -49,6 +53,12 @@ def command(main: Callable[..., int]) -> Callable[..., int]:
         try:
             return main(*args, **kwargs)
         except USER_ERRORS as error:
-            return fail(error)
+            cause = files.storage_fault(error)
+            return fail(RuntimeError(cause) if cause else error)
+        except Exception as error:  # a full disk reaches us as TensorFlow's or orbax's error too
+            cause = files.storage_fault(error)
+            if cause is None:
+                raise
+            return fail(RuntimeError(cause))
 
     return guarded

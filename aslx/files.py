@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 import uuid
 import zipfile
@@ -178,6 +179,16 @@ def open_npz(source: PathLike, what: str = "an .npz archive") -> np.lib.npyio.Np
     return archive
 
 
+def check_writable(folder: PathLike) -> None:
+    """Raises the ``OSError`` of writing into ``folder`` (created when missing) now, before
+    minutes of work that would end in it: a probe file is written and removed."""
+    target = path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    if is_local(target):
+        with tempfile.NamedTemporaryFile(dir=os.fspath(target), prefix=".aslx-probe-"):
+            pass
+
+
 def storage_fault(error: BaseException) -> str | None:
     """A one-line cause when ``error`` (or an error it was raised from) is a storage fault
     (disk full, quota, read-only file system, file too large), else ``None``."""
@@ -197,6 +208,8 @@ def storage_fault(error: BaseException) -> str | None:
         text = str(error)
         for code, cause in causes.items():
             if os.strerror(code) in text:
-                return cause
+                # TensorFlow's and TensorStore's errors carry the file in their text only.
+                path = re.search(r"(?<![\w.])(/[^\s;:'\"]+)", text)
+                return f"{cause} ({path.group(1)})" if path else cause
         error = error.__cause__ or error.__context__
     return None

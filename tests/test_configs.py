@@ -100,3 +100,20 @@ def test_preprocessing_fields_cover_every_data_field_normalization_reads():
 def test_a_recipe_refuses_an_arg_it_does_not_take_naming_its_file(name):
     with pytest.raises(ValueError, match=f"configs/{name}: .*'nonsense'"):
         load(name).get_config("nonsense")
+
+
+@pytest.mark.parametrize(
+    "field", ["lr", "weight_decay", "end_lr", "clip_norm", "augment.still_clip_p", "model.dropout"]
+)
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), float("-inf")])
+def test_every_float_field_refuses_nan_and_infinity(field, value):
+    config = config_lib.finetune()
+    config.data.dir = "RECORDS"
+    *parents, name = field.split(".")
+    node = config
+    for parent in parents:
+        node = node[parent]
+    node[name] = value
+    message = rf"^config\.{field}={value}: must be a finite"
+    with pytest.raises(config_lib.ConfigError, match=message):
+        config_lib.check(config)

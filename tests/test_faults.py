@@ -338,6 +338,115 @@ def test_storage_faults_are_named(tmp_path):
         assert files.storage_fault(e) == "the file system is read-only"
 
 
+# --- 6. storage faults end in one line: a file size limit, a full disk, a read-only folder --------
+
+
+def _mount(folder: Path, *options: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", ",".join(options), "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        pytest.skip(f"this test needs a small file system it can mount: {done.stderr.strip()}")
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 1 MiB file system (a tmpfs, where the test may mount one)."""
+    folder = tmp_path / "small"
+    _mount(folder, "size=1m")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=False)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder nothing may be written to: mode 0555, or a read-only tmpfs for root (whom
+    modes do not stop)."""
+    folder = tmp_path / "read_only"
+    if os.geteuid() != 0:
+        folder.mkdir()
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    _mount(folder, "size=1m", "ro")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=False)
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The command's one error line (its last; above it only progress lines), exit status 2."""
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert [x for x in lines if x.startswith("error:")] == lines[-1:], result.stderr[-3000:]
+    return lines[-1]
+
+
+def aslx_command(*args: str, max_file_kib: int | None = None) -> subprocess.CompletedProcess:
+    from tests import processes
+
+    return processes.run([sys.executable, "-m", *args], environment(), max_file_kib=max_file_kib)
+
+
+@pytest.fixture(scope="module")
+def big_npz(tmp_path_factory) -> Path:
+    """120 clips of 40 frames: about 15 MB of records, more than the small disk holds."""
+    path = tmp_path_factory.mktemp("big") / "c.npz"
+    np.savez(path, X=clips(120, frames=40), y=np.zeros(120, int), classes=np.array(["a"]))
+    return path
+
+
+def ingest_into(src: Path, out: Path, **kwargs) -> subprocess.CompletedProcess:
+    return aslx_command("aslx.ingest", "--format", "npz", "--src", str(src), "--out", str(out),
+                        **kwargs)  # fmt: skip
+
+
+def test_ingest_past_a_file_size_limit_is_one_line_and_leaves_nothing(big_npz, tmp_path):
+    line = one_line_error(ingest_into(big_npz, tmp_path / "rec", max_file_kib=64))
+    assert line.startswith("error: a file grew past the size limit")
+    assert not (tmp_path / "rec").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_ingest_onto_a_full_disk_is_one_line_and_leaves_nothing(big_npz, full_disk):
+    line = one_line_error(ingest_into(big_npz, full_disk / "rec"))
+    assert line.startswith("error: the disk is full")
+    assert list(full_disk.iterdir()) == []
+
+
+def test_ingest_into_a_read_only_folder_is_one_line(big_npz, read_only):
+    line = one_line_error(ingest_into(big_npz, read_only / "rec"))
+    assert re.match(r"error: (the file system is read-only|permission denied) \(/", line), line
+
+
+def test_export_to_a_read_only_folder_fails_before_converting(tiny_ctc_run, read_only):
+    result = aslx_command("aslx.export", "--workdir", str(tiny_ctc_run), "--format", "tflite",
+                          "--out", str(read_only / "exp"))  # fmt: skip
+    line = one_line_error(result)
+    assert re.match(r"error: (the file system is read-only|permission denied) \(/", line), line
+
+
+def test_export_past_a_file_size_limit_is_one_line_and_leaves_nothing(tiny_ctc_run, tmp_path):
+    out = tmp_path / "w.safetensors"
+    result = aslx_command("aslx.export", "--workdir", str(tiny_ctc_run), "--format", "weights",
+                          "--out", str(out), max_file_kib=8)  # fmt: skip
+    assert one_line_error(result).startswith("error: a file grew past the size limit")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_trainer_on_a_read_only_workdir_is_one_line(synthetic_records, read_only):
+    from tests import processes
+
+    command = processes.trainer("finetune.main", "configs/finetune_tiny.py", read_only / "run",
+                                synthetic_records)  # fmt: skip
+    line = one_line_error(processes.run(command, environment()))
+    assert re.match(r"error: (the file system is read-only|permission denied) \(/", line), line
+
+
 # --- 7. smaller points -------------------------------------------------------------------------
 
 
@@ -363,3 +472,16 @@ def test_a_checkpoint_of_another_model_is_refused_in_one_line_at_resume(tmp_path
     message = str(error.value)
     assert "\n" not in message and "w saved (3,) target (5,)" in message
     assert message.endswith("cannot resume this run: give a new --workdir")
+
+
+def test_an_ingest_where_every_clip_is_bad_writes_nothing_and_names_the_reasons(tmp_path):
+    X = clips(3)
+    X[:, 1, 500, 0] = np.inf
+    np.savez(tmp_path / "c.npz", X=X, y=np.zeros(3, int), classes=np.array(["a"]))
+    line = one_line_error(ingest_into(tmp_path / "c.npz", tmp_path / "rec"))
+    assert re.match(
+        r"error: .*c\.npz: every clip was skipped, 3 in all \(3 like: .*landmark 500.*\); "
+        r"nothing was written$",
+        line,
+    )
+    assert not (tmp_path / "rec").exists()

@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Orbax warns through absl on every read-only checkpoint open; a user here reads results.
     logging.set_verbosity(logging.ERROR)
+    # A read-only or full destination fails here, not after minutes of conversion.
+    files.check_writable(args.out if args.format == "tflite" else files.path(args.out).parent)
     if args.format == "weights":
         from aslx.export import weights
 

@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import sys
 import types
 import zlib
@@ -292,6 +293,27 @@ class _Tally:
     label_lengths: list[int] = dataclasses.field(default_factory=list)
 
 
+def _check_written(tally: _Tally, sources: str) -> None:
+    """A ``ValueError`` when no clip was written: how many were skipped and why, the reasons
+    grouped (numbers and bracketed details aside), most frequent first, each with an example."""
+    if tally.frame_counts:
+        return
+    if not tally.skipped:
+        raise ValueError(f"{sources}: no clip found; nothing was written")
+    groups: dict[str, list] = {}
+    for skip in tally.skipped:
+        key = re.sub(r"\([^)]*\)|\[[^\]]*\]|\d+", "#", skip["reason"])
+        group = groups.setdefault(key, [0, skip["reason"]])
+        group[0] += skip["clips"]
+    counted = sorted(groups.values(), key=lambda g: -g[0])
+    shown = "; ".join(f"{clips} like: {example}" for clips, example in counted[:3])
+    more = f"; and {len(counted) - 3} other reasons" if len(counted) > 3 else ""
+    total = sum(clips for clips, _ in counted)
+    raise ValueError(
+        f"{sources}: every clip was skipped, {total} in all ({shown}{more}); nothing was written"
+    )
+
+
 def _write_clips(
     items: Iterable[Clip | Skipped],
     writers: _ShardWriters,
@@ -436,6 +458,7 @@ def ingest(
         )
         shards = writers.close()
         sources = ", ".join(str(s.path) for s in specs)
+        _check_written(tally, sources)
         _check_held_out(shards, val_fraction, sources)
         meta = _build_metadata(
             tally, shards, fmt=fmt, src=sources, selection=selection, vocab=vocab

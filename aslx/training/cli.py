@@ -18,7 +18,7 @@ import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from aslx import cli
+from aslx import cli, files
 from aslx.training import loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "a recipe in configs/", lock_config=True)
@@ -97,6 +97,11 @@ def main(program: Callable[[ml_collections.ConfigDict], None]) -> None:
             return program(_CONFIG.value) or 0
         except loop.USER_ERRORS as e:
             return cli.fail(e)
+        except Exception as e:  # a read-only workdir, a full disk under the logs
+            cause = files.storage_fault(e)
+            if cause is None:
+                raise
+            return cli.fail(RuntimeError(cause))
 
     app.run(main, flags_parser=_parse_flags)
 

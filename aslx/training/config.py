@@ -115,6 +115,7 @@ This module also turns a config into the library's objects, in one place: the mo
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 
 import jax
@@ -348,10 +349,25 @@ def _range_problem(field: str, value, low, high, low_in: bool, high_in: bool) ->
     return f"config.{field}={value!r} must be {want}; give --config.{field} such a value"
 
 
+def _floats(config, prefix: str = "") -> list[tuple[str, float]]:
+    """``(field, value)`` of every float field of ``config``, nested ones included."""
+    out = []
+    for key, value in config.items():
+        if isinstance(value, ml_collections.ConfigDict | dict):
+            out += _floats(value, f"{prefix}{key}.")
+        elif isinstance(value, float):
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
 def check_values(config: ml_collections.ConfigDict) -> None:
-    """Raises :class:`ConfigError` naming the first field whose value is outside its range
-    (:data:`RANGES`, the augmentation probabilities) or not one of its choices
+    """Raises :class:`ConfigError` naming the first field whose value is NaN or infinite (any
+    float field), outside its range (:data:`RANGES`, the augmentation probabilities) or not
+    one of its choices
     (:data:`CHOICES`, the preset): before anything is built or compiled."""
+    for field, value in _floats(config):
+        if not math.isfinite(value):
+            raise ConfigError(f"config.{field}={value}: must be a finite number")
     ranges = dict(RANGES)
     for name in config.augment.keys() if "augment" in config else ():
         if name.endswith("_p") or name.endswith("_ratio"):
