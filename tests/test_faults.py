@@ -485,3 +485,30 @@ def test_an_ingest_where_every_clip_is_bad_writes_nothing_and_names_the_reasons(
         line,
     )
     assert not (tmp_path / "rec").exists()
+
+
+def test_unlabelled_clips_are_counted_and_a_classification_of_none_refused(tmp_path):
+    """Clips without a label (an unlabelled source beside labelled ones) are counted per split
+    in metadata.json; the classification loss leaves them out, and a training split of nothing
+    else is refused before anything is built."""
+    from aslx.records.metadata import RecordSet
+    from aslx.training import config as config_lib
+    from aslx.training import finetuning
+
+    np.savez(tmp_path / "l.npz", X=clips(3), y=np.zeros(3, int), classes=np.array(["a"]))
+    np.savez(tmp_path / "u.npz", X=clips(2, seed=1))
+    specs = [ingest_lib.SourceSpec(tmp_path / "l.npz"), ingest_lib.SourceSpec(tmp_path / "u.npz")]
+    ingest_lib.ingest("npz", specs, tmp_path / "mixed", progress=False)
+    mixed = RecordSet(tmp_path / "mixed")
+    assert mixed.meta["splits"] == {"train": 5} and mixed.unlabelled("train") == 2
+    config = config_lib.finetune()
+    config.task = "classification"
+    finetuning.check_labelled(config, mixed)  # some labelled: trains, the rest left out
+
+    specs = [
+        ingest_lib.SourceSpec(tmp_path / "u.npz", "train"),
+        ingest_lib.SourceSpec(tmp_path / "l.npz", "val"),
+    ]
+    ingest_lib.ingest("npz", specs, tmp_path / "none", progress=False)
+    with pytest.raises(config_lib.ConfigError, match="none of the 2 train clips has a label"):
+        finetuning.check_labelled(config, RecordSet(tmp_path / "none"))

@@ -72,6 +72,29 @@ def test_classification_reads_the_first_label():
     assert np.isfinite(float(loss)) and float(loss) == float(aux["task_loss"])
 
 
+def test_a_clip_without_a_label_is_left_out_of_the_classification_loss():
+    """An unlabelled clip in a classification batch changes nothing: the loss is the mean over
+    the labelled ones (label smoothing would otherwise pull it toward a uniform target)."""
+    model_config = config_lib.sized(
+        "tiny", num_landmarks=PRESET.num_landmarks, ctc_vocab=0, num_classes=5
+    )
+    objective = finetune.Objective(
+        "classification", PRESET, None, blank_id=None, label_smoothing=0.1
+    )
+    graphdef, params = model_lib.create(model_config, seed=0)
+    loss_fn = finetune.make_loss(graphdef, objective)
+    full = batch()
+    unlabelled = dict(full, label_mask=full["label_mask"].copy(), labels=full["labels"].copy())
+    unlabelled["label_mask"][2] = False
+    unlabelled["labels"][2] = -1
+    dropped = dict(full, example_mask=np.array([True, True, False]))
+    key = jax.random.key(3)
+    with_unlabelled, _ = loss_fn(params, unlabelled, key, 10, None)
+    without, _ = loss_fn(params, dropped, key, 10, None)
+    assert float(with_unlabelled) == pytest.approx(float(without), rel=1e-6)
+    assert float(with_unlabelled) != pytest.approx(float(loss_fn(params, full, key, 10, None)[0]))
+
+
 def test_no_caller_can_leave_the_blank_to_a_default():
     with pytest.raises(TypeError, match="blank_id"):
         finetune.Objective("ctc", PRESET, None)  # no blank_id

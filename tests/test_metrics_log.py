@@ -107,48 +107,56 @@ def test_tensorboard_scalars_are_tagged_split_slash_name(tmp_path):
     )
 
 
-def test_resume_appends_and_read_metrics_keeps_last_record_per_split_and_step(tmp_path):
+def test_a_resumed_log_holds_one_record_per_split_and_step(tmp_path):
     # The first run logs up to step 150 but its last checkpoint was at step 100.
     with MetricsLog(tmp_path, total_steps=200, global_batch_size=4) as log:
         for step in (0, 50, 100, 150):
             log.write(step, {"loss": 10.0 - step / 100})
         log.write(100, {"wer": 0.9}, split="eval")
-    first_run = (tmp_path / "metrics.jsonl").read_text()
+    first_lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
 
     with MetricsLog(tmp_path, total_steps=200, global_batch_size=4, start_step=100) as log:
-        for step in (100, 150, 200):
+        for step in (150, 200):
             log.write(step, {"loss": 1.0 - step / 1000})
 
-    text = (tmp_path / "metrics.jsonl").read_text()
-    assert text.startswith(first_run)  # nothing truncated or rewritten
-    assert len(raw_records(tmp_path)) == 5 + 3
-
-    records = read_metrics(tmp_path)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    # The first run's records up to the checkpoint, byte for byte; its step 150 is gone.
+    assert lines[:4] == [first_lines[i] for i in (0, 1, 2, 4)]
+    records = raw_records(tmp_path)
     assert [(r["step"], r["split"]) for r in records] == [
         (0, "train"),
         (50, "train"),
-        (100, "eval"),
         (100, "train"),
+        (100, "eval"),
         (150, "train"),
         (200, "train"),
     ]
+    assert read_metrics(tmp_path) == sorted(records, key=lambda r: (r["step"], r["split"]))
     losses = {r["step"]: r["loss"] for r in records if r["split"] == "train"}
-    assert losses == {0: 10.0, 50: 9.5, 100: 0.9, 150: 0.85, 200: 0.8}
-    assert records[2]["wer"] == 0.9  # the eval record at 100 was not rewritten, so it stays
+    assert losses == {0: 10.0, 50: 9.5, 100: 9.0, 150: 0.85, 200: 0.8}
     # Each run has its own event file; neither overwrote the other.
     assert len(list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))) == 2
 
 
-def test_resume_after_a_partial_last_line(tmp_path):
+def test_resume_after_a_partial_last_line_drops_it(tmp_path):
     with MetricsLog(tmp_path, total_steps=10, global_batch_size=1) as log:
         log.write(1, {"loss": 1.0})
     with open(tmp_path / "metrics.jsonl", "a") as f:
         f.write('{"step": 2, "split": "tr')  # killed mid-write
     with MetricsLog(tmp_path, total_steps=10, global_batch_size=1, start_step=1) as log:
         log.write(2, {"loss": 0.5})
+    records = raw_records(tmp_path)  # every line whole again
+    assert [(r["step"], r["loss"]) for r in records] == [(1, 1.0), (2, 0.5)]
+
+
+def test_read_metrics_skips_an_unreadable_line_with_a_warning(tmp_path):
+    with MetricsLog(tmp_path, total_steps=10, global_batch_size=1) as log:
+        log.write(1, {"loss": 1.0})
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 2, "split": "tr')  # killed mid-write, not yet resumed
     with pytest.warns(UserWarning, match="1 unreadable line"):
         records = read_metrics(tmp_path)
-    assert [(r["step"], r["loss"]) for r in records] == [(1, 1.0), (2, 0.5)]
+    assert [(r["step"], r["loss"]) for r in records] == [(1, 1.0)]
 
 
 def test_read_metrics_without_a_file(tmp_path):

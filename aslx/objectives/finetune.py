@@ -129,8 +129,12 @@ def make_loss(graphdef: nnx.GraphDef, objective: Objective, teacher_graphdef=Non
                 example_mask,
             )
         else:
+            # A clip without a label (an unlabelled source in the records) teaches nothing:
+            # left out of the mean, not pulled toward a uniform target.
+            labelled = batch["label_mask"][:, 0]
+            labelled = labelled if example_mask is None else labelled & example_mask
             task_loss, _ = losses.classification(
-                out["class_logits"], batch["labels"][:, 0], example_mask, objective.label_smoothing
+                out["class_logits"], batch["labels"][:, 0], labelled, objective.label_smoothing
             )
         loss, aux = task_loss, {"task_loss": task_loss}
         if objective.task == "ctc":

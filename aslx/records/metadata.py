@@ -6,6 +6,7 @@ Top-level fields:
 num_examples       clips written, all splits together
 num_classes        distinct labels present (phrases for spelling, classes for signs)
 splits             {split: clips}
+unlabelled         {split: clips without a label} (sets written before it: unknown)
 skipped            [{file, reason, clips}] for every input that was not written
 num_skipped        clips lost in ``skipped``
 shards             {split: [{file, num_examples}]}, in reading order
@@ -29,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -60,6 +61,7 @@ def build(
     skipped: list[dict],
     camera_aspect: float = DEFAULT_CAMERA_ASPECT,
     camera_aspect_from: str = "default",
+    unlabelled: Mapping[str, int] | None = None,
 ) -> dict:
     frames = np.asarray(frame_counts, np.int64)
     splits = {split: sum(s["num_examples"] for s in files) for split, files in shards.items()}
@@ -68,6 +70,7 @@ def build(
         "num_examples": int(frames.size),
         "num_classes": num_classes,
         "splits": dict(sorted(splits.items())),
+        "unlabelled": {split: int((unlabelled or {}).get(split, 0)) for split in sorted(splits)},
         "skipped": skipped,
         "num_skipped": sum(s["clips"] for s in skipped),
         "shards": dict(sorted(shards.items())),
@@ -118,6 +121,12 @@ class RecordSet:
                     raise FileNotFoundError(
                         f"{path} lists {s['file']} ({split}) but the file is missing; re-ingest"
                     )
+
+    def unlabelled(self, split: str) -> int | None:
+        """Clips of ``split`` without a label (``None`` for a set written before it was
+        counted)."""
+        counted = self.meta.get("unlabelled")
+        return None if counted is None else int(counted.get(split, 0))
 
     def identity(self) -> str:
         """The record set's identity: SHA-256 (hex) of its ``metadata.json`` and each shard's

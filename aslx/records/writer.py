@@ -284,6 +284,7 @@ class _Tally:
       labels_present: distinct labels written.
       frame_counts: frames of each written clip.
       label_lengths: label ids of each written clip.
+      unlabelled: ``{split: clips written without a label}``.
     """
 
     aspect: dict
@@ -291,6 +292,7 @@ class _Tally:
     labels_present: set[str] = dataclasses.field(default_factory=set)
     frame_counts: list[int] = dataclasses.field(default_factory=list)
     label_lengths: list[int] = dataclasses.field(default_factory=list)
+    unlabelled: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def _check_written(tally: _Tally, sources: str) -> None:
@@ -346,7 +348,10 @@ def _write_clips(
             points, selection, 1 / (tally.aspect["value"] or DEFAULT_CAMERA_ASPECT)
         )
         record = example.serialize(item.clip_id, points, item.label or "", ids)
-        writers.write(assign_split(item, val_fraction), record)
+        split = assign_split(item, val_fraction)
+        writers.write(split, record)
+        if not ids:
+            tally.unlabelled[split] = tally.unlabelled.get(split, 0) + 1
         tally.frame_counts.append(item.num_frames)
         tally.label_lengths.append(len(ids))
         if item.label is not None:
@@ -387,6 +392,7 @@ def _build_metadata(
         skipped=tally.skipped,
         camera_aspect=tally.aspect["value"] or DEFAULT_CAMERA_ASPECT,
         camera_aspect_from=tally.aspect["from"],
+        unlabelled=tally.unlabelled,
     )
 
 

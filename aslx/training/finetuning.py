@@ -65,6 +65,21 @@ def abstract_teacher(model_config: ModelConfig) -> Teacher:
     return Teacher(model_config, graphdef, params)
 
 
+def check_labelled(config: ml_collections.ConfigDict, records) -> None:
+    """A classification run needs labelled training clips; clips without a label (an
+    unlabelled source ingested beside labelled ones) are left out of its loss, and a split of
+    nothing else is refused."""
+    split = config.data.train_split
+    unlabelled = records.unlabelled(split)
+    if config.task == "classification" and unlabelled:
+        if unlabelled >= records.meta["splits"].get(split, 0):
+            raise ConfigError(
+                f"{records.folder}: none of the {unlabelled:,} {split} clips has a label; "
+                "classification learns from labels (pretrain on unlabelled clips: "
+                "python -m pretrain.main)"
+            )
+
+
 def load_teacher(config: ml_collections.ConfigDict, inputs: Inputs) -> Teacher | None:
     """The frozen distillation teacher of ``config.teacher``, checked to read what this run
     reads; ``None`` when the run has none."""
@@ -289,6 +304,19 @@ class FinetuneJob(trainer.Job):
 
     def check_records(self, config, records):
         check_vocab(config, records.vocab, records.folder)
+        check_labelled(config, records)
+
+    def describe(self, run, params):
+        line = super().describe(run, params)
+        split = run.config.data.train_split
+        unlabelled = run.records.unlabelled(split)
+        if run.config.task == "classification" and unlabelled:
+            clips = run.records.meta["splits"][split]
+            line += (
+                f"; {unlabelled:,} of the {clips:,} {split} clips have no label and are left "
+                "out of the loss"
+            )
+        return line
 
     def build(self, config, inputs, *, abstract=False):
         return build(config, inputs, abstract=abstract)

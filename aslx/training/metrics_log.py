@@ -11,11 +11,12 @@
 
 :meth:`MetricsLog.console` prints one human-readable progress line with throughput and ETA.
 
-Resuming. ``metrics.jsonl`` is only ever appended to. A run that was killed after its last
-checkpoint has already written records for steps after the step it resumes from, and the
-resumed run writes those steps again; the old records are left as they are. **Readers take
-the last record per (split, step)**, which :func:`read_metrics` does. TensorBoard shows both
-runs' points for those steps (each run writes its own event file).
+Resuming. A run that was killed after its last checkpoint has already written records for
+steps after the step it resumes from, and the resumed run writes those steps again. So a
+resumed log first drops the records of steps after its ``start_step`` (and a partial last
+line), rewriting ``metrics.jsonl`` whole: it holds one record per (split, step) after any
+resume. TensorBoard shows both runs' points for those steps (each run writes its own event
+file, and event files are never rewritten).
 
 Multi-host runs construct the log on every process with ``enabled=jax.process_index() == 0``;
 a disabled log writes, prints and creates nothing, and does not even read the metric values
@@ -157,17 +158,12 @@ class MetricsLog:
         """Opens ``metrics.jsonl`` for appending and creates the TensorBoard writer."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         path = self.metrics_path
-        # A run killed mid-write can leave a last line without its newline; start on a fresh
-        # line so that the partial record stays one bad line instead of corrupting ours.
-        needs_newline = False
-        size = path.stat().length if path.exists() else 0
-        if size > 0:
-            with path.open("rb") as f:
-                f.seek(size - 1)
-                needs_newline = f.read(1) != b"\n"
+        if path.exists():
+            # Records of steps this start will write again, and a killed run's partial last
+            # line, go: one record per (split, step).
+            kept = [line for line in path.read_text().splitlines() if self._keeps(line)]
+            files.write_text(path, "".join(line + "\n" for line in kept))
         self._jsonl = path.open("a")  # UTF-8; closed in close()
-        if needs_newline:
-            self._jsonl.write("\n")
 
         from aslx.tf_cpu import tensorflow
 
@@ -185,6 +181,13 @@ class MetricsLog:
             plugin_data=metadata.PluginData(plugin_name="scalars"),
             data_class="DATA_CLASS_SCALAR",
         )
+
+    def _keeps(self, line: str) -> bool:
+        """Whether an existing line stays: a whole record of a step up to ``start_step``."""
+        try:
+            return int(json.loads(line)["step"]) <= self.start_step
+        except (ValueError, KeyError, TypeError):
+            return False
 
     def write(self, step: int, metrics: Mapping[str, Any], *, split: str = "train") -> None:
         """Appends one record to ``metrics.jsonl`` and one scalar per metric to TensorBoard.
