@@ -88,7 +88,8 @@ def table(result: dict) -> str:
     rows.append(
         (
             "sharding",
-            f"{facts['embed_leaves_split']}/{facts['embed_leaves']} embed leaves split, arguments "
+            f"{facts['embed_leaves_split']}/{facts['embed_leaves']} embed leaves split "
+            f"{result['mesh']['fsdp']} ways, arguments "
             f"{facts['argument_ratio']:.2f} × expected, batch "
             f"{'split over every chip' if facts['batch_split'] else 'NOT split'}, "
             f"{len(facts['batch_gathers'])} batch gathers",
@@ -115,26 +116,17 @@ def _compile(config, tpu, reads, devices, teacher) -> tuple[dict | None, str | N
 
 
 def find_batch(config, tpu, reads, devices, teacher, say) -> int | None:
-    """The largest global batch (a multiple of the chips × micro-batches) whose step fits:
-    doubling from the config's, then halving the gap."""
-    unit = tpu.chips * config.grad_accum_steps
+    """The largest global batch whose step fits (:func:`aslx.training.aot.largest_batch`),
+    each compile said as it ends."""
 
-    def fits(multiple: int) -> bool:
-        config.batch_size = multiple * unit
+    def fits(batch_size: int) -> bool:
+        config.batch_size = batch_size
         result, problem = _compile(config, tpu, reads, devices, teacher)
-        say(
-            f"batch {config.batch_size}: {'fits' if problem is None else 'does not fit'}"
-            + (f" ({result['hbm_fraction']:.0%} of HBM)" if result else "")
-        )
+        used = f" ({result['hbm_fraction']:.0%} of HBM)" if result else ""
+        say(f"batch {batch_size}: {'fits' if problem is None else 'does not fit'}{used}")
         return problem is None
 
-    low, high = 0, max(config.batch_size // unit, 1)
-    while fits(high):
-        low, high = high, high * 2
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (middle, high) if fits(middle) else (low, middle)
-    return low * unit if low else None
+    return aot.largest_batch(fits, tpu.chips * config.grad_accum_steps, config.batch_size)
 
 
 def run(config) -> int:

@@ -268,3 +268,17 @@ def test_fsdp_8_makes_a_mesh_on_a_cube_of_4_chips_a_side():
     env = processes.environment()
     result = processes.succeeded(processes.run([sys.executable, "-c", code], env))
     assert result.stdout.strip().splitlines()[-1] == "{'data': 8, 'fsdp': 8} 64"
+
+
+@pytest.mark.parametrize("limit, start", [(8 * 37, 32), (8 * 3, 256), (7, 32), (8 * 64, 512)])
+def test_find_batch_returns_the_largest_multiple_of_the_chips_that_fits(limit, start):
+    tried = []
+
+    def fits(batch: int) -> bool:
+        tried.append(batch)
+        return batch <= limit
+
+    found = aot.largest_batch(fits, unit=8, start=start)
+    assert found == (limit // 8 * 8 or None)
+    assert all(batch % 8 == 0 for batch in tried)
+    assert len(tried) <= 2 * max(limit // 8, 2).bit_length() + 2

@@ -300,7 +300,8 @@ class Compiled:
     mesh: jax.sharding.Mesh
     state: Any  # abstract state
     state_shardings: Any
-    batch: dict  # abstract global batch, sharded
+    batch: dict  # abstract global batch
+    frozen: Any = None  # a distillation teacher's abstract parameters
 
 
 def check_divides(config: ml_collections.ConfigDict, chips: int) -> None:
@@ -344,7 +345,22 @@ def compile_step(
     )
     began = time.perf_counter()
     executable = step.lower(state, batch, key, frozen).compile()
-    return Compiled(executable, time.perf_counter() - began, mesh, state, shardings, batch)
+    seconds = time.perf_counter() - began
+    return Compiled(executable, seconds, mesh, state, shardings, batch, frozen)
+
+
+def largest_batch(fits, unit: int, start: int) -> int | None:
+    """The largest multiple of ``unit`` for which ``fits(batch)`` holds (``None``: not even
+    ``unit``), assuming what fits stays fitting below it: doubling from ``start`` (rounded to
+    a multiple) until a batch does not fit, then halving the gap; about 2 log₂ of the answer
+    compiles."""
+    low, high = 0, max(start // unit, 1)
+    while fits(high * unit):
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle * unit) else (low, middle)
+    return low * unit if low else None
 
 
 #: The compiler's words when a program does not fit, in its two forms: "Used 21.3G of 15.75G
@@ -525,8 +541,8 @@ def sharding_facts(compiled: Compiled) -> dict:
       EMA) with an ``embed`` axis that ``fsdp`` divides, and how many the compiled program
       takes split ``fsdp`` ways along it;
     * ``expected_argument_bytes``: each argument's bytes over its shards, summed (the state
-      split as the rules say, the batch over every chip), against the compiled program's
-      ``arguments`` bytes (``argument_ratio``);
+      and a distillation teacher split as the rules say, the batch over every chip), against
+      the compiled program's ``arguments`` bytes (``argument_ratio``);
     * ``batch_split``: every batch array's first axis split over every chip;
     * ``batch_gathers``: :func:`batch_gathers` of the program (should be empty).
     """
@@ -543,10 +559,9 @@ def sharding_facts(compiled: Compiled) -> dict:
         embed += 1
         split += leaf_sharding.shard_shape(leaf.shape)[axis] * fsdp == leaf.shape[axis]
     expected = 0
-    arguments = [compiled.state, compiled.batch]
-    for leaf, leaf_sharding in zip(
-        jax.tree.leaves(arguments), jax.tree.leaves(list(arg_shardings[:2]))
-    ):
+    arguments = [compiled.state, compiled.batch, compiled.frozen]
+    argument_shardings = [arg_shardings[0], arg_shardings[1], arg_shardings[3]]
+    for leaf, leaf_sharding in zip(jax.tree.leaves(arguments), jax.tree.leaves(argument_shardings)):
         expected += math.prod(leaf_sharding.shard_shape(leaf.shape)) * leaf.dtype.itemsize
     chips = mesh.size
     batch_split = all(
