@@ -41,6 +41,14 @@ def saved_twice(folder: Path, state: dict) -> None:
         checkpoints.save(4, state, extra={"next_step": 4})
 
 
+def flip_bit(step_dir: Path, at: float, bit: int) -> None:
+    """Flips one bit of the step's largest array file, ``at`` a fraction into it."""
+    data = array_files(step_dir)[-1]
+    damaged = bytearray(data.read_bytes())
+    damaged[int(len(damaged) * at)] ^= bit
+    data.write_bytes(bytes(damaged))
+
+
 STATE = {"params": {"w": jnp.arange(4096, dtype=jnp.float32) / 7}, "step": jnp.int32(4)}
 
 
@@ -49,10 +57,7 @@ STATE = {"params": {"w": jnp.arange(4096, dtype=jnp.float32) / 7}, "step": jnp.i
 
 def test_one_flipped_bit_in_an_array_file_is_found_and_the_earlier_step_still_verifies(tmp_path):
     saved_twice(tmp_path, STATE)
-    data = array_files(tmp_path / "4")[-1]
-    damaged = bytearray(data.read_bytes())
-    damaged[len(damaged) // 2] ^= 0x10
-    data.write_bytes(bytes(damaged))
+    flip_bit(tmp_path / "4", at=0.5, bit=0x10)
     before = snapshot(tmp_path)
     with Checkpointer(tmp_path) as checkpoints:
         with pytest.raises(CheckpointDamaged, match=r"^checkpoint step 4 is damaged: ") as error:
@@ -98,10 +103,7 @@ def test_digests_are_not_part_of_the_extra_a_caller_reads(tmp_path):
 
 def test_resume_names_the_step_that_verifies_then_falls_back_to_it_on_request(tmp_path):
     saved_twice(tmp_path, STATE)
-    data = array_files(tmp_path / "4")[-1]
-    damaged = bytearray(data.read_bytes())
-    damaged[len(damaged) // 3] ^= 0x01
-    data.write_bytes(bytes(damaged))
+    flip_bit(tmp_path / "4", at=1 / 3, bit=0x01)
     before = snapshot(tmp_path)
     with Checkpointer(tmp_path) as checkpoints:
         with pytest.raises(loop.TrainingError) as error:
