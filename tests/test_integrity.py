@@ -214,3 +214,22 @@ def test_the_same_records_under_another_path_resume(finished, tmp_path):
     from aslx.run import provenance
 
     assert provenance.read(workdir)["total_steps"] == [4, 6]
+
+
+def test_a_run_on_a_damaged_checkpoint_stops_then_resumes_from_the_good_one(finished, tmp_path):
+    workdir, config = copy_of(finished, tmp_path)
+    flip_bit(workdir / "checkpoints" / "4", at=0.5, bit=0x04)
+    before = snapshot(workdir / "checkpoints")
+    config.total_steps = 6
+    with pytest.raises(loop.TrainingError) as error:
+        train(config, str(workdir), print_fn=quiet)
+    message = str(error.value)
+    assert "\n" not in message and "checkpoint step 4 is damaged: " in message
+    assert "step 2 verifies: rerun with --config.resume_from_good=True" in message
+    assert snapshot(workdir / "checkpoints") == before  # nothing written, nothing deleted
+    config.resume_from_good = True
+    said = []
+    results = train(config, str(workdir), print_fn=said.append)
+    assert results["steps"] == 6
+    assert any("resuming from step 2" in line for line in said)
+    assert (workdir / "checkpoints" / "4.damaged").is_dir()
