@@ -180,13 +180,17 @@ def open_npz(source: PathLike, what: str = "an .npz archive") -> np.lib.npyio.Np
 
 
 def check_writable(folder: PathLike) -> None:
-    """Raises the ``OSError`` of writing into ``folder`` (created when missing) now, before
-    minutes of work that would end in it: a probe file is written and removed."""
+    """Raises the ``OSError`` of writing into ``folder`` now, before minutes of work that
+    would end in it: a probe file is written and removed in ``folder``, or in its nearest
+    existing parent when it does not exist yet (nothing is created). Buckets are not probed."""
     target = path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-    if is_local(target):
-        with tempfile.NamedTemporaryFile(dir=os.fspath(target), prefix=".aslx-probe-"):
-            pass
+    if not is_local(target):
+        return
+    probe = Path(os.fspath(target)).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    with tempfile.NamedTemporaryFile(dir=probe, prefix=".aslx-probe-"):
+        pass
 
 
 def storage_fault(error: BaseException) -> str | None:
