@@ -41,6 +41,9 @@ SLOWEST_FILES = (
     "test_finetune.py",
     "test_paths.py",
     "test_pretrain.py",
+    "test_integrity.py",  # trainings resumed, rerun and refused
+    "test_faults.py",  # subprocesses on full, read-only and size-limited storage
+    "test_aot.py",  # compiles for a TPU slice
     "test_benchmarks_real_data.py",  # smoke runs of the benchmarks that train on real landmarks
     "test_benchmarks.py",  # a smoke run of every other benchmark script
 )
