@@ -512,3 +512,41 @@ def test_unlabelled_clips_are_counted_and_a_classification_of_none_refused(tmp_p
     ingest_lib.ingest("npz", specs, tmp_path / "none", progress=False)
     with pytest.raises(config_lib.ConfigError, match="none of the 2 train clips has a label"):
         finetuning.check_labelled(config, RecordSet(tmp_path / "none"))
+
+
+def test_a_flipped_byte_in_a_parquet_page_with_a_crc_is_caught(tmp_path):
+    """Pages written with CRCs are verified on reading: a flipped byte that lands on a
+    plausible coordinate is refused, not read as a point (files without CRCs cannot be)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from aslx.formats import kaggle_signs
+
+    frames = np.repeat(np.arange(40), 21)
+    table = pa.table(
+        {
+            "frame": frames.astype(np.int16),
+            "type": ["right_hand"] * len(frames),
+            "landmark_index": np.tile(np.arange(21), 40).astype(np.int16),
+            "x": np.linspace(0.2, 0.8, len(frames)).astype(np.float32),
+            "y": np.linspace(0.3, 0.7, len(frames)).astype(np.float32),
+            "z": np.zeros(len(frames), np.float32),
+        }
+    )
+    folder = tmp_path / "train_landmark_files" / "1"
+    folder.mkdir(parents=True)
+    for name in ("good", "bad"):
+        pq.write_table(table, folder / f"{name}.parquet", write_page_checksum=True,
+                       compression="none")  # fmt: skip
+    bad = folder / "bad.parquet"
+    data = bytearray(bad.read_bytes())
+    offset = data.find(np.float32(table["x"][400].as_py()).tobytes())
+    data[offset] ^= 0x01  # the x of one point, a little off
+    bad.write_bytes(bytes(data))
+    pd.DataFrame(
+        [(f"train_landmark_files/1/{n}.parquet", 1, i, "a") for i, n in enumerate(("good", "bad"))],
+        columns=["path", "participant_id", "sequence_id", "sign"],
+    ).to_csv(tmp_path / "train.csv", index=False)
+    items = list(kaggle_signs.read(tmp_path))
+    assert [type(i).__name__ for i in items] == ["Clip", "Skipped"]
+    assert "CRC checksum verification failed" in items[1].reason

@@ -33,7 +33,7 @@ from aslx.formats.clip import Clip, FormatError, Skipped, checked
 
 def _parquet(path: epath.Path) -> Iterator[Clip]:
     with path.open("rb") as f:
-        parquet = pq.ParquetFile(f)
+        parquet = pq.ParquetFile(f, page_checksum_verification=True)
         names = set(parquet.schema_arrow.names)
         long = parquet.read() if set(kaggle_signs.LONG_COLUMNS) <= names else None
     if long is not None:

@@ -75,7 +75,7 @@ def vocabulary(src: str | os.PathLike, **kwargs) -> CharVocab:
 def read_file(path: files.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns (sequence_id [rows], frame [rows], landmarks [rows, 543, 3]) of one parquet file."""
     with files.path(path).open("rb") as f:
-        return _read_wide(pq.ParquetFile(f))
+        return _read_wide(pq.ParquetFile(f, page_checksum_verification=True))
 
 
 def _read_wide(parquet: pq.ParquetFile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

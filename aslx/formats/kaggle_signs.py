@@ -91,7 +91,7 @@ def read(src: str | os.PathLike) -> Iterator[Clip | Skipped]:
             continue
         try:
             with path.open("rb") as f:
-                points = long_to_canonical(pq.read_table(f))
+                points = long_to_canonical(pq.read_table(f, page_checksum_verification=True))
         except (FormatError, pa.ArrowException, OSError) as e:
             yield Skipped(row.path, str(e))
             continue
