@@ -233,3 +233,43 @@ def test_a_run_on_a_damaged_checkpoint_stops_then_resumes_from_the_good_one(fini
     assert results["steps"] == 6
     assert any("resuming from step 2" in line for line in said)
     assert (workdir / "checkpoints" / "4.damaged").is_dir()
+
+
+#: The finished run's config as a recipe file, for the command line.
+RECIPE = """
+from tests.conftest import tiny_ctc_config
+
+
+def get_config(arg=None):
+    config = tiny_ctc_config("")
+    config.checkpoint_every = 2
+    return config
+"""
+
+
+@pytest.mark.parametrize("fault", ["a damaged checkpoint", "another learning rate"])
+def test_the_trainer_command_refuses_in_one_line_with_exit_status_2(finished, tmp_path, fault):
+    from tests import processes
+
+    workdir, config = copy_of(finished, tmp_path)
+    recipe = tmp_path / "recipe.py"
+    recipe.write_text(RECIPE)
+    flags = ["--config.total_steps=6"]
+    if fault == "a damaged checkpoint":
+        flip_bit(workdir / "checkpoints" / "4", at=0.5, bit=0x02)
+        expected = "checkpoint step 4 is damaged: "
+    else:
+        flags.append("--config.lr=0.005")
+        expected = "lr: 0.001 -> 0.005"
+    before = snapshot(workdir)
+    command = processes.trainer(
+        "finetune.main", str(recipe), workdir, Path(config.data.dir), *flags
+    )
+    result = processes.run(command, processes.environment())
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+    after = snapshot(workdir)
+    assert {k: v for k, v in after.items() if k != ".lock"} == {
+        k: v for k, v in before.items() if k != ".lock"
+    }
