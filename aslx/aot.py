@@ -161,7 +161,7 @@ def run(config) -> int:
 
 
 def main() -> None:
-    training_cli.main(lambda config: run(config))
+    training_cli.main(run)
 
 
 if __name__ == "__main__":

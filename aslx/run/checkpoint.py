@@ -36,6 +36,11 @@ Why it looks like this:
   Old steps are deleted only after the save that displaced them has been committed.
 * **One JSON beside the arrays.** ``extra`` rides in the same step directory, so the data
   position and config always belong to exactly the state they were saved with.
+* **Checked at restore.** Orbax's array files carry no checksum. Every save records a digest
+  of each array in ``extra`` (:func:`state_checks`, computed on the devices, each summing its
+  own shard); :meth:`Checkpointer.restore` recomputes them and checks that every array is
+  finite, and raises :class:`CheckpointDamaged` naming the step (also for files it cannot
+  read), so nothing trains on damaged state.
 
 Multi-process runs: every process calls ``save``, ``restore``, ``wait_until_finished`` and
 ``close`` with the same arguments (they contain barriers). Orbax writes each process's array
