@@ -189,7 +189,7 @@ def slice_devices(tpu: Slice) -> list:
         ("ALLOW_MULTIPLE_LIBTPU_LOAD", "1"),
         ("TPU_SKIP_MDS_QUERY", "1"),
         ("TPU_WORKER_HOSTNAMES", "localhost"),
-        ("TPU_ACCELERATOR_TYPE", f"{tpu.generation}-{tpu.chips}"),
+        ("TPU_ACCELERATOR_TYPE", tpu.name),
         ("TPU_STDERR_LOG_LEVEL", "3"),
         ("TPU_MIN_LOG_LEVEL", "3"),
     ):
