@@ -116,6 +116,16 @@ def test_classification_top1_and_top5():
     )
     assert scores["top1"] == pytest.approx(1 / 3) and scores["top5"] == pytest.approx(2 / 3)
     assert scores["examples"] == 3
+    # The third clip without a label: not scored.
+    batch["label_mask"] = np.array([[True], [True], [False], [True]])
+    scores = run(
+        [batch],
+        task="classification",
+        vocab=classes,
+        forward=lambda p, b: {"class_logits": b["landmarks"]},
+    )
+    assert scores["top1"] == pytest.approx(1 / 2) and scores["top5"] == pytest.approx(2 / 2)
+    assert scores["examples"] == 2
 
 
 def test_clips_shorter_than_the_training_clips_are_counted():

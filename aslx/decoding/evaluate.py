@@ -106,10 +106,14 @@ def evaluate(
             logits = out["class_logits"]
             classes = batch["labels"][:, 0]
             top = np.argsort(-logits, axis=-1)[:, :5]
+            # A clip without a label (an unlabelled source) is neither right nor wrong.
+            scored = (
+                real & batch["label_mask"][:, 0].astype(bool) if "label_mask" in batch else real
+            )
             counts += [
-                (top[real, 0] == classes[real]).sum(),
-                (top[real] == classes[real, None]).any(-1).sum(),
-                real.sum(),
+                (top[scored, 0] == classes[scored]).sum(),
+                (top[scored] == classes[scored, None]).any(-1).sum(),
+                scored.sum(),
             ]
             predictions = logits
         else:
