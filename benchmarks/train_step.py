@@ -60,7 +60,7 @@ from aslx.landmarks import presets  # noqa: E402
 from aslx.landmarks.normalize import Normalization  # noqa: E402
 from aslx.model import model as model_lib  # noqa: E402
 from aslx.objectives import data2vec  # noqa: E402
-from aslx.training import finetuning, pretraining, trainer  # noqa: E402
+from aslx.training import aot, finetuning, pretraining, trainer  # noqa: E402
 from aslx.vocab import CharVocab  # noqa: E402
 from benchmarks import harness  # noqa: E402
 
@@ -122,11 +122,9 @@ def recipe(
     augment: bool,
     frames: int,
     layers: int | None = None,
-    unrolled: bool = False,
 ):
     """The config of the size's recipe in ``configs/`` with the benchmark's dtype, frames and
-    augmentation (``layers``: another depth, same width; ``unrolled``: blocks in a Python loop,
-    no remat)."""
+    augmentation (``layers``: another depth, same width)."""
     kind = "pretrain" if objective == "data2vec" else "finetune"
     config = importlib.import_module(f"configs.{kind}_{model}").get_config()
     config.model.compute_dtype = dtype
@@ -134,8 +132,6 @@ def recipe(
     config.data.max_frames = frames
     if layers:
         config.model.num_layers = layers
-    if unrolled:
-        config.model.scan_layers, config.model.remat = False, "none"
     return config
 
 
@@ -152,13 +148,12 @@ def build(
     accum: int,
     frames: int,
     layers: int | None = None,
-    unrolled: bool = False,
 ):
     """``(jitted step, state factory, model config)`` of the recipe's real train step: the
     trainer's own (:func:`aslx.training.trainer.make_step`) for the objective's job, with the
     recipe's optimiser. The model is built on abstract shapes; the state factory allocates it
     (call it under ``jax.eval_shape`` to compile without allocating)."""
-    config = recipe(model, objective, dtype, augment, frames, layers, unrolled)
+    config = recipe(model, objective, dtype, augment, frames, layers)
     config.grad_accum_steps = accum
     job = pretraining.PretrainJob() if objective == "data2vec" else finetuning.FinetuneJob()
     spec = job.build(config, INPUTS, abstract=True)
@@ -188,18 +183,13 @@ def peak_bytes_of(compiled) -> int | None:
 def model_flops(
     model: str, objective: str, dtype: str, batch: dict, layers: int | None = None
 ) -> float | None:
-    """FLOPs of one step of the recipe on ``batch``: XLA's cost analysis of the step lowered
-    (not compiled) with its blocks unrolled and no remat, in one micro-batch. Cost analysis
-    counts a loop's body once, so the scanned step itself would report one block's work."""
-    frames = batch["frame_mask"].shape[1]
-    step, init_state, _ = build(model, objective, dtype, True, 1, frames, layers, unrolled=True)
-    abstract_batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), batch)
-    lowered = step.lower(jax.eval_shape(init_state), abstract_batch, jax.random.key(0))
-    analysis = lowered.cost_analysis()
-    if isinstance(analysis, list):
-        analysis = analysis[0] if analysis else {}
-    flops = (analysis or {}).get("flops")
-    return float(flops) if flops is not None else None
+    """FLOPs of one step of the recipe on ``batch``: :func:`aslx.training.aot.model_flops`, the
+    step lowered with its blocks unrolled and no remat, in one micro-batch (cost analysis
+    counts a loop's body once)."""
+    batch_size, frames = batch["frame_mask"].shape
+    config = recipe(model, objective, dtype, True, frames, layers)
+    config.batch_size = batch_size
+    return aot.model_flops(config, aot.Reads(INPUTS, batch["labels"].shape[1], "synthetic"))
 
 
 def compile_step(step, init_state, batch: dict):
