@@ -108,22 +108,17 @@ def test_classification_top1_and_top5():
         "frame_mask": np.ones((4, 2), bool),
         "example_mask": np.array([1, 1, 1, 0], bool),
     }
-    scores = run(
-        [batch],
-        task="classification",
-        vocab=classes,
-        forward=lambda p, b: {"class_logits": b["landmarks"]},
-    )
+
+    def score(batch):
+        forward = lambda p, b: {"class_logits": b["landmarks"]}  # noqa: E731
+        return run([batch], task="classification", vocab=classes, forward=forward)
+
+    scores = score(batch)
     assert scores["top1"] == pytest.approx(1 / 3) and scores["top5"] == pytest.approx(2 / 3)
     assert scores["examples"] == 3
     # The third clip without a label: not scored.
     batch["label_mask"] = np.array([[True], [True], [False], [True]])
-    scores = run(
-        [batch],
-        task="classification",
-        vocab=classes,
-        forward=lambda p, b: {"class_logits": b["landmarks"]},
-    )
+    scores = score(batch)
     assert scores["top1"] == pytest.approx(1 / 2) and scores["top5"] == pytest.approx(2 / 2)
     assert scores["examples"] == 2
 

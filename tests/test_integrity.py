@@ -273,3 +273,15 @@ def test_the_trainer_command_refuses_in_one_line_with_exit_status_2(finished, tm
     assert {k: v for k, v in after.items() if k != ".lock"} == {
         k: v for k, v in before.items() if k != ".lock"
     }
+
+
+@pytest.mark.parametrize("damage", ["{not json", '{"records": {}}'])
+def test_a_damaged_provenance_file_is_one_line_and_nothing_is_written(finished, tmp_path, damage):
+    workdir, config = copy_of(finished, tmp_path)
+    (workdir / "provenance.json").write_text(damage)
+    before = snapshot(workdir)
+    with pytest.raises(ConfigError, match=r"provenance\.json: damaged, .*give a new --workdir$"):
+        train(config, str(workdir), print_fn=quiet)
+    assert {k: v for k, v in snapshot(workdir).items() if k != ".lock"} == {
+        k: v for k, v in before.items() if k != ".lock"
+    }

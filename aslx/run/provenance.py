@@ -100,9 +100,21 @@ def differences(old: dict, new: dict) -> list[str]:
 
 
 def read(workdir: str | os.PathLike) -> dict | None:
-    """The run's provenance, or ``None`` when it has none (a new run, or an older aslx's)."""
+    """The run's provenance, or ``None`` when it has none (a new run, or an older aslx's);
+    ``ValueError`` naming the file when it is damaged."""
     path = files.path(workdir) / FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    fix = "it says what the run was started with: restore it, or give a new --workdir"
+    try:
+        provenance = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{path}: damaged, not valid JSON ({e}); {fix}") from None
+    if not isinstance(provenance, dict) or not {"records", "config", "total_steps"} <= set(
+        provenance
+    ):
+        raise ValueError(f"{path}: damaged, its fields are missing; {fix}")
+    return provenance
 
 
 def write(workdir: str | os.PathLike, provenance: dict) -> None:

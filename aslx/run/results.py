@@ -18,11 +18,6 @@ def write(workdir: str | os.PathLike, results: dict) -> epath.Path:
     return files.write_json(files.path(workdir) / RESULTS_FILE, results)
 
 
-def exists(workdir: str | os.PathLike) -> bool:
-    """Whether the run in ``workdir`` has written its results (it finished)."""
-    return (files.path(workdir) / RESULTS_FILE).is_file()
-
-
 def read(workdir: str | os.PathLike) -> dict:
     """A workdir's results (``{}`` while the run has not finished). ``ValueError`` naming the
     file when it is damaged."""

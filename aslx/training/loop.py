@@ -179,12 +179,14 @@ def _card_differences(old: dict, new: dict) -> list[str]:
     return out
 
 
-def check_run_files(workdir: files.PathLike, card: card_lib.ModelCard, started: dict) -> None:
+def check_run_files(
+    workdir: files.PathLike, card: card_lib.ModelCard, started: dict, earlier: dict | None
+) -> None:
     """Refuses, before anything is written and on every process, a start in a workdir that
     holds another model's card (another preset, other records, another size: its checkpoints
-    belong to that model) or a run started with other records or training fields (``started``,
-    this start's :func:`aslx.run.provenance.record`); the message names each field that
-    differs."""
+    belong to that model) or a run started (``earlier``, its ``provenance.json``) with other
+    records or training fields than this start's (``started``,
+    :func:`aslx.run.provenance.record`); the message names each field that differs."""
     if card_lib.exists(workdir):
         old = card_lib.read(workdir).to_json()
         differences = _card_differences(old, card.to_json())
@@ -194,7 +196,6 @@ def check_run_files(workdir: files.PathLike, card: card_lib.ModelCard, started: 
                 f"{workdir} holds a run of another model ({shown}); nothing was changed there: "
                 "give a new --workdir, or the config and records that run was trained with"
             )
-    earlier = provenance.read(workdir)
     if earlier is not None:
         differences = provenance.differences(earlier, started)
         if differences:
@@ -262,23 +263,21 @@ def resume(
     try:
         restored, extra = checkpoints.restore(state)
     except checkpoint_lib.CheckpointDamaged as e:
-        good = next(
-            (s for s in reversed(steps) if s < e.step and checkpoints.verifies(state, s)), None
-        )
+        good = _newest_good(checkpoints, state, before=e.step)
         if good is None:
             raise TrainingError(
                 f"{checkpoints.directory}: {e}; no earlier step verifies: start again with a "
                 "new --workdir"
             ) from None
+        step, restored, extra = good
         if not from_good:
             raise TrainingError(
-                f"{checkpoints.directory}: {e}; step {good} verifies: rerun with "
+                f"{checkpoints.directory}: {e}; step {step} verifies: rerun with "
                 "--config.resume_from_good=True to resume from it (the later steps are set "
                 "aside, not deleted)"
             ) from None
-        names = checkpoints.set_aside([s for s in steps if s > good])
-        say(f"{e}; resuming from step {good}, the later steps set aside: {', '.join(names)}")
-        restored, extra = checkpoints.restore(state, good)
+        names = checkpoints.set_aside([s for s in steps if s > step])
+        say(f"{e}; resuming from step {step}, the later steps set aside: {', '.join(names)}")
     except ValueError as e:  # the saved tree is not this run's (another model, older aslx)
         detail = "; ".join(line.strip() for line in str(e).splitlines())
         raise TrainingError(
@@ -288,6 +287,18 @@ def resume(
     start_step = int(extra["next_step"])
     say(f"resumed from {checkpoints.directory} at step {start_step}")
     return state, start_step, float(extra.get("seconds", 0.0))
+
+
+def _newest_good(checkpoints: checkpoint_lib.Checkpointer, state, before: int) -> tuple | None:
+    """``(step, state, extra)`` of the newest step before ``before`` that restores and
+    verifies (each tried once, newest first), or ``None``."""
+    for step in reversed(checkpoints.all_steps()):
+        if step < before:
+            try:
+                return step, *checkpoints.restore(state, step)
+            except (checkpoint_lib.CheckpointDamaged, ValueError):
+                continue
+    return None
 
 
 class PreemptionNotice:

@@ -45,6 +45,7 @@ from aslx.run import results as results_lib
 from aslx.training import config as config_lib
 from aslx.training import loop, sharding, warm_start
 from aslx.training import step as step_lib
+from aslx.training.config import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,10 +269,13 @@ def run_job(config: ml_collections.ConfigDict, workdir, job: Job, lead: bool, sa
     params, source_record = job.start_from(config, model.params, workdir, say)
     # --- refused here, before anything is written: another model, other records or settings ------
     card = model_card(config, records, inputs, model)
-    started = provenance.record(
-        config, config.data.dir, records.identity(), provenance.read(workdir)
-    )
-    loop.check_run_files(workdir, card, started)
+    try:
+        earlier = provenance.read(workdir)
+        finished = results_lib.read(workdir)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    started = provenance.record(config, config.data.dir, records.identity(), earlier)
+    loop.check_run_files(workdir, card, started, earlier)
     # --- state on the mesh, resume ----------------------------------------------------------------
     mesh = sharding.make_mesh(config.fsdp)
     state, shardings, frozen, schedule, tx = place(config, model, params, mesh)
@@ -280,14 +284,14 @@ def run_job(config: ml_collections.ConfigDict, workdir, job: Job, lead: bool, sa
     state, start_step, seconds_before = loop.resume(
         checkpoints, state, say, config.resume_from_good
     )
-    if start_step >= config.total_steps and results_lib.exists(workdir):
+    if start_step >= config.total_steps and finished:
         # A start that trains nothing writes nothing: the run's files stay as it left them.
         checkpoints.close()
         say(
             f"{workdir}: already trained for {start_step} steps; its results are unchanged in "
             f"{workdir / results_lib.RESULTS_FILE} (raise total_steps to train on)"
         )
-        return results_lib.read(workdir)
+        return finished
     # --- run files --------------------------------------------------------------------------------
     if lead:
         loop.write_run_files(workdir, card, config, started)
