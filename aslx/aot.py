@@ -109,7 +109,7 @@ def _compile(config, tpu, reads, devices, teacher) -> tuple[dict | None, str | N
         if needed is None:
             raise
         return None, aot.shortfall(config, tpu, *needed)
-    result = aot.report(config, tpu, compiled, None)
+    result = aot.report(config, tpu, compiled)
     if not result["fits"]:
         return result, aot.shortfall(config, tpu, result["bytes_per_chip"], tpu.hbm_bytes)
     return result, None
@@ -149,9 +149,8 @@ def run(config) -> int:
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 1
-    result["flops_per_step_per_chip"] = (
-        aot.model_flops(config, reads, teacher) or float("nan")
-    ) / tpu.chips
+    flops = aot.model_flops(config, reads, teacher)  # None where XLA gives no count
+    result["flops_per_step_per_chip"] = None if flops is None else flops / tpu.chips
     result["reads"] = reads.source
     say(table(result))
     if _JSON.value:

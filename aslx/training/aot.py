@@ -602,10 +602,9 @@ def model_flops(config: ml_collections.ConfigDict, reads: Reads, teacher=None) -
     return float(flops) if flops is not None else None
 
 
-def report(
-    config: ml_collections.ConfigDict, tpu: Slice, compiled: Compiled, flops: float | None
-) -> dict:
-    """What the JSON of ``python -m aslx.aot`` holds for one compiled step."""
+def report(config: ml_collections.ConfigDict, tpu: Slice, compiled: Compiled) -> dict:
+    """What the JSON of ``python -m aslx.aot`` holds for one compiled step, but its FLOPs
+    (:func:`model_flops`, a lowering of its own, done once the step fits)."""
     parts = memory(compiled.executable)
     total = parts.pop("bytes_per_chip")
     return {
@@ -624,7 +623,6 @@ def report(
         "hbm_bytes": tpu.hbm_bytes,
         "hbm_fraction": total / tpu.hbm_bytes,
         "fits": total <= tpu.hbm_bytes,
-        "flops_per_step_per_chip": flops / tpu.chips if flops is not None else None,
         "collectives": collectives(compiled.executable.as_text()),
         "sharding": sharding_facts(compiled),
         "compile_seconds": compiled.seconds,
