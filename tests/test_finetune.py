@@ -273,6 +273,10 @@ ERRORS = {
     ),
     "checkpoints never": (["--config.checkpoint_every=0"], ["config.checkpoint_every=0"]),
     "logs never": (["--config.log_every=0"], ["config.log_every=0", "at least 1"]),
+    "fsdp over more devices than there are": (
+        ["--config.fsdp=8"],
+        ["config.fsdp: fsdp=8 does not divide the 1 devices", "a divisor"],
+    ),
     "a start that is not a weights file": (  # the command runs in the repository root
         ["--config.init_from=README.md"],
         ["config.init_from: README.md", "not a safetensors file"],

@@ -277,7 +277,10 @@ def run_job(config: ml_collections.ConfigDict, workdir, job: Job, lead: bool, sa
     started = provenance.record(config, config.data.dir, records.identity(), earlier)
     loop.check_run_files(workdir, card, started, earlier)
     # --- state on the mesh, resume ----------------------------------------------------------------
-    mesh = sharding.make_mesh(config.fsdp)
+    try:
+        mesh = sharding.make_mesh(config.fsdp)
+    except ValueError as e:  # a pod recipe's fsdp on fewer devices
+        raise ConfigError(f"config.fsdp: {e}; set --config.fsdp to a divisor of them") from None
     state, shardings, frozen, schedule, tx = place(config, model, params, mesh)
     run = Run(config, workdir, records, inputs, input_config, model, mesh, lead, say)
     checkpoints = checkpointer(run, job)
