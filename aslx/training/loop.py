@@ -266,8 +266,9 @@ def resume(
         good = _newest_good(checkpoints, state, before=e.step)
         if good is None:
             raise TrainingError(
-                f"{checkpoints.directory}: {e}; no earlier step verifies: start again with a "
-                "new --workdir"
+                f"{checkpoints.directory}: {e}; no earlier step restores either (when every "
+                "step fails alike, suspect this machine rather than the files); with the files "
+                "damaged, start again with a new --workdir"
             ) from None
         step, restored, extra = good
         if not from_good:
